@@ -12,8 +12,10 @@ Decisions where Intuit is vague or where the emulator is deliberately stricter (
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import html
 import json
 import secrets
 import string
@@ -22,15 +24,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from emulator.state import EmulatorConfig, TokenCheck
+    from starlette.requests import Request
+
+    from emulator.state import EmulatorConfig, EmulatorState, TokenCheck
 
 AUTH_CODE_TTL = 300
 ID_TOKEN_TTL = 3600
@@ -315,3 +321,364 @@ class OAuthStore:
         if grant.realm_id is not None:
             claims["realmid"] = grant.realm_id
         return self.signer.sign(claims)
+
+
+# --- HTTP routes -------------------------------------------------------------------------------------------------
+
+
+def _emulator(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+def _store(request: Request) -> OAuthStore:
+    store = _emulator(request).oauth
+    if not isinstance(store, OAuthStore):
+        raise TypeError("the emulator's oauth half must be an emulator.oauth.OAuthStore")
+    return store
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    # Every Intuit answer carries an intuit_tid that clients log for support.
+    return JSONResponse(body, status_code=status, headers={"intuit_tid": str(uuid.uuid4()), **(headers or {})})
+
+
+async def _form(request: Request) -> dict[str, str]:
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OAuthError("invalid_request", description="body is not UTF-8") from exc
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+async def _json_or_form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(await request.body())
+        except ValueError as exc:
+            raise OAuthError("invalid_request", description="body is not JSON") from exc
+        if not isinstance(data, dict):
+            raise OAuthError("invalid_request", description="body must be a JSON object")
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+    return await _form(request)
+
+
+def _client_credentials(request: Request, params: dict[str, str]) -> tuple[str, str] | None:
+    """``client_secret_basic`` first, then ``client_secret_post``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except ValueError:
+            return None
+        client_id, sep, client_secret = decoded.partition(":")
+        return (client_id, client_secret) if sep else None
+    if "client_id" in params and "client_secret" in params:
+        return params["client_id"], params["client_secret"]
+    return None
+
+
+def _authenticate(request: Request, params: dict[str, str]) -> None:
+    credentials = _client_credentials(request, params)
+    if credentials is None or not _store(request).authenticate_client(*credentials):
+        raise OAuthError("invalid_client", status=401)
+
+
+def _discovery(request: Request) -> Response:
+    base = _emulator(request).config.base_url.rstrip("/")
+    return _json(
+        {
+            "issuer": f"{base}/op/v1",
+            "authorization_endpoint": f"{base}/connect/oauth2",
+            "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
+            "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
+            "revocation_endpoint": f"{base}/v2/oauth2/tokens/revoke",
+            "jwks_uri": f"{base}/op/v1/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "profile", "address", "phone"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
+        }
+    )
+
+
+def _jwks(request: Request) -> Response:
+    return _json(_store(request).signer.jwks())
+
+
+# --- Consent ---
+
+
+@dataclass(frozen=True)
+class _AuthRequest:
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None
+
+    @property
+    def needs_company(self) -> bool:
+        return bool(REALM_SCOPES.intersection(self.scopes))
+
+    def hidden_fields(self) -> str:
+        fields = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "scope": " ".join(self.scopes),
+            "redirect_uri": self.redirect_uri,
+        }
+        if self.state is not None:
+            fields["state"] = self.state
+        return "\n".join(
+            f'<input type="hidden" name="{name}" value="{html.escape(value)}">' for name, value in fields.items()
+        )
+
+
+class _ConsentError(Exception):
+    """A bad authorization request: shown to the user, never redirected (the redirect URI may be a stranger's)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.description = description
+
+
+def redirect_uri_allowed(config: EmulatorConfig, redirect_uri: str) -> bool:
+    """Registered URIs, plus any http(s) loopback address, as Intuit's development keys allow for localhost."""
+    if redirect_uri in config.redirect_uris:
+        return True
+    parts = urlsplit(redirect_uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_HOSTS and not parts.fragment
+
+
+def _parse_auth_request(config: EmulatorConfig, params: dict[str, str]) -> _AuthRequest:
+    client_id = params.get("client_id", "")
+    if not hmac.compare_digest(client_id.encode("utf-8"), config.client_id.encode("utf-8")):
+        raise _ConsentError("invalid_client", "Unknown client_id.")
+    redirect_uri = params.get("redirect_uri", "")
+    if not redirect_uri_allowed(config, redirect_uri):
+        raise _ConsentError("invalid_request", "The redirect_uri is not registered for this app.")
+    if params.get("response_type") != "code":
+        raise _ConsentError("unsupported_response_type", "response_type must be code.")
+    scopes = tuple(params.get("scope", "").split())
+    if not scopes:
+        raise _ConsentError("invalid_scope", "The scope parameter is missing.")
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if unknown:
+        raise _ConsentError("invalid_scope", f"Unknown scope: {' '.join(unknown)}.")
+    return _AuthRequest(client_id, redirect_uri, scopes, params.get("state"))
+
+
+def _company_name(company: Any) -> str:
+    for attribute in ("name", "company_name", "companyName"):
+        value = getattr(company, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    if isinstance(company, dict):
+        value = company.get("CompanyName") or company.get("name")
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto}}select,button{{font-size:1rem;margin:.5rem 0}}
+</style></head><body>{body}</body></html>"""
+
+
+def _consent_error(request: Request, error: _ConsentError) -> Response:
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        return _json({"error": error.error, "error_description": error.description}, status=400)
+    body = (
+        f"<h1>Something went wrong</h1><p><code>{html.escape(error.error)}</code>: {html.escape(error.description)}</p>"
+    )
+    return HTMLResponse(_PAGE.format(title="QuickBooks - error", body=body), status_code=400)
+
+
+def _consent_page(request: Request) -> Response:
+    state = _emulator(request)
+    try:
+        auth = _parse_auth_request(state.config, dict(request.query_params))
+    except _ConsentError as error:
+        return _consent_error(request, error)
+    companies = sorted((realm, _company_name(company)) for realm, company in list(state.companies.items()))
+    if not auth.needs_company:
+        chooser = "<p>Books360 asks to know who you are (sign in with Intuit).</p>"
+    elif companies:
+        options = "\n".join(
+            f'<option value="{html.escape(realm)}">{html.escape(name or realm)} ({html.escape(realm)})</option>'
+            for realm, name in companies
+        )
+        chooser = f'<label for="realmId">Company</label><br><select id="realmId" name="realmId">{options}</select>'
+    else:
+        chooser = "<p>There is no QuickBooks company in this emulator yet (create one with POST /_admin/companies).</p>"
+    connect_disabled = " disabled" if auth.needs_company and not companies else ""
+    body = f"""<h1>Connect Books360 to QuickBooks</h1>
+<p>Books360 wants access to: {html.escape(", ".join(auth.scopes))}</p>
+<form method="post" action="/connect/oauth2">
+{auth.hidden_fields()}
+{chooser}
+<p><button type="submit" name="decision" value="approve"{connect_disabled}>Connect</button>
+<button type="submit" name="decision" value="deny">Cancel</button></p>
+</form>"""
+    return HTMLResponse(_PAGE.format(title="Connect Books360 to QuickBooks", body=body))
+
+
+def _with_query(uri: str, params: dict[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return str(urlunsplit(parts._replace(query=urlencode(query))))
+
+
+async def _consent_decision(request: Request) -> Response:
+    state = _emulator(request)
+    try:
+        params = await _form(request)
+        auth = _parse_auth_request(state.config, params)
+        decision = params.get("decision")
+        if decision not in ("approve", "deny"):
+            raise _ConsentError("invalid_request", "decision must be approve or deny.")
+        realm_id: str | None = None
+        if decision == "approve" and auth.needs_company:
+            realm_id = params.get("realmId", "")
+            if realm_id not in state.companies:
+                raise _ConsentError("invalid_request", "Choose one of the companies of this emulator.")
+    except OAuthError as error:
+        return _consent_error(request, _ConsentError(error.error, error.description or error.error))
+    except _ConsentError as error:
+        return _consent_error(request, error)
+    answer: dict[str, str]
+    if decision == "deny":
+        answer = {"error": "access_denied"}
+    else:
+        code = _store(request).create_code(auth.client_id, auth.redirect_uri, realm_id, auth.scopes)
+        answer = {"code": code}
+    if auth.state is not None:
+        answer["state"] = auth.state
+    if realm_id is not None:
+        answer["realmId"] = realm_id
+    return RedirectResponse(_with_query(auth.redirect_uri, answer), status_code=302)
+
+
+# --- Token, revoke, userinfo ---
+
+
+async def _token(request: Request) -> Response:
+    try:
+        params = await _form(request)
+        _authenticate(request, params)
+        store = _store(request)
+        hard = request.headers.get("x-include-refresh-token-hard-expires-in", "").lower() == "true"
+        grant_type = params.get("grant_type")
+        if grant_type == "authorization_code":
+            code, redirect_uri = params.get("code"), params.get("redirect_uri")
+            if not code or not redirect_uri:
+                raise OAuthError("invalid_request", description="code and redirect_uri are required")
+            client_id = (_client_credentials(request, params) or ("", ""))[0]
+            tokens = store.exchange_code(code, client_id, redirect_uri, include_hard_expiry=hard)
+        elif grant_type == "refresh_token":
+            refresh_token = params.get("refresh_token")
+            if not refresh_token:
+                raise OAuthError("invalid_request", description="refresh_token is required")
+            tokens = store.refresh(refresh_token, include_hard_expiry=hard)
+        else:
+            raise OAuthError("unsupported_grant_type")
+    except OAuthError as error:
+        return error.response()
+    return _json(tokens, headers=_NO_STORE)
+
+
+async def _revoke(request: Request) -> Response:
+    try:
+        params = await _json_or_form(request)
+        _authenticate(request, params)
+        token = params.get("token")
+        if not token:
+            raise OAuthError("invalid_request", description="token is required")
+    except OAuthError as error:
+        return error.response()
+    _store(request).revoke(token)
+    return Response(status_code=200, headers={"intuit_tid": str(uuid.uuid4())})
+
+
+def _userinfo(request: Request) -> Response:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scopes = _store(request).user_scopes(token.strip()) if scheme.lower() == "bearer" else None
+    if scopes is None:
+        return _json(
+            {"error": "invalid_token"}, status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
+    if "openid" not in scopes:
+        return _json({"error": "insufficient_scope"}, status=403)
+    claims: dict[str, Any] = {"sub": _store(request).user_sub}
+    for scope in scopes:
+        claims.update(USER_PROFILE.get(scope, {}))
+    return _json(claims)
+
+
+# --- Admin ---
+
+
+async def _admin_body(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise OAuthError("invalid_request", description="body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise OAuthError("invalid_request", description="body must be a JSON object")
+    return data
+
+
+def _company_realm(request: Request, data: dict[str, Any]) -> str:
+    realm_id = data.get("realmId")
+    if not isinstance(realm_id, str) or realm_id not in _emulator(request).companies:
+        raise OAuthError("company_not_found", status=404, description=f"no company with realmId {realm_id!r}")
+    return realm_id
+
+
+async def _admin_tokens(request: Request) -> Response:
+    try:
+        realm_id = _company_realm(request, await _admin_body(request))
+    except OAuthError as error:
+        return error.response()
+    return _json({**_store(request).issue_tokens(realm_id), "realmId": realm_id}, headers=_NO_STORE)
+
+
+async def _admin_expire_tokens(request: Request) -> Response:
+    try:
+        data = await _admin_body(request)
+        realm_id = _company_realm(request, data)
+    except OAuthError as error:
+        return error.response()
+    refresh_too = data.get("refreshToo") is True
+    summary = _store(request).expire_realm(realm_id, refresh_too=refresh_too)
+    return _json({"realmId": realm_id, "refreshToo": refresh_too, **summary})
+
+
+def routes() -> list[Route]:
+    """Intuit's OAuth 2.0 / OpenID endpoints and the token admin routes, rooted at the emulator's base URL."""
+    discovery_paths = [
+        f"/.well-known/{name}{slash}"
+        for name in ("openid_configuration", "openid_sandbox_configuration")
+        for slash in ("", "/")
+    ]
+    return [
+        *(Route(path, _discovery, methods=["GET"]) for path in discovery_paths),
+        Route("/op/v1/jwks", _jwks, methods=["GET"]),
+        Route("/connect/oauth2", _consent_page, methods=["GET"]),
+        Route("/connect/oauth2", _consent_decision, methods=["POST"]),
+        Route("/oauth2/v1/tokens/bearer", _token, methods=["POST"]),
+        Route("/v2/oauth2/tokens/revoke", _revoke, methods=["POST"]),
+        Route("/v1/openid_connect/userinfo", _userinfo, methods=["GET"]),
+        Route("/_admin/tokens", _admin_tokens, methods=["POST"]),
+        Route("/_admin/expire-tokens", _admin_expire_tokens, methods=["POST"]),
+    ]
