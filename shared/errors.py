@@ -1,0 +1,105 @@
+"""Typed errors, each naming what went wrong; the HTTP layer maps them once to RFC 9457 problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One offending input: ``field`` is its path in the body (``defaults.bankAccountId``) or the parameter."""
+
+    field: str
+    message: str
+
+
+class AppError(Exception):
+    """Base of every error a user may see; ``status``, ``type`` and ``title`` shape the problem answer."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "about:blank"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``Retry-After`` for throttling)."""
+        return {}
+
+
+class BadRequest(AppError):
+    status = 400
+    type = "/problems/bad-request"
+    title = "Bad request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    type = "/problems/unauthorized"
+    title = "Unauthorized"
+
+
+class NotFound(AppError):
+    status = 404
+    type = "/problems/not-found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    type = "/problems/conflict"
+    title = "Conflict"
+
+
+class NotConnected(Conflict):
+    type = "/problems/not-connected"
+    title = "QuickBooks is not connected"
+
+
+class ReauthorizationRequired(Conflict):
+    type = "/problems/reauthorization-required"
+    title = "QuickBooks needs to be connected again"
+
+
+class AlreadyLinked(Conflict):
+    type = "/problems/already-linked"
+    title = "Already linked"
+
+
+class InvalidInput(AppError):
+    status = 422
+    type = "/problems/invalid-input"
+    title = "Invalid input"
+
+
+class QuickBooksRejected(AppError):
+    """QuickBooks refused or failed the request; ``detail`` carries its own message and code."""
+
+    status = 502
+    type = "/problems/quickbooks-rejected"
+    title = "QuickBooks rejected the request"
+
+    def __init__(self, code: str, message: str, *, element: str | None = None) -> None:
+        super().__init__(f"QuickBooks error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.element = element
+
+
+class QuickBooksThrottled(AppError):
+    """QuickBooks answered 429 (or kept failing transiently); the request may be retried later."""
+
+    status = 503
+    type = "/problems/quickbooks-throttled"
+    title = "QuickBooks is busy"
+
+    def __init__(self, detail: str, *, retry_after: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

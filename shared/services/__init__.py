@@ -1,0 +1,1 @@
+"""Use cases, written against the domain, the store and the QuickBooks client; called by thin handlers."""

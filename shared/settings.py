@@ -1,0 +1,31 @@
+"""Function settings: the environment the template gives every function, validated once per container."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """What ``template.yaml`` puts in ``Globals.Function.Environment``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str = "dev"
+    table_name: Annotated[str, Field(min_length=1)]
+    bulk_queue_url: str = ""
+    ui_base_url: str = ""
+    public_api_url: str = ""
+    qbo_api_base_url: str = "https://quickbooks.api.intuit.com"
+    qbo_discovery_url: str = "https://developer.intuit.com/.well-known/openid_configuration/"
+    qbo_app_secret_name: str = "books360-qbo/app"
+    token_secret_prefix: str = "books360-qbo/tokens/"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the upper-case environment variables named after the fields."""
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        return cls.model_validate(values)

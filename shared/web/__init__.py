@@ -1,0 +1,7 @@
+"""The HTTP edge shared by the API functions: problem answers, request context, camelCase models."""
+
+from shared.web.context import tenant_id_of
+from shared.web.models import ApiModel
+from shared.web.problems import problem_response, register_problem_handlers
+
+__all__ = ["ApiModel", "problem_response", "register_problem_handlers", "tenant_id_of"]

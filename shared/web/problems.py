@@ -1,0 +1,85 @@
+"""RFC 9457 problem answers: every error of every route is shaped here, once."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from shared.errors import AppError, BadRequest, FieldError, InvalidInput, NotFound
+from shared.observability import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+PROBLEM_JSON = "application/problem+json"
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def problem_response(error: AppError) -> Response[str]:
+    """The problem+json answer for one typed error."""
+    body: dict[str, Any] = {
+        "type": error.type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "errors": [{"field": e.field, "message": e.message} for e in error.errors],
+    }
+    return Response(
+        status_code=error.status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(body),
+        headers=error.headers(),
+    )
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """``("body", "paymentMethodMappings", 2, "bankAccountId")`` -> ``paymentMethodMappings[2].bankAccountId``."""
+    parts = list(loc[1:] if loc and loc[0] in _LOCATIONS else loc)
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def validation_problem(errors: Iterable[dict[str, Any]]) -> AppError:
+    """Unreadable JSON is a 400; anything else pydantic rejects is a 422 naming each field."""
+    errors = list(errors)
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return BadRequest("The request body is not valid JSON.")
+    field_errors = [FieldError(field_path(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in errors]
+    return InvalidInput("The request has invalid fields.", errors=field_errors)
+
+
+def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
+    """Map typed errors, validation failures, unknown routes and anything unexpected to problem answers."""
+
+    @app.exception_handler(AppError)
+    def _app_error(error: AppError) -> Response[str]:
+        return problem_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        return problem_response(validation_problem(error.errors()))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        path = app.current_event.path
+        return problem_response(NotFound(f"No route for {app.current_event.http_method} {path}."))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # The details go to the log only; the caller learns nothing about our internals.
+        logger.exception("unhandled error", error_type=type(error).__name__)
+        return Response(
+            status_code=500,
+            content_type=PROBLEM_JSON,
+            body=json.dumps({"type": "about:blank", "title": "Internal error", "status": 500}),
+        )
