@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from shared import wiring
-from shared.domain import Connection
 from shared.services import connection as connection_service
 from shared.web import ApiModel, tenant_id_of
+
+if TYPE_CHECKING:
+    from shared.domain import Connection
 
 router = Router()
 

@@ -26,9 +26,7 @@ class Table:
         self.client = client
 
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
-        answer = self.client.get_item(
-            TableName=self.name, Key=self._key(pk, sk), ConsistentRead=consistent
-        )
+        answer = self.client.get_item(TableName=self.name, Key=self._key(pk, sk), ConsistentRead=consistent)
         item = answer.get("Item")
         return self.from_dynamo(item) if item else None
 

@@ -1,0 +1,73 @@
+# Books360 <-> QuickBooks Online sync. `make up` runs the local stack; `make test` runs every check and test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# cfn-lint 1.53.3 is the last release that applies the SAM transform; its aws-sam-translator pins pydantic
+# below ours, so it lives in a tools virtualenv of its own. aws-sam-cli likewise (.venv-sam).
+CFN_VENV := .venv-cfn
+SAM_VENV := .venv-sam
+CFN_LINT_VERSION := 1.53.3
+SAM_CLI_VERSION := 1.170.0
+FUNCTIONS := $(sort $(dir $(wildcard functions/*/app.py)))
+
+.PHONY: up test lint typecheck cfn-lint pytest fmt openapi tools build deploy clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(CFN_VENV)/.installed:
+	@test -x $(CFN_VENV)/bin/python || $(PYTHON) -m venv $(CFN_VENV)
+	@$(CFN_VENV)/bin/python -m pip install --quiet cfn-lint==$(CFN_LINT_VERSION)
+	@touch $@
+
+up: $(BIN)/.installed
+	@$(BIN)/python -m local
+
+test: lint typecheck cfn-lint pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy shared emulator local
+	@# Every function's folder is its own Lambda root (each has an `app` module), so each is checked alone.
+	@for f in $(FUNCTIONS); do $(BIN)/mypy $$f | grep -v '^Success' || exit 1; done
+
+cfn-lint: $(CFN_VENV)/.installed
+	$(CFN_VENV)/bin/cfn-lint template.yaml
+
+pytest: $(BIN)/.installed $(CFN_VENV)/.installed
+	$(BIN)/pytest
+
+fmt: $(BIN)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+openapi: $(BIN)/.installed
+	$(BIN)/python -m shared.web.openapi > openapi.json
+
+tools: $(SAM_VENV)/.installed
+$(SAM_VENV)/.installed:
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	@$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+build: tools
+	$(SAM_VENV)/bin/sam build
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided
+
+# Called by `sam build` for the SharedLayer (BuildMethod: makefile): the `shared` package and its runtime
+# dependencies, as arm64 wheels, under python/ as Lambda layers expect.
+build-SharedLayer:
+	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.11 --only-binary=:all: --upgrade .
+
+clean:
+	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""template.yaml: cfn-lint with the SAM transform applied, and the properties the design depends on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.template import TEMPLATE, load_template
+
+ROOT = TEMPLATE.parent
+CFN_LINT = Path(os.environ.get("CFN_LINT", ROOT / ".venv-cfn" / "bin" / "cfn-lint"))
+
+# Each breakage is one that newer cfn-lint releases (1.54+, which no longer apply the SAM transform) let through.
+BREAKAGES = {
+    "bad GetAtt in an SQS event": ("Queue: !GetAtt BulkQueue.Arn", "Queue: !GetAtt BulkQueu.Arn"),
+    "MaximumConcurrency below 2": ("MaximumConcurrency: !Ref BulkMaxConcurrency", "MaximumConcurrency: 1"),
+    "misspelt BatchSize": ("BatchSize: 5", "BatchSzie: 5"),
+    "invalid runtime": ("Runtime: python3.11", "Runtime: python3.99"),
+}
+
+
+def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    if not CFN_LINT.exists():
+        pytest.fail(f"cfn-lint not found at {CFN_LINT}: run `make test` (it installs it in .venv-cfn)")
+    return subprocess.run([str(CFN_LINT), str(path)], capture_output=True, text=True, timeout=180, check=False)
+
+
+def test_template_passes_cfn_lint_with_sam_transform():
+    result = cfn_lint(TEMPLATE)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", BREAKAGES)
+def test_template_check_rejects_broken_copy(name, tmp_path):
+    # GIVEN a copy of the template with one deliberate mistake
+    before, after = BREAKAGES[name]
+    text = TEMPLATE.read_text()
+    assert before in text, f"the template no longer contains {before!r}; update this test"
+    broken = tmp_path / "template.yaml"
+    broken.write_text(text.replace(before, after, 1))
+    shutil.copytree(ROOT / "functions", tmp_path / "functions")
+
+    # WHEN it is checked
+    result = cfn_lint(broken)
+
+    # THEN the check fails
+    assert result.returncode != 0, f"cfn-lint accepted a template with a {name}"
+
+
+def test_every_function_folder_has_a_handler_and_a_template_entry():
+    functions = {
+        props["Properties"]["CodeUri"].strip("/").split("/")[-1]
+        for props in load_template()["Resources"].values()
+        if props["Type"] == "AWS::Serverless::Function"
+    }
+    folders = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()}
+
+    assert (
+        functions
+        == folders
+        == {
+            "api",
+            "oauth_callback",
+            "sync_invoice",
+            "bulk_sync",
+            "list_refresh",
+            "webhook",
+            "books360_events",
+            "auto_sync",
+        }
+    )
+
+
+def test_public_routes_are_only_the_callback_and_the_webhook():
+    resources = load_template()["Resources"]
+    public = {
+        (event["Properties"]["Method"], event["Properties"]["Path"])
+        for res in resources.values()
+        if res["Type"] == "AWS::Serverless::Function"
+        for event in res["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+    }
+
+    assert public == {("GET", "/quickbooks/oauth/callback"), ("POST", "/quickbooks/webhooks")}
+    assert resources["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"] == "Books360Jwt"
+
+
+def test_bulk_queue_redrives_to_dlq_and_reports_partial_failures():
+    resources = load_template()["Resources"]
+    redrive = resources["BulkQueue"]["Properties"]["RedrivePolicy"]
+    sqs_event = resources["BulkSyncFunction"]["Properties"]["Events"]["Items"]["Properties"]
+
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": "BulkDeadLetterQueue.Arn"}
+    assert 1 < redrive["maxReceiveCount"] <= 10
+    assert sqs_event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumConcurrency" in sqs_event["ScalingConfig"]
+
+
+def test_secrets_access_is_limited_to_the_project_prefixes():
+    resources = load_template()["Resources"]
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.startswith("secretsmanager:") for a in actions):
+                    targets = (
+                        statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                    )
+                    for target in targets:
+                        sub = target["Fn::Sub"]
+                        assert "${TokenSecretPrefix}" in sub or "${QboAppSecretName}" in sub, (name, sub)
