@@ -34,7 +34,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy shared emulator local
+	$(BIN)/mypy shared emulator local tools
 	@# Every function's folder is its own Lambda root (each has an `app` module), so each is checked alone.
 	@for f in $(FUNCTIONS); do $(BIN)/mypy $$f | grep -v '^Success' || exit 1; done
 
@@ -49,7 +49,7 @@ fmt: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 
 openapi: $(BIN)/.installed
-	$(BIN)/python -m shared.web.openapi > openapi.json
+	$(BIN)/python -m tools.openapi > openapi.json
 
 tools: $(SAM_VENV)/.installed
 $(SAM_VENV)/.installed:
