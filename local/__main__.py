@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from local.stack import main
+
+raise SystemExit(main())
