@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from emulator.faults import FaultBook, Traffic
+
 TokenCheck = Literal["ok", "expired", "invalid"]
 Operation = Literal["Create", "Update", "Delete", "Merge", "Void", "Emailed"]
 
@@ -86,3 +88,13 @@ class EmulatorState:
         self.webhooks = webhooks
         self.companies: dict[str, Any] = {}  # realmId -> accounting half's Company
         self.clock = time.time
+        self.faults = FaultBook()
+        self.traffic = Traffic()
+
+    def reset(self) -> None:
+        """Forget every company, fault, statistic, token and pending webhook."""
+        self.companies.clear()
+        self.faults.clear()
+        self.traffic.clear()
+        self.oauth.reset()
+        self.webhooks.reset()

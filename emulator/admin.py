@@ -1,0 +1,165 @@
+"""Test-only routes (no auth): companies, injected faults, request statistics, reset."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from emulator.entities import Company, Limits
+from emulator.faults import INJECTABLE_STATUSES, FaultRule
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from emulator.state import EmulatorState
+
+
+class AdminError(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise AdminError("body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise AdminError("body must be a JSON object")
+    return data
+
+
+def _optional_int(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AdminError(f"{key} must be an integer")
+    return value
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise AdminError(f"{key} must be a non-empty string")
+    return value
+
+
+def new_company(state: EmulatorState, data: dict[str, Any]) -> Company:
+    """A company as a new QuickBooks sandbox has one (chart of accounts, payment methods, items)."""
+    name = _optional_str(data, "companyName") or "Sandbox Company_US_1"
+    realm_id = _optional_str(data, "realmId")
+    if realm_id is None:
+        realm_id = "9341455" + "".join(secrets.choice("0123456789") for _ in range(9))
+        while realm_id in state.companies:
+            realm_id = "9341455" + "".join(secrets.choice("0123456789") for _ in range(9))
+    elif realm_id in state.companies:
+        raise AdminError(f"a company with realmId {realm_id} already exists", status=409)
+    custom_fields = data.get("customFields")
+    if custom_fields is not None and (
+        not isinstance(custom_fields, list) or not all(isinstance(n, str) and n for n in custom_fields)
+    ):
+        raise AdminError("customFields must be a list of names")
+    limits_data = data.get("limits")
+    limits = None
+    if limits_data is not None:
+        if not isinstance(limits_data, dict):
+            raise AdminError("limits must be an object")
+        limits = Limits(
+            rate_per_minute=_optional_int(limits_data, "ratePerMinute") or state.config.rate_per_minute,
+            max_concurrent=_optional_int(limits_data, "maxConcurrent") or state.config.max_concurrent,
+        )
+    extra: dict[str, Any] = {} if custom_fields is None else {"custom_fields": list(custom_fields)[:3]}
+    company = Company(realm_id=realm_id, name=name, clock=state.clock, limits=limits, **extra)
+    state.companies[realm_id] = company
+    return company
+
+
+async def create_company(request: Request) -> JSONResponse:
+    state = _state(request)
+    try:
+        company = new_company(state, await _object(request))
+    except AdminError as error:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+    return JSONResponse({"realmId": company.realm_id, "companyName": company.name})
+
+
+async def list_companies(request: Request) -> JSONResponse:
+    companies = [
+        {"realmId": c.realm_id, "companyName": c.name}
+        for c in _state(request).companies.values()
+        if isinstance(c, Company)
+    ]
+    return JSONResponse({"companies": companies})
+
+
+def fault_rule(data: dict[str, Any]) -> FaultRule:
+    status = _optional_int(data, "status")
+    if status is not None and status not in INJECTABLE_STATUSES:
+        raise AdminError(f"status must be one of {sorted(INJECTABLE_STATUSES)}")
+    count = _optional_int(data, "count")
+    if count is not None and count < 1:
+        raise AdminError("count must be at least 1")
+    latency = _optional_int(data, "latencyMs") or 0
+    if latency < 0:
+        raise AdminError("latencyMs must not be negative")
+    if status is None and not latency:
+        raise AdminError("give a status, a latencyMs, or both")
+    if status is not None and count is None:
+        count = 1  # a status without a count answers the next matching request only
+    method = _optional_str(data, "method")
+    entity = _optional_str(data, "entity")
+    return FaultRule(
+        realm_id=_optional_str(data, "realmId"),
+        method=method.upper() if method else None,
+        entity=entity.lower() if entity else None,
+        status=status,
+        count=count,
+        latency_ms=latency,
+    )
+
+
+async def add_fault(request: Request) -> JSONResponse:
+    try:
+        rule = fault_rule(await _object(request))
+    except AdminError as error:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+    _state(request).faults.add(rule)
+    return JSONResponse({"rule": rule.to_json()})
+
+
+async def list_faults(request: Request) -> JSONResponse:
+    return JSONResponse({"rules": [rule.to_json() for rule in _state(request).faults.rules]})
+
+
+async def requests_report(request: Request) -> JSONResponse:
+    realm_id = request.query_params.get("realmId") or None
+    return JSONResponse(_state(request).traffic.report(realm_id))
+
+
+async def reset(request: Request) -> JSONResponse:
+    _state(request).reset()
+    return JSONResponse({"reset": True})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/_admin/companies", create_company, methods=["POST"]),
+        Route("/_admin/companies", list_companies, methods=["GET"]),
+        Route("/_admin/faults", add_fault, methods=["POST"]),
+        Route("/_admin/faults", list_faults, methods=["GET"]),
+        Route("/_admin/requests", requests_report, methods=["GET"]),
+        Route("/_admin/reset", reset, methods=["POST"]),
+    ]

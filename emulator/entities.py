@@ -1,0 +1,1022 @@
+"""The entities of one QuickBooks company and the rules QuickBooks applies when they are written.
+
+Entity differences live in the ``SPECS`` table (name field and its namespace, required fields,
+references, read-only fields, defaults, whether it is a transaction); the few rules that belong to
+one entity (invoice lines, payment links, account types) are functions named in its row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from emulator import errors, wire
+from emulator.errors import QboFault
+
+Record = dict[str, Any]
+
+SYSTEM_KEYS = frozenset({"Id", "SyncToken", "MetaData", "domain", "sparse", "status", "time"})
+# Numbers that python-quickbooks may send as strings (its DecimalEncoder writes Decimal as "12.50").
+NUMERIC_KEYS = frozenset(
+    {
+        "Amount",
+        "TotalAmt",
+        "UnitPrice",
+        "Qty",
+        "DiscountPercent",
+        "PurchaseCost",
+        "QtyOnHand",
+        "BillRate",
+        "ExchangeRate",
+        "TaxInclusiveAmt",
+        "Deposit",
+    }
+)
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+USD = {"value": "USD", "name": "United States Dollar"}
+EMAIL = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[^@\s,;<>()\[\]\"]+$")
+PARTY_NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
+
+ACCOUNT_CLASSIFICATION = {
+    "Bank": "Asset",
+    "Accounts Receivable": "Asset",
+    "Other Current Asset": "Asset",
+    "Fixed Asset": "Asset",
+    "Other Asset": "Asset",
+    "Accounts Payable": "Liability",
+    "Credit Card": "Liability",
+    "Other Current Liability": "Liability",
+    "Long Term Liability": "Liability",
+    "Equity": "Equity",
+    "Income": "Revenue",
+    "Other Income": "Revenue",
+    "Cost of Goods Sold": "Expense",
+    "Expense": "Expense",
+    "Other Expense": "Expense",
+    "Non-Posting": "Asset",
+}
+# The subtype QuickBooks picks when only the type is given, and the type implied by a lone subtype.
+DEFAULT_SUBTYPE = {
+    "Bank": "Checking",
+    "Accounts Receivable": "AccountsReceivable",
+    "Other Current Asset": "OtherCurrentAssets",
+    "Fixed Asset": "MachineryAndEquipment",
+    "Other Asset": "OtherLongTermAssets",
+    "Accounts Payable": "AccountsPayable",
+    "Credit Card": "CreditCard",
+    "Other Current Liability": "OtherCurrentLiabilities",
+    "Long Term Liability": "OtherLongTermLiabilities",
+    "Equity": "OpeningBalanceEquity",
+    "Income": "ServiceFeeIncome",
+    "Other Income": "OtherMiscellaneousIncome",
+    "Cost of Goods Sold": "SuppliesMaterialsCogs",
+    "Expense": "OtherMiscellaneousServiceCost",
+    "Other Expense": "OtherMiscellaneousExpense",
+    "Non-Posting": "Estimates",
+}
+TYPE_OF_SUBTYPE = {
+    **{subtype: account_type for account_type, subtype in DEFAULT_SUBTYPE.items()},
+    "Savings": "Bank",
+    "MoneyMarket": "Bank",
+    "CashOnHand": "Bank",
+    "UndepositedFunds": "Other Current Asset",
+    "Inventory": "Other Current Asset",
+    "PrepaidExpenses": "Other Current Asset",
+    "SalesOfProductIncome": "Income",
+    "OtherPrimaryIncome": "Income",
+    "DiscountsRefundsGiven": "Income",
+    "AdvertisingPromotional": "Expense",
+    "BankCharges": "Expense",
+    "OfficeGeneralAdministrativeExpenses": "Expense",
+    "Travel": "Expense",
+}
+ITEM_TYPES_NEEDING_INCOME = frozenset({"Service", "NonInventory", "Inventory"})
+ITEM_TYPES_WRITABLE = ITEM_TYPES_NEEDING_INCOME | {"Category", "Group"}
+INVENTORY_FIELDS = ("QtyOnHand", "InvStartDate", "AssetAccountRef", "ExpenseAccountRef")
+PAYMENT_METHOD_TYPES = frozenset({"CREDIT_CARD", "NON_CREDIT_CARD"})
+
+
+@dataclass
+class Change:
+    """What a successful write did: the entity as answered, and the webhook operation it raises."""
+
+    entity: str
+    record: Record
+    operation: str
+
+
+Hook = Callable[["Company", Record, Record | None], None]
+
+
+def _no_defaults(company: Company) -> Record:
+    return {}
+
+
+def _no_hook(company: Company, record: Record, previous: Record | None) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    transaction: bool
+    name_field: str | None = None
+    name_scope: str | None = None  # entities sharing a scope share one namespace of names
+    duplicate_text: str = ""
+    name_max: int = 100
+    required: tuple[str, ...] = ()
+    refs: tuple[tuple[str, str], ...] = ()  # (field, referenced entity)
+    read_only: frozenset[str] = frozenset()
+    defaults: Callable[[Company], Record] = _no_defaults
+    prepare: Hook = _no_hook  # entity rules run after the common ones; may derive fields
+    after_save: Hook = _no_hook
+    after_remove: Hook = _no_hook
+
+    @property
+    def path(self) -> str:
+        return self.name.lower()
+
+    def writable(self, record: Record) -> Record:
+        return {k: v for k, v in record.items() if k not in SYSTEM_KEYS and k not in self.read_only}
+
+
+# --- input normalisation -------------------------------------------------------------------------
+
+
+def _number(key: str, value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise errors.bad_request(f"Property Name:{key} specified is unsupported or invalid", key)
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise errors.bad_request(f"Property Name:{key} specified is unsupported or invalid", key) from exc
+    if not parsed.is_finite():
+        raise errors.bad_request(f"Property Name:{key} specified is unsupported or invalid", key)
+    return parsed
+
+
+def clean(value: Any, key: str = "") -> Any:
+    """Drop empty values (QuickBooks treats ``""``, ``null``, ``[]`` and ``{}`` as absent); numbers to Decimal."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            cleaned = clean(v, k)
+            if cleaned is not None:
+                out[k] = cleaned
+        return out or None
+    if isinstance(value, list):
+        items = [c for c in (clean(v, key) for v in value) if c is not None]
+        return items or None
+    if value is None or value == "":
+        return None
+    if key in NUMERIC_KEYS:
+        return _number(key, value)
+    return value
+
+
+def _ref_value(ref: Any, field_name: str) -> str | None:
+    if ref is None:
+        return None
+    if not isinstance(ref, dict):
+        raise errors.bad_request(f"Property Name:{field_name} specified is unsupported or invalid", field_name)
+    value = ref.get("value")
+    return None if value is None or value == "" else str(value)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# --- the company --------------------------------------------------------------------------------
+
+
+@dataclass
+class Limits:
+    rate_per_minute: int
+    max_concurrent: int
+
+
+@dataclass
+class Company:
+    """One QuickBooks company (realm): its entities, derived balances and remembered ``requestid`` answers."""
+
+    realm_id: str
+    name: str
+    clock: Callable[[], float]
+    custom_fields: list[str] = field(default_factory=lambda: ["CampaignId", "Invoice Number", "Region"])
+    limits: Limits | None = None
+    records: dict[str, dict[str, Record]] = field(default_factory=dict)
+    deleted: dict[str, set[str]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    replies: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # invoice id -> payment id -> amount of that payment applied to it
+    applied: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    voided: set[str] = field(default_factory=set)
+    next_doc_number: int = 1001
+    # name scope -> case-folded name -> (entity, id): names are unique per scope, inactive ones included
+    names: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    company_info: Record = field(default_factory=dict)
+    preferences: Record = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in SPECS:
+            self.records.setdefault(name, {})
+            self.deleted.setdefault(name, set())
+        _seed(self)
+
+    # reads
+
+    def get(self, entity: str, entity_id: str) -> Record | None:
+        return self.records[entity].get(entity_id)
+
+    def read(self, spec: EntitySpec, entity_id: str) -> Record:
+        record = self.get(spec.name, entity_id)
+        if record is None:
+            raise errors.not_found(spec.name, entity_id)
+        return record
+
+    def all(self, entity: str) -> Iterable[Record]:
+        return self.records[entity].values()
+
+    def undeposited_funds(self) -> str:
+        for account in self.all("Account"):
+            if account.get("AccountSubType") == "UndepositedFunds":
+                return str(account["Id"])
+        raise errors.business("The company has no Undeposited Funds account")
+
+    # writes
+
+    def create(self, spec: EntitySpec, body: Record) -> Change:
+        data = self._input(spec, body)
+        record = {**spec.defaults(self), **data}
+        self._validate(spec, record, None)
+        self.counters[spec.name] = self.counters.get(spec.name, 0) + 1
+        entity_id = str(self.counters[spec.name])
+        stamp = wire.stamp(self.clock())
+        record.update(
+            Id=entity_id,
+            SyncToken="0",
+            domain="QBO",
+            sparse=False,
+            MetaData={"CreateTime": stamp, "LastUpdatedTime": stamp},
+        )
+        self.records[spec.name][entity_id] = record
+        self._index_name(spec, record, None)
+        spec.after_save(self, record, None)
+        return Change(spec.name, record, "Create")
+
+    def update(self, spec: EntitySpec, body: Record) -> Change:
+        previous = self._current(spec, body)
+        data = self._input(spec, body)
+        if body.get("sparse") in (True, "true"):
+            record = spec.writable(previous)
+            for key in body:
+                if key in SYSTEM_KEYS or key in spec.read_only:
+                    continue
+                if key in data:
+                    record[key] = data[key]
+                else:
+                    record.pop(key, None)
+        else:
+            record = {**spec.defaults(self), **data}
+        self._validate(spec, record, previous)
+        record.update(
+            Id=previous["Id"],
+            SyncToken=str(int(previous["SyncToken"]) + 1),
+            domain="QBO",
+            sparse=False,
+            MetaData={
+                "CreateTime": previous["MetaData"]["CreateTime"],
+                "LastUpdatedTime": wire.stamp(self.clock()),
+            },
+        )
+        self.records[spec.name][previous["Id"]] = record
+        self._index_name(spec, record, previous)
+        spec.after_save(self, record, previous)
+        made_inactive = not spec.transaction and previous.get("Active", True) and not record.get("Active", True)
+        return Change(spec.name, record, "Delete" if made_inactive else "Update")
+
+    def delete(self, spec: EntitySpec, body: Record) -> Change:
+        if not spec.transaction:
+            raise errors.bad_request(
+                f"Operation Delete is not supported for {spec.name}. Make it inactive instead (Active:false)."
+            )
+        previous = self._current(spec, body)
+        if spec.name == "Invoice" and self.applied.get(previous["Id"]):
+            raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
+        del self.records[spec.name][previous["Id"]]
+        self.deleted[spec.name].add(previous["Id"])
+        spec.after_remove(self, previous, None)
+        return Change(spec.name, {"Id": previous["Id"], "status": "Deleted", "domain": "QBO"}, "Delete")
+
+    def void(self, spec: EntitySpec, body: Record) -> Change:
+        if spec.name not in ("Invoice", "Payment"):
+            raise errors.bad_request(f"Operation Void is not supported for {spec.name}")
+        previous = self._current(spec, body)
+        if spec.name == "Invoice" and self.applied.get(previous["Id"]):
+            raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
+        record = dict(previous)
+        note = previous.get("PrivateNote")
+        record["PrivateNote"] = f"Voided - {note}" if note else "Voided"
+        if spec.name == "Invoice":
+            record["Line"] = [{**line, "Amount": ZERO} if "Amount" in line else line for line in previous["Line"]]
+            record["TotalAmt"] = ZERO
+            record["Balance"] = ZERO
+            self.voided.add(previous["Id"])
+        else:
+            spec.after_remove(self, previous, None)
+            record["TotalAmt"] = ZERO
+            record["UnappliedAmt"] = ZERO
+            record.pop("Line", None)
+        record["SyncToken"] = str(int(previous["SyncToken"]) + 1)
+        record["MetaData"] = {**previous["MetaData"], "LastUpdatedTime": wire.stamp(self.clock())}
+        self.records[spec.name][previous["Id"]] = record
+        if spec.name == "Invoice":
+            _refresh_customer(self, _ref_value(record.get("CustomerRef"), "CustomerRef"))
+        return Change(spec.name, record, "Void")
+
+    # helpers
+
+    def _index_name(self, spec: EntitySpec, record: Record, previous: Record | None) -> None:
+        if spec.name_field is None or spec.name_scope is None:
+            return
+        index = self.names.setdefault(spec.name_scope, {})
+        if previous is not None:
+            index.pop(str(previous[spec.name_field]).casefold(), None)
+        index[str(record[spec.name_field]).casefold()] = (spec.name, record["Id"])
+
+    def _input(self, spec: EntitySpec, body: Record) -> Record:
+        data = clean({k: v for k, v in body.items() if k not in SYSTEM_KEYS and k not in spec.read_only}) or {}
+        return dict(data)
+
+    def _current(self, spec: EntitySpec, body: Record) -> Record:
+        entity_id = body.get("Id")
+        if entity_id is None or entity_id == "":
+            raise errors.required("Id")
+        previous = self.get(spec.name, str(entity_id))
+        if previous is None:
+            raise errors.not_found(spec.name, str(entity_id))
+        token = body.get("SyncToken")
+        if token is None or token == "":
+            raise errors.required("SyncToken")
+        if str(token) != previous["SyncToken"]:
+            raise QboFault(
+                "5010",
+                "Stale Object Error",
+                "Stale Object Error : You and Books360 Emulator were working on this at the same time. "
+                "Books360 Emulator finished before you did, so your work was not saved.",
+            )
+        return previous
+
+    def _validate(self, spec: EntitySpec, record: Record, previous: Record | None) -> None:
+        if spec.name_field:
+            _check_name(self, spec, record, previous)
+        for name in spec.required:
+            if name not in record:
+                raise errors.required(name)
+        for holder in ("PrimaryEmailAddr", "BillEmail", "BillEmailCc", "BillEmailBcc"):
+            address = record.get(holder, {}).get("Address") if isinstance(record.get(holder), dict) else None
+            if address is not None and not EMAIL.match(str(address)):
+                raise QboFault(
+                    "2210",
+                    "Email Address does not conform to the syntax rules of RFC 822",
+                    f"Email Address does not conform to the syntax rules of RFC 822. Supplied value:{address}",
+                    element=f"{holder}.Address",
+                )
+        for ref_field, target in spec.refs:
+            if ref_field in record:
+                check_ref(self, ref_field, record[ref_field], target)
+        spec.prepare(self, record, previous)
+
+
+def check_ref(company: Company, field_name: str, ref: Any, target: str) -> Record:
+    """A reference must name an existing entity, and name-list entities must be active (610)."""
+    value = _ref_value(ref, field_name)
+    if value is None:
+        raise errors.required(f"{field_name}.value")
+    found = company.get(target, value)
+    if found is None:
+        raise errors.invalid_reference(field_name, value)
+    if not SPECS[target].transaction and not found.get("Active", True):
+        raise errors.inactive_reference(field_name)
+    name_field = SPECS[target].name_field
+    if name_field and name_field in found:
+        ref["name"] = found[name_field]
+    ref["value"] = value
+    return found
+
+
+def _check_name(company: Company, spec: EntitySpec, record: Record, previous: Record | None) -> None:
+    name_field = spec.name_field
+    assert name_field is not None
+    name = record.get(name_field)
+    if name is None and spec.name_scope == "party":
+        parts = [str(record[p]).strip() for p in PARTY_NAME_PARTS if p in record]
+        if not any(parts):
+            raise QboFault("6080", "No Name Provided", "Please provide at least one name field.", element="DisplayName")
+        name = " ".join(p for p in parts if p)
+    if name is None:
+        raise errors.required(name_field)
+    name = str(name).strip()
+    if not name:
+        raise errors.required(name_field)
+    if ":" in name or (spec.name == "Account" and '"' in name):
+        raise errors.invalid_characters(name_field, name)
+    if len(name) > spec.name_max:
+        raise errors.length(name_field, spec.name_max, len(name))
+    holder = company.names.get(spec.name_scope or "", {}).get(name.casefold())
+    if holder is not None and not (previous is not None and holder == (spec.name, previous["Id"])):
+        raise QboFault(
+            "6240",
+            "Duplicate Name Exists Error",
+            f"The name supplied already exists. : {spec.duplicate_text} : Id={holder[1]}",
+            element=name_field,
+        )
+    record[name_field] = name
+    record["FullyQualifiedName"] = name
+    if spec.name_scope == "party":
+        record.setdefault("PrintOnCheckName", name)
+
+
+# --- customers and vendors -------------------------------------------------------------------------
+
+
+def _party_defaults(company: Company) -> Record:
+    return {"Active": True, "CurrencyRef": dict(USD)}
+
+
+def _customer_defaults(company: Company) -> Record:
+    return {
+        **_party_defaults(company),
+        "Taxable": False,
+        "Job": False,
+        "BillWithParent": False,
+        "PreferredDeliveryMethod": "Print",
+    }
+
+
+def _prepare_customer(company: Company, record: Record, previous: Record | None) -> None:
+    balance = previous.get("Balance", ZERO) if previous else ZERO
+    record["Balance"] = balance
+    record["BalanceWithJobs"] = balance
+
+
+def _prepare_vendor(company: Company, record: Record, previous: Record | None) -> None:
+    record["Balance"] = previous.get("Balance", ZERO) if previous else ZERO
+
+
+def _refresh_customer(company: Company, customer_id: str | None) -> None:
+    customer = company.get("Customer", customer_id) if customer_id else None
+    if customer is None:
+        return
+    balance = ZERO
+    for invoice in company.all("Invoice"):
+        if invoice.get("CustomerRef", {}).get("value") == customer_id:
+            balance += invoice.get("Balance", ZERO)
+    customer["Balance"] = balance
+    customer["BalanceWithJobs"] = balance
+
+
+# --- items, accounts, payment methods --------------------------------------------------------------
+
+
+def _item_defaults(company: Company) -> Record:
+    return {"Active": True, "Type": "Service", "Taxable": False, "UnitPrice": ZERO, "TrackQtyOnHand": False}
+
+
+def _prepare_item(company: Company, record: Record, previous: Record | None) -> None:
+    item_type = record.get("Type")
+    if item_type not in ITEM_TYPES_WRITABLE and not (previous and previous.get("Type") == item_type):
+        raise QboFault("2170", "Invalid Enumeration", f"Invalid Enumeration: {item_type}", element="Type")
+    if item_type in ITEM_TYPES_NEEDING_INCOME and "IncomeAccountRef" not in record:
+        raise errors.required("IncomeAccountRef")
+    if item_type == "Inventory":
+        missing = [f for f in INVENTORY_FIELDS if f not in record]
+        if missing or not record.get("TrackQtyOnHand"):
+            raise QboFault(
+                "2020",
+                "Required Param Missing",
+                f"Required parameter {(missing or ['TrackQtyOnHand'])[0]} is missing in the request "
+                "(for inventory items)",
+            )
+    record.setdefault("SubItem", False)
+
+
+def _account_defaults(company: Company) -> Record:
+    return {"Active": True, "SubAccount": False, "CurrencyRef": dict(USD)}
+
+
+def _prepare_account(company: Company, record: Record, previous: Record | None) -> None:
+    account_type = record.get("AccountType")
+    subtype = record.get("AccountSubType")
+    if account_type is None and subtype is not None:
+        account_type = TYPE_OF_SUBTYPE.get(str(subtype))
+    if account_type not in ACCOUNT_CLASSIFICATION:
+        raise QboFault(
+            "6010",
+            "Invalid Account.AccountType && Account.SubType",
+            f"Invalid Account.AccountType && Account.SubType : AccountType={account_type} AccountSubType={subtype}",
+            element="AccountType",
+        )
+    record["AccountType"] = account_type
+    record.setdefault("AccountSubType", DEFAULT_SUBTYPE[account_type])
+    record["Classification"] = ACCOUNT_CLASSIFICATION[account_type]
+    balance = previous.get("CurrentBalance", ZERO) if previous else ZERO
+    record["CurrentBalance"] = balance
+    record["CurrentBalanceWithSubAccounts"] = balance
+
+
+def _payment_method_defaults(company: Company) -> Record:
+    return {"Active": True, "Type": "NON_CREDIT_CARD"}
+
+
+def _prepare_payment_method(company: Company, record: Record, previous: Record | None) -> None:
+    if record.get("Type") not in PAYMENT_METHOD_TYPES:
+        raise QboFault("2170", "Invalid Enumeration", f"Invalid Enumeration: {record.get('Type')}", element="Type")
+
+
+# --- invoices --------------------------------------------------------------------------------------
+
+
+def _txn_defaults(company: Company) -> Record:
+    return {"TxnDate": wire.today(company.clock()), "CurrencyRef": dict(USD)}
+
+
+def _invoice_defaults(company: Company) -> Record:
+    return {
+        **_txn_defaults(company),
+        "PrintStatus": "NotSet",
+        "EmailStatus": "NotSet",
+        "Deposit": ZERO,
+        "ApplyTaxAfterDiscount": False,
+        "AllowOnlineCreditCardPayment": False,
+        "AllowOnlineACHPayment": False,
+    }
+
+
+def _line_type(line: Record) -> str:
+    declared = line.get("DetailType")
+    if declared:
+        return str(declared)
+    for candidate in ("SalesItemLineDetail", "DiscountLineDetail", "DescriptionLineDetail", "SubTotalLineDetail"):
+        if candidate in line:
+            return "DescriptionOnly" if candidate == "DescriptionLineDetail" else candidate
+    return ""
+
+
+def _sales_line(company: Company, line: Record) -> Decimal:
+    detail = line.get("SalesItemLineDetail") or {}
+    if not isinstance(detail, dict):
+        raise errors.bad_request("Property Name:SalesItemLineDetail specified is unsupported or invalid")
+    amount = line.get("Amount")
+    if amount is None:
+        raise errors.required("Line.Amount")
+    qty, price = detail.get("Qty"), detail.get("UnitPrice")
+    # python-quickbooks sends Qty 0 and UnitPrice 0 when they were never set: only real values are checked.
+    if qty and price and _cents(qty * price) != _cents(amount):
+        raise QboFault(
+            "6070",
+            "Amount calculation incorrect in the request",
+            f"Amount is not equal to Qty * UnitPrice. Supplied value:{wire.decimal_text(amount)}",
+            element="Line.Amount",
+        )
+    if amount < 0:
+        raise errors.business("Negative amounts are not allowed on sales item lines. Use a discount line instead.")
+    detail.setdefault("ItemRef", {"value": "1"})
+    check_ref(company, "Line.SalesItemLineDetail.ItemRef", detail["ItemRef"], "Item")
+    tax_code = _ref_value(detail.get("TaxCodeRef"), "TaxCodeRef")
+    if tax_code is not None and tax_code not in ("TAX", "NON"):
+        raise QboFault("6100", "Invalid Line TaxCode in the request", f"Invalid TaxCode: {tax_code}")
+    line["SalesItemLineDetail"] = detail
+    return Decimal(amount)
+
+
+def _prepare_invoice(company: Company, record: Record, previous: Record | None) -> None:
+    raw_lines = record.get("Line") or []
+    if not isinstance(raw_lines, list):
+        raise errors.bad_request("Property Name:Line specified is unsupported or invalid", "Line")
+    lines: list[Record] = []
+    subtotal = ZERO
+    discounts: list[Record] = []
+    for raw in raw_lines:
+        if not isinstance(raw, dict):
+            raise errors.bad_request("Property Name:Line specified is unsupported or invalid", "Line")
+        line = dict(raw)
+        line_type = _line_type(line)
+        # A subtotal line is what QuickBooks itself adds; clients often echo it back on update.
+        if line_type == "SubTotalLineDetail":
+            continue
+        line["DetailType"] = line_type
+        if line_type == "SalesItemLineDetail":
+            subtotal += _sales_line(company, line)
+        elif line_type == "DescriptionOnly":
+            line.pop("Amount", None)
+        elif line_type == "DiscountLineDetail":
+            discounts.append(line)
+        else:
+            raise QboFault("2170", "Invalid Enumeration", f"Invalid Enumeration: {line_type}", element="DetailType")
+        lines.append(line)
+    if not any(line["DetailType"] == "SalesItemLineDetail" for line in lines):
+        raise errors.required("Line")
+    discount_total = ZERO
+    for line in discounts:
+        detail = line.get("DiscountLineDetail") or {}
+        if detail.get("PercentBased") and detail.get("DiscountPercent") is not None:
+            line["Amount"] = _cents(subtotal * _number("DiscountPercent", detail["DiscountPercent"]) / 100)
+        if "Amount" not in line:
+            raise errors.required("Line.Amount")
+        discount_total += line["Amount"]
+    _number_lines(lines, previous)
+    lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
+    record["Line"] = lines
+    total = subtotal - discount_total
+    if total < 0:
+        raise errors.business("The invoice total cannot be negative.")
+    doc_number = record.get("DocNumber")
+    if doc_number is None or doc_number == "AUTO_GENERATE":
+        doc_number = str(company.next_doc_number)
+        company.next_doc_number += 1
+    if len(str(doc_number)) > 21:
+        raise errors.length("DocNumber", 21, len(str(doc_number)))
+    record["DocNumber"] = str(doc_number)
+    record.setdefault("DueDate", record["TxnDate"])
+    if "CustomField" in record:
+        record["CustomField"] = _custom_fields(company, record["CustomField"])
+    invoice_id = previous["Id"] if previous else ""
+    applied = sum(company.applied.get(invoice_id, {}).values(), ZERO)
+    if total < applied:
+        raise errors.business("The invoice total is less than the payments already applied to it.")
+    record["TotalAmt"] = total
+    record["Balance"] = total - applied
+    record["HomeBalance"] = total - applied
+    record["LinkedTxn"] = [{"TxnId": pid, "TxnType": "Payment"} for pid in company.applied.get(invoice_id, {})]
+
+
+def _number_lines(lines: list[Record], previous: Record | None) -> None:
+    """Lines keep an Id the client sent back; new lines get the next free one."""
+    taken = {str(line["Id"]) for line in lines if str(line.get("Id", "")).isdigit()}
+    next_id = max((int(i) for i in taken), default=0)
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        line_id = str(line.get("Id", ""))
+        if not line_id.isdigit() or line_id in seen:
+            next_id += 1
+            line_id = str(next_id)
+        seen.add(line_id)
+        line["Id"] = line_id
+        line["LineNum"] = number
+
+
+def _custom_fields(company: Company, raw: Any) -> list[Record]:
+    if not isinstance(raw, list):
+        raise errors.bad_request("Property Name:CustomField specified is unsupported or invalid", "CustomField")
+    fields: list[Record] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            continue
+        definition = str(entry.get("DefinitionId", ""))
+        if not definition.isdigit() or not 1 <= int(definition) <= len(company.custom_fields[:3]):
+            continue  # QuickBooks ignores definitions that are not enabled on sales forms
+        value = entry.get("StringValue")
+        field_entry: Record = {
+            "DefinitionId": definition,
+            "Name": company.custom_fields[int(definition) - 1],
+            "Type": "StringType",
+        }
+        if value is not None:
+            field_entry["StringValue"] = str(value)
+        fields.append(field_entry)
+    return fields
+
+
+def _after_invoice(company: Company, record: Record, previous: Record | None) -> None:
+    customer = _ref_value(record.get("CustomerRef"), "CustomerRef")
+    _refresh_customer(company, customer)
+    old_customer = _ref_value(previous.get("CustomerRef"), "CustomerRef") if previous else None
+    if old_customer and old_customer != customer:
+        _refresh_customer(company, old_customer)
+
+
+def _after_invoice_removed(company: Company, record: Record, previous: Record | None) -> None:
+    _refresh_customer(company, _ref_value(record.get("CustomerRef"), "CustomerRef"))
+
+
+# --- payments --------------------------------------------------------------------------------------
+
+
+def _payment_defaults(company: Company) -> Record:
+    return {**_txn_defaults(company), "ProcessPayment": False}
+
+
+def _allocations(record: Record) -> dict[str, Decimal]:
+    allocation: dict[str, Decimal] = {}
+    for line in record.get("Line") or []:
+        for link in line.get("LinkedTxn") or []:
+            if link.get("TxnType") == "Invoice":
+                invoice_id = str(link.get("TxnId"))
+                allocation[invoice_id] = allocation.get(invoice_id, ZERO) + line["Amount"]
+    return allocation
+
+
+def _prepare_payment(company: Company, record: Record, previous: Record | None) -> None:
+    total = record["TotalAmt"]
+    if total < 0:
+        raise errors.business("The payment amount cannot be negative.")
+    customer_id = record["CustomerRef"]["value"]
+    payment_id = previous["Id"] if previous else None
+    lines = record.get("Line") or []
+    if not isinstance(lines, list):
+        raise errors.bad_request("Property Name:Line specified is unsupported or invalid", "Line")
+    applied_total = ZERO
+    for line in lines:
+        if not isinstance(line, dict) or line.get("Amount") is None:
+            raise errors.required("Line.Amount")
+        links = line.get("LinkedTxn") or []
+        if not links:
+            raise errors.required("Line.LinkedTxn")
+        for link in links:
+            link["TxnId"] = str(link.get("TxnId", ""))
+            if link.get("TxnType") != "Invoice":
+                raise QboFault(
+                    "2170", "Invalid Enumeration", f"Invalid Enumeration: {link.get('TxnType')}", element="TxnType"
+                )
+            invoice = company.get("Invoice", link["TxnId"])
+            if invoice is None:
+                raise errors.invalid_reference("Line.LinkedTxn.TxnId", link["TxnId"])
+            if invoice["CustomerRef"]["value"] != customer_id:
+                raise QboFault(
+                    "620",
+                    "TxnID Cannot Be Linked",
+                    f"The transaction {link['TxnId']} belongs to a different customer and cannot be linked.",
+                    element="Line.LinkedTxn",
+                )
+            link.pop("TxnLineId", None)
+        applied_total += line["Amount"]
+    for invoice_id, amount in _allocations(record).items():
+        invoice = company.records["Invoice"][invoice_id]
+        others = sum((a for p, a in company.applied.get(invoice_id, {}).items() if p != payment_id), ZERO)
+        if invoice_id in company.voided or amount > invoice["TotalAmt"] - others:
+            raise errors.business(
+                f"The payment amount applied to invoice {invoice['DocNumber']} is more than its open balance "
+                f"of {wire.decimal_text(invoice['TotalAmt'] - others)}."
+            )
+    if applied_total > total:
+        raise errors.business("The amounts applied to transactions are more than the payment amount.")
+    record["UnappliedAmt"] = total - applied_total
+    record.setdefault("DepositToAccountRef", {"value": company.undeposited_funds()})
+    check_ref(company, "DepositToAccountRef", record["DepositToAccountRef"], "Account")
+
+
+def _unlink_payment(company: Company, payment_id: str) -> set[str]:
+    touched = set()
+    for invoice_id, payments in company.applied.items():
+        if payments.pop(payment_id, None) is not None:
+            touched.add(invoice_id)
+    return touched
+
+
+def _refresh_invoice(company: Company, invoice_id: str) -> None:
+    invoice = company.get("Invoice", invoice_id)
+    if invoice is None:
+        return
+    payments = company.applied.get(invoice_id, {})
+    balance = invoice["TotalAmt"] - sum(payments.values(), ZERO)
+    invoice["Balance"] = balance
+    invoice["HomeBalance"] = balance
+    invoice["LinkedTxn"] = [{"TxnId": pid, "TxnType": "Payment"} for pid in payments]
+    _refresh_customer(company, invoice["CustomerRef"]["value"])
+
+
+def _after_payment(company: Company, record: Record, previous: Record | None) -> None:
+    touched = _unlink_payment(company, record["Id"])
+    for invoice_id, amount in _allocations(record).items():
+        company.applied.setdefault(invoice_id, {})[record["Id"]] = amount
+        touched.add(invoice_id)
+    for invoice_id in touched:
+        _refresh_invoice(company, invoice_id)
+
+
+def _after_payment_removed(company: Company, record: Record, previous: Record | None) -> None:
+    for invoice_id in _unlink_payment(company, record["Id"]):
+        _refresh_invoice(company, invoice_id)
+
+
+# --- the table -------------------------------------------------------------------------------------
+
+_PARTY_READ_ONLY = frozenset({"Balance", "BalanceWithJobs", "FullyQualifiedName", "Level", "OpenBalanceDate"})
+_ACCOUNT_DUPLICATE = "Another account is already using this name. Please use a different name."
+
+SPECS: Mapping[str, EntitySpec] = {
+    spec.name: spec
+    for spec in (
+        EntitySpec(
+            "Customer",
+            transaction=False,
+            name_field="DisplayName",
+            name_scope="party",
+            duplicate_text=errors.DUPLICATE_PARTY,
+            name_max=500,
+            refs=(("PaymentMethodRef", "PaymentMethod"), ("ParentRef", "Customer"), ("ARAccountRef", "Account")),
+            read_only=_PARTY_READ_ONLY,
+            defaults=_customer_defaults,
+            prepare=_prepare_customer,
+        ),
+        EntitySpec(
+            "Vendor",
+            transaction=False,
+            name_field="DisplayName",
+            name_scope="party",
+            duplicate_text=errors.DUPLICATE_PARTY,
+            name_max=500,
+            refs=(("APAccountRef", "Account"),),
+            read_only=_PARTY_READ_ONLY,
+            defaults=_party_defaults,
+            prepare=_prepare_vendor,
+        ),
+        EntitySpec(
+            "Item",
+            transaction=False,
+            name_field="Name",
+            name_scope="item",
+            duplicate_text="Another product or service is already using this name. Please use a different name.",
+            refs=(
+                ("IncomeAccountRef", "Account"),
+                ("ExpenseAccountRef", "Account"),
+                ("AssetAccountRef", "Account"),
+                ("ParentRef", "Item"),
+            ),
+            read_only=frozenset({"FullyQualifiedName", "Level"}),
+            defaults=_item_defaults,
+            prepare=_prepare_item,
+        ),
+        EntitySpec(
+            "Account",
+            transaction=False,
+            name_field="Name",
+            name_scope="account",
+            duplicate_text=_ACCOUNT_DUPLICATE,
+            refs=(("ParentRef", "Account"),),
+            read_only=frozenset(
+                {"FullyQualifiedName", "Classification", "CurrentBalance", "CurrentBalanceWithSubAccounts"}
+            ),
+            defaults=_account_defaults,
+            prepare=_prepare_account,
+        ),
+        EntitySpec(
+            "PaymentMethod",
+            transaction=False,
+            name_field="Name",
+            name_scope="paymentmethod",
+            duplicate_text="Another payment method is already using this name. Please use a different name.",
+            name_max=31,
+            read_only=frozenset({"FullyQualifiedName"}),
+            defaults=_payment_method_defaults,
+            prepare=_prepare_payment_method,
+        ),
+        EntitySpec(
+            "Invoice",
+            transaction=True,
+            required=("CustomerRef", "Line"),
+            refs=(("CustomerRef", "Customer"),),
+            read_only=frozenset({"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt", "LinkedTxn"}),
+            defaults=_invoice_defaults,
+            prepare=_prepare_invoice,
+            after_save=_after_invoice,
+            after_remove=_after_invoice_removed,
+        ),
+        EntitySpec(
+            "Payment",
+            transaction=True,
+            required=("TotalAmt", "CustomerRef"),
+            refs=(
+                ("CustomerRef", "Customer"),
+                ("PaymentMethodRef", "PaymentMethod"),
+                ("ARAccountRef", "Account"),
+            ),
+            read_only=frozenset({"UnappliedAmt", "LinkedTxn"}),
+            defaults=_payment_defaults,
+            prepare=_prepare_payment,
+            after_save=_after_payment,
+            after_remove=_after_payment_removed,
+        ),
+    )
+}
+SPEC_BY_PATH: Mapping[str, EntitySpec] = {spec.path: spec for spec in SPECS.values()}
+
+
+# --- a new company ---------------------------------------------------------------------------------
+
+_CHART_OF_ACCOUNTS = (
+    ("Checking", "Bank", "Checking"),
+    ("Savings", "Bank", "Savings"),
+    ("Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+    ("Inventory Asset", "Other Current Asset", "Inventory"),
+    ("Accounts Receivable (A/R)", "Accounts Receivable", "AccountsReceivable"),
+    ("Accounts Payable (A/P)", "Accounts Payable", "AccountsPayable"),
+    ("Opening Balance Equity", "Equity", "OpeningBalanceEquity"),
+    ("Services", "Income", "ServiceFeeIncome"),
+    ("Sales of Product Income", "Income", "SalesOfProductIncome"),
+    ("Cost of Goods Sold", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
+    ("Advertising", "Expense", "AdvertisingPromotional"),
+    ("Bank Charges", "Expense", "BankCharges"),
+    ("Office Expenses", "Expense", "OfficeGeneralAdministrativeExpenses"),
+    ("Travel", "Expense", "Travel"),
+)
+_PAYMENT_METHODS = (
+    ("Cash", "NON_CREDIT_CARD"),
+    ("Check", "NON_CREDIT_CARD"),
+    ("Visa", "CREDIT_CARD"),
+    ("MasterCard", "CREDIT_CARD"),
+    ("American Express", "CREDIT_CARD"),
+    ("Discover", "CREDIT_CARD"),
+    ("Diners Club", "CREDIT_CARD"),
+)
+
+
+def _seed(company: Company) -> None:
+    accounts = {}
+    for name, account_type, subtype in _CHART_OF_ACCOUNTS:
+        change = company.create(
+            SPECS["Account"], {"Name": name, "AccountType": account_type, "AccountSubType": subtype}
+        )
+        accounts[name] = change.record["Id"]
+    for name, method_type in _PAYMENT_METHODS:
+        company.create(SPECS["PaymentMethod"], {"Name": name, "Type": method_type})
+    for name, price in (("Services", Decimal(0)), ("Hours", Decimal(0))):
+        company.create(
+            SPECS["Item"],
+            {"Name": name, "Type": "Service", "UnitPrice": price, "IncomeAccountRef": {"value": accounts["Services"]}},
+        )
+    stamp = wire.stamp(company.clock())
+    meta = {"CreateTime": stamp, "LastUpdatedTime": stamp}
+    address = {"Id": "1", "Line1": "2600 Marine Way", "City": "Mountain View", "CountrySubDivisionCode": "CA"}
+    address |= {"PostalCode": "94043", "Country": "USA"}
+    company.company_info = {
+        "CompanyName": company.name,
+        "LegalName": company.name,
+        "CompanyAddr": address,
+        "CustomerCommunicationAddr": dict(address),
+        "LegalAddr": dict(address),
+        "PrimaryPhone": {"FreeFormNumber": "(650) 555-0100"},
+        "CompanyStartDate": wire.today(company.clock()),
+        "FiscalYearStartMonth": "January",
+        "Country": "US",
+        "Email": {"Address": "owner@example.com"},
+        "WebAddr": {},
+        "SupportedLanguages": "en",
+        "NameValue": [{"Name": "NeoEnabled", "Value": "true"}, {"Name": "IndustryType", "Value": "Services"}],
+        "domain": "QBO",
+        "sparse": False,
+        "Id": company.realm_id,
+        "SyncToken": "0",
+        "MetaData": meta,
+    }
+    company.company_info.pop("WebAddr")
+    names = company.custom_fields[:3]
+    use = [
+        {"Name": f"SalesFormsPrefs.UseSalesCustom{n}", "Type": "BooleanType", "BooleanValue": n <= len(names)}
+        for n in (1, 2, 3)
+    ]
+    labels = [
+        {"Name": f"SalesFormsPrefs.SalesCustomName{n}", "Type": "StringType", "StringValue": label}
+        for n, label in enumerate(names, start=1)
+    ]
+    company.preferences = {
+        "AccountingInfoPrefs": {
+            "TrackDepartments": False,
+            "ClassTrackingPerTxn": False,
+            "CustomerTerminology": "Customers",
+        },
+        "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True, "QuantityWithPriceAndRate": True},
+        "SalesFormsPrefs": {
+            "CustomField": [{"CustomField": use}, {"CustomField": labels}],
+            "CustomTxnNumbers": False,
+            "AllowServiceDate": True,
+            "AllowDiscount": True,
+            "AllowDeposit": False,
+            "AllowShipping": False,
+            "ETransactionEnabledStatus": "NotApplicable",
+        },
+        "EmailMessagesPrefs": {"InvoiceMessage": {"Subject": "Invoice from " + company.name}},
+        "VendorAndPurchasesPrefs": {"TrackingByCustomer": False, "BillableExpenseTracking": False},
+        "TimeTrackingPrefs": {"UseServices": True, "WorkWeekStartDate": "Monday"},
+        "TaxPrefs": {"UsingSalesTax": False},
+        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
+        "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultCustomerMessage", "Value": "Thank you"}]},
+        "domain": "QBO",
+        "sparse": False,
+        "Id": "1",
+        "SyncToken": "0",
+        "MetaData": meta,
+    }
