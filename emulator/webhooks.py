@@ -217,6 +217,7 @@ class WebhookHub:
             self._events.clear()
             self._deliveries.clear()
             self._dropped = 0
+        self._notify()
 
     def record(
         self, realm_id: str, entity: str, entity_id: str, operation: Operation, deleted_id: str | None = None
@@ -286,27 +287,28 @@ class WebhookHub:
             try:
                 await self._wait_for_work()
                 with self._lock:
-                    has_events = bool(self._events)
-                if has_events:
-                    await asyncio.sleep(self.batch_window)
-                self._batch_events()
+                    window_over = bool(self._events) and self._events[0].at + self.batch_window <= self.clock()
+                if window_over:
+                    self._batch_events()
                 await self._send(due_only=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("webhook delivery loop failed; continuing")
-                await asyncio.sleep(self.batch_window)
+                await asyncio.sleep(0.1)
 
     async def _wait_for_work(self) -> None:
+        """Sleep until the oldest queued event's batch window ends, a retry is due, or ``record()`` wakes us."""
         wake = self._wake
         if wake is None:
             return
-        now = self.clock()
         with self._lock:
-            due = [
+            deadlines = [
                 d.next_attempt_at for d in self._deliveries if d.status in ("pending", "retrying") and not d.in_flight
             ]
-        timeout = max(0.0, min(due) - now) if due else None
+            if self._events:
+                deadlines.append(self._events[0].at + self.batch_window)
+        timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout)
         wake.clear()
