@@ -15,23 +15,16 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from starlette.applications import Starlette
 
-from emulator import oauth, webhooks
+from emulator import oauth
+from emulator.app import create_app
 from emulator.state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 ACCOUNTING = "com.intuit.quickbooks.accounting"
-REALM = "9341455000000001"
-OTHER_REALM = "9341455000000002"
 CALLBACK = "http://127.0.0.1:8765/callback"
-
-
-@dataclass
-class FakeCompany:
-    name: str
 
 
 @dataclass
@@ -39,6 +32,8 @@ class Emulator:
     url: str
     state: EmulatorState
     http: httpx.Client
+    realm: str = ""
+    other_realm: str = ""
 
     @property
     def store(self) -> oauth.OAuthStore:
@@ -48,14 +43,12 @@ class Emulator:
 
 @contextmanager
 def serve_emulator(redirect_uris: list[str] | None = None) -> Iterator[Emulator]:
-    """The OAuth and webhook halves mounted on a minimal app, served by uvicorn on a free port."""
+    """The whole emulator app, served by uvicorn on a free port, with two companies."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = EmulatorConfig(base_url=url, redirect_uris=redirect_uris or [])
-    state = EmulatorState(config, oauth.OAuthStore(config), webhooks.WebhookHub(config))
-    app = Starlette(routes=[*oauth.routes(), *webhooks.routes()])
-    app.state.emulator = state
+    app = create_app(EmulatorConfig(base_url=url, redirect_uris=redirect_uris or []))
+    state: EmulatorState = app.state.emulator
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -64,7 +57,11 @@ def serve_emulator(redirect_uris: list[str] | None = None) -> Iterator[Emulator]
         time.sleep(0.01)
     try:
         with httpx.Client(base_url=url, timeout=10) as http:
-            yield Emulator(url, state, http)
+            realms = [
+                http.post("/_admin/companies", json={"companyName": name}).json()["realmId"]
+                for name in ("Acme Books", "Other & Co")
+            ]
+            yield Emulator(url, state, http, *realms)
     finally:
         server.should_exit = True
         thread.join(10)
@@ -80,8 +77,6 @@ def server() -> Iterator[Emulator]:
 @pytest.fixture
 def emulator(server: Emulator) -> Iterator[Emulator]:
     server.state.oauth.reset()
-    server.state.companies.clear()
-    server.state.companies.update({REALM: FakeCompany("Acme Books"), OTHER_REALM: FakeCompany("Other & Co")})
     server.store.clock = time.time
     yield server
 
@@ -103,10 +98,13 @@ def authorize_params(**overrides: str) -> dict[str, str]:
     return {k: v for k, v in params.items() if v != ""}
 
 
-def consent(emulator: Emulator, decision: str = "approve", realm: str = REALM, **overrides: str) -> dict[str, str]:
+def consent(
+    emulator: Emulator, decision: str = "approve", realm: str | None = None, **overrides: str
+) -> dict[str, str]:
     """Post the consent form as the browser would; the redirect's query parameters."""
     response = emulator.http.post(
-        "/connect/oauth2", data={**authorize_params(**overrides), "realmId": realm, "decision": decision}
+        "/connect/oauth2",
+        data={**authorize_params(**overrides), "realmId": realm or emulator.realm, "decision": decision},
     )
     assert response.status_code == 302, response.text
     location = response.headers["location"]
@@ -130,7 +128,7 @@ def refresh(emulator: Emulator, refresh_token: str) -> httpx.Response:
     )
 
 
-def connect(emulator: Emulator, realm: str = REALM) -> dict[str, str]:
+def connect(emulator: Emulator, realm: str | None = None) -> dict[str, str]:
     response = exchange(emulator, consent(emulator, realm=realm)["code"])
     assert response.status_code == 200, response.text
     tokens: dict[str, str] = response.json()
@@ -179,7 +177,7 @@ def test_consent_page_with_companies_lists_them_with_buttons(emulator: Emulator)
     assert "text/html" in response.headers["content-type"]
     page = response.text
     assert "Connect Books360 to QuickBooks" in page
-    assert f'<option value="{REALM}">Acme Books ({REALM})</option>' in page
+    assert f'<option value="{emulator.realm}">Acme Books ({emulator.realm})</option>' in page
     assert "Other &amp; Co" in page
     assert 'value="approve"' in page and 'value="deny"' in page
     assert 'value="csrf-123"' in page
@@ -187,10 +185,14 @@ def test_consent_page_with_companies_lists_them_with_buttons(emulator: Emulator)
 
 def test_consent_page_without_companies_says_so(emulator: Emulator) -> None:
     # GIVEN no company at all
+    saved = dict(emulator.state.companies)
     emulator.state.companies.clear()
 
     # WHEN the browser opens the authorization URL
-    response = emulator.http.get("/connect/oauth2", params=authorize_params())
+    try:
+        response = emulator.http.get("/connect/oauth2", params=authorize_params())
+    finally:
+        emulator.state.companies.update(saved)
 
     # THEN the page says there is none and Connect is disabled
     assert response.status_code == 200
@@ -219,7 +221,7 @@ def test_consent_bad_request_returns_400_without_redirect(
     page = emulator.http.get("/connect/oauth2", params=params)
     posted = emulator.http.post(
         "/connect/oauth2",
-        data={**params, "realmId": REALM, "decision": "approve"},
+        data={**params, "realmId": emulator.realm, "decision": "approve"},
         headers={"Accept": "application/json"},
     )
 
@@ -236,11 +238,11 @@ def test_consent_approve_redirects_with_code_state_and_realm(emulator: Emulator)
     redirect_uri = "http://localhost:9000/cb?tenant=demo"
 
     # WHEN the user picks a company and clicks Connect
-    answer = consent(emulator, realm=OTHER_REALM, redirect_uri=redirect_uri)
+    answer = consent(emulator, realm=emulator.other_realm, redirect_uri=redirect_uri)
 
     # THEN the callback carries a code, the same state and the realm, keeping the URI's own query
     assert answer["state"] == "csrf-123"
-    assert answer["realmId"] == OTHER_REALM
+    assert answer["realmId"] == emulator.other_realm
     assert answer["tenant"] == "demo"
     assert len(answer["code"]) > 20
 
@@ -293,9 +295,9 @@ def test_token_code_exchange_returns_intuit_token_response(emulator: Emulator) -
     assert tokens["x_refresh_token_expires_in"] == 8726400
     assert tokens["refresh_token"].startswith("RT1-")
     assert len(tokens["access_token"]) > 500
-    assert emulator.store.check_access_token(tokens["access_token"], REALM) == "ok"
-    assert emulator.store.check_access_token(tokens["access_token"], OTHER_REALM) == "invalid"
-    assert emulator.store.check_access_token("not-a-token", REALM) == "invalid"
+    assert emulator.store.check_access_token(tokens["access_token"], emulator.realm) == "ok"
+    assert emulator.store.check_access_token(tokens["access_token"], emulator.other_realm) == "invalid"
+    assert emulator.store.check_access_token("not-a-token", emulator.realm) == "invalid"
 
 
 def test_token_id_token_verifies_against_jwks(emulator: Emulator) -> None:
@@ -311,7 +313,7 @@ def test_token_id_token_verifies_against_jwks(emulator: Emulator) -> None:
     # THEN its claims name the issuer, the app, the user and the company
     assert claims["iss"] == f"{emulator.url}/op/v1"
     assert claims["aud"] == ["local-client-id"]
-    assert claims["realmid"] == REALM
+    assert claims["realmid"] == emulator.realm
     assert claims["sub"]
 
 
@@ -378,7 +380,7 @@ def test_token_refresh_rotates_and_used_refresh_token_returns_invalid_grant(emul
     assert new["refresh_token"] != first["refresh_token"]
     assert new["access_token"] != first["access_token"]
     assert "id_token" not in new
-    assert emulator.store.check_access_token(new["access_token"], REALM) == "ok"
+    assert emulator.store.check_access_token(new["access_token"], emulator.realm) == "ok"
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
     assert refresh(emulator, new["refresh_token"]).status_code == 200
@@ -467,7 +469,7 @@ def test_revoke_refresh_token_disconnects_company(emulator: Emulator, encoding: 
     # THEN it answers 200 with no body, and neither token works any more
     assert response.status_code == 200
     assert response.content == b""
-    assert emulator.store.check_access_token(tokens["access_token"], REALM) == "invalid"
+    assert emulator.store.check_access_token(tokens["access_token"], emulator.realm) == "invalid"
     assert refresh(emulator, tokens["refresh_token"]).json()["error"] == "invalid_grant"
 
 
@@ -482,7 +484,7 @@ def test_revoke_bad_client_returns_invalid_client(emulator: Emulator) -> None:
 
     # THEN it is refused and the tokens still work
     assert response.status_code == 401
-    assert emulator.store.check_access_token(tokens["access_token"], REALM) == "ok"
+    assert emulator.store.check_access_token(tokens["access_token"], emulator.realm) == "ok"
 
 
 def test_userinfo_with_openid_token_returns_claims_of_granted_scopes(emulator: Emulator) -> None:
@@ -514,13 +516,13 @@ def test_admin_tokens_known_company_returns_working_tokens(emulator: Emulator) -
     # GIVEN a company
 
     # WHEN a test asks for its user's tokens
-    response = emulator.http.post("/_admin/tokens", json={"realmId": REALM})
+    response = emulator.http.post("/_admin/tokens", json={"realmId": emulator.realm})
 
     # THEN they work for that company and refresh like any other
     assert response.status_code == 200
     tokens = response.json()
-    assert tokens["realmId"] == REALM
-    assert emulator.store.check_access_token(tokens["access_token"], REALM) == "ok"
+    assert tokens["realmId"] == emulator.realm
+    assert emulator.store.check_access_token(tokens["access_token"], emulator.realm) == "ok"
     assert refresh(emulator, tokens["refresh_token"]).status_code == 200
 
 
@@ -537,18 +539,18 @@ def test_admin_tokens_unknown_company_returns_404(emulator: Emulator) -> None:
 
 def test_admin_expire_tokens_access_tokens_expire_refresh_still_works(emulator: Emulator) -> None:
     # GIVEN two connected companies
-    mine, other = connect(emulator), connect(emulator, realm=OTHER_REALM)
+    mine, other = connect(emulator), connect(emulator, realm=emulator.other_realm)
 
     # WHEN the access tokens of one company are expired
-    response = emulator.http.post("/_admin/expire-tokens", json={"realmId": REALM})
+    response = emulator.http.post("/_admin/expire-tokens", json={"realmId": emulator.realm})
 
     # THEN its access token is expired, the other company's is not, and a refresh recovers
     assert response.status_code == 200
     assert response.json()["accessTokensExpired"] == 1
-    assert emulator.store.check_access_token(mine["access_token"], REALM) == "expired"
-    assert emulator.store.check_access_token(other["access_token"], OTHER_REALM) == "ok"
+    assert emulator.store.check_access_token(mine["access_token"], emulator.realm) == "expired"
+    assert emulator.store.check_access_token(other["access_token"], emulator.other_realm) == "ok"
     renewed = refresh(emulator, mine["refresh_token"]).json()
-    assert emulator.store.check_access_token(renewed["access_token"], REALM) == "ok"
+    assert emulator.store.check_access_token(renewed["access_token"], emulator.realm) == "ok"
 
 
 def test_admin_expire_tokens_refresh_too_requires_reauthorization(emulator: Emulator) -> None:
@@ -556,12 +558,12 @@ def test_admin_expire_tokens_refresh_too_requires_reauthorization(emulator: Emul
     tokens = connect(emulator)
 
     # WHEN its access and refresh tokens are expired, as after the user revoked the app
-    response = emulator.http.post("/_admin/expire-tokens", json={"realmId": REALM, "refreshToo": True})
+    response = emulator.http.post("/_admin/expire-tokens", json={"realmId": emulator.realm, "refreshToo": True})
 
     # THEN the access token is expired and a refresh is invalid_grant
     assert response.status_code == 200
     assert response.json()["refreshTokensExpired"] == 1
-    assert emulator.store.check_access_token(tokens["access_token"], REALM) == "expired"
+    assert emulator.store.check_access_token(tokens["access_token"], emulator.realm) == "expired"
     assert refresh(emulator, tokens["refresh_token"]).json()["error"] == "invalid_grant"
 
 
@@ -572,7 +574,7 @@ def test_check_access_token_after_ttl_returns_expired(emulator: Emulator) -> Non
     emulator.store.clock = lambda: now + emulator.state.config.access_token_ttl
 
     # WHEN the accounting half checks it
-    result = emulator.store.check_access_token(tokens["access_token"], REALM)
+    result = emulator.store.check_access_token(tokens["access_token"], emulator.realm)
 
     # THEN it is expired
     assert result == "expired"
@@ -603,3 +605,19 @@ def test_check_access_token_concurrent_refreshes_only_one_wins(emulator: Emulato
 
     # THEN exactly one refresh succeeds
     assert sorted(results) == [200] + [400] * 7
+
+
+def test_accounting_api_with_consented_token_then_expired_returns_401(emulator: Emulator) -> None:
+    # GIVEN an access token from the consent flow
+    tokens = connect(emulator)
+    path = f"/v3/company/{emulator.realm}/companyinfo/{emulator.realm}"
+    headers = {"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json"}
+
+    # WHEN the accounting API is called before and after the company's tokens expire
+    before = emulator.http.get(path, headers=headers, params={"minorversion": 75})
+    emulator.http.post("/_admin/expire-tokens", json={"realmId": emulator.realm})
+    after = emulator.http.get(path, headers=headers, params={"minorversion": 75})
+
+    # THEN the first works and the second is an authentication failure
+    assert before.status_code == 200, before.text
+    assert after.status_code == 401
