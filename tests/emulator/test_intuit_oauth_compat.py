@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -18,9 +17,8 @@ from intuitlib import config as intuit_config
 from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
-from starlette.applications import Starlette
 
-from emulator import oauth, webhooks
+from emulator.app import create_app
 from emulator.state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
@@ -29,24 +27,16 @@ if TYPE_CHECKING:
 CLIENT_ID = "local-client-id"
 CLIENT_SECRET = "local-client-secret"
 CALLBACK = "http://localhost:8765/quickbooks/callback"
-REALM = "9341455000000001"
-
-
-@dataclass
-class FakeCompany:
-    name: str
 
 
 @contextmanager
 def serve_emulator() -> Iterator[tuple[str, EmulatorState]]:
+    """The whole emulator app on a free loopback port, with one company."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = EmulatorConfig(base_url=url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    state = EmulatorState(config, oauth.OAuthStore(config), webhooks.WebhookHub(config))
-    state.companies[REALM] = FakeCompany("Acme Books")
-    app = Starlette(routes=[*oauth.routes(), *webhooks.routes()])
-    app.state.emulator = state
+    app = create_app(EmulatorConfig(base_url=url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET))
+    state: EmulatorState = app.state.emulator
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -54,6 +44,7 @@ def serve_emulator() -> Iterator[tuple[str, EmulatorState]]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     try:
+        httpx.post(f"{url}/_admin/companies", json={"companyName": "Acme Books"}).raise_for_status()
         yield url, state
     finally:
         server.should_exit = True
@@ -128,8 +119,8 @@ def test_intuit_auth_client_full_flow_connects_refreshes_and_revokes(
 
     # THEN the callback matches Intuit's, the tokens work, and intuit-oauth accepted the ID token (RS256 + JWKS)
     assert callback["state"] == auth_client.state_token
-    assert auth_client.realm_id == REALM
-    assert state.oauth.check_access_token(auth_client.access_token, REALM) == "ok"
+    assert auth_client.realm_id in state.companies
+    assert state.oauth.check_access_token(auth_client.access_token, auth_client.realm_id) == "ok"
     assert auth_client.refresh_token.startswith("RT1-")
     assert auth_client.expires_in == 3600
     assert auth_client.x_refresh_token_expires_in == 8726400
@@ -152,7 +143,7 @@ def test_intuit_auth_client_full_flow_connects_refreshes_and_revokes(
     assert auth_client.revoke() is True
 
     # THEN neither token works any more
-    assert state.oauth.check_access_token(access_token, REALM) == "invalid"
+    assert state.oauth.check_access_token(access_token, auth_client.realm_id) == "invalid"
     with pytest.raises(AuthClientError) as revoked:
         auth_client.refresh()
     assert revoked.value.status_code == 400
