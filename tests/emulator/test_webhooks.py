@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import uvicorn
-from starlette.applications import Starlette
 
-from emulator import oauth, webhooks
+from emulator import webhooks
+from emulator.app import create_app
 from emulator.state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
@@ -124,10 +124,8 @@ def serve_emulator() -> Iterator[Emulator]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = EmulatorConfig(base_url=url)
-    state = EmulatorState(config, oauth.OAuthStore(config), webhooks.WebhookHub(config))
-    app = Starlette(routes=[*oauth.routes(), *webhooks.routes()])
-    app.state.emulator = state
+    app = create_app(EmulatorConfig(base_url=url))
+    state: EmulatorState = app.state.emulator
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -395,3 +393,27 @@ def test_sign_matches_python_quickbooks_validation() -> None:
 
     # THEN it is accepted
     assert valid is True
+
+
+def test_webhook_customer_created_through_api_is_delivered(emulator: Emulator, receiver: Receiver) -> None:
+    # GIVEN a CloudEvents endpoint and a company with a token
+    emulator.register(receiver.url, "cloudevents")
+    realm = emulator.http.post("/_admin/companies", json={"companyName": "Hooked Co"}).json()["realmId"]
+    token = emulator.http.post("/_admin/tokens", json={"realmId": realm}).json()["access_token"]
+
+    # WHEN a customer is created through the Accounting API
+    created = emulator.http.post(
+        f"/v3/company/{realm}/customer",
+        json={"DisplayName": "Webhook Customer"},
+        params={"minorversion": 75},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    assert created.status_code == 200, created.text
+    emulator.flush()
+
+    # THEN a signed qbo.customer.created.v1 event for it arrived
+    events = [event for received in receiver.requests for event in received.json()]
+    assert_signed(receiver.requests[0])
+    assert {(e["type"], e["intuitaccountid"], e["intuitentityid"]) for e in events} >= {
+        ("qbo.customer.created.v1", realm, created.json()["Customer"]["Id"])
+    }
