@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+class ConditionFailed(Exception):
+    """A conditional write found the item in another state than the condition required."""
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -32,6 +37,61 @@ class Table:
 
     def put(self, item: Mapping[str, Any], **conditions: Any) -> None:
         self.client.put_item(TableName=self.name, Item=self.to_dynamo(item), **conditions)
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        set_values: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """SET and REMOVE attributes, only if ``condition`` holds (``#name``/``:value`` placeholders as usual).
+
+        Attribute names are always aliased (``#a0``...), so reserved words need no care; the condition refers to
+        attributes as ``#attr`` where ``attr`` is the attribute's own name. Raises ``ConditionFailed``.
+        """
+        names: dict[str, str] = {}
+        expression_values = {f":{k}": _serializer.serialize(v) for k, v in (values or {}).items()}
+        sets: list[str] = []
+        removes: list[str] = []
+        for attr, value in (set_values or {}).items():
+            if value is None:
+                remove = [*remove, attr]
+                continue
+            alias = f"#s{len(sets)}"
+            names[alias] = attr
+            expression_values[f":s{len(sets)}"] = _serializer.serialize(value)
+            sets.append(f"{alias} = :s{len(sets)}")
+        for attr in remove:
+            alias = f"#r{len(removes)}"
+            names[alias] = attr
+            removes.append(alias)
+        for word in (condition or "").replace("(", " ").replace(")", " ").replace(",", " ").split():
+            if word.startswith("#"):
+                names[word] = word[1:]
+        clauses = [f"SET {', '.join(sets)}" if sets else "", f"REMOVE {', '.join(removes)}" if removes else ""]
+        expression = " ".join(c for c in clauses if c)
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": self._key(pk, sk),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if expression_values:
+            arguments["ExpressionAttributeValues"] = expression_values
+        if condition:
+            arguments["ConditionExpression"] = condition
+        try:
+            answer = self.client.update_item(**arguments)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailed(f"{pk} {sk}: {condition}") from exc
+            raise
+        return self.from_dynamo(answer.get("Attributes", {}))
 
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, Any]:
