@@ -323,9 +323,6 @@ class OAuthStore:
         return self.signer.sign(claims)
 
 
-# --- HTTP routes -------------------------------------------------------------------------------------------------
-
-
 def _emulator(request: Request) -> EmulatorState:
     state: EmulatorState = request.app.state.emulator
     return state
@@ -407,9 +404,6 @@ def _discovery(request: Request) -> Response:
 
 def _jwks(request: Request) -> Response:
     return _json(_store(request).signer.jwks())
-
-
-# --- Consent ---
 
 
 @dataclass(frozen=True)
@@ -569,9 +563,6 @@ async def _consent_decision(request: Request) -> Response:
     return RedirectResponse(_with_query(auth.redirect_uri, answer), status_code=302)
 
 
-# --- Token, revoke, userinfo ---
-
-
 async def _token(request: Request) -> Response:
     try:
         params = await _form(request)
@@ -623,9 +614,6 @@ def _userinfo(request: Request) -> Response:
     for scope in scopes:
         claims.update(USER_PROFILE.get(scope, {}))
     return _json(claims)
-
-
-# --- Admin ---
 
 
 async def _admin_body(request: Request) -> dict[str, Any]:

@@ -394,9 +394,6 @@ class WebhookHub:
             self._deliveries = [d for d in self._deliveries if id(d) not in drop]
 
 
-# --- HTTP routes -------------------------------------------------------------------------------------------------
-
-
 def _hub(request: Request) -> WebhookHub:
     state: EmulatorState = request.app.state.emulator
     if not isinstance(state.webhooks, WebhookHub):
