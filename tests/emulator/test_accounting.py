@@ -517,7 +517,7 @@ def test_unparseable_json_body_returns_400_fault(company: Company) -> None:
     # GIVEN a body that is not JSON
     # WHEN it is posted
     response = company.http.post(
-        company.path("customer"), content=b"{not json", headers={"Content-Type": "application/json"}
+        company.path("customer"), content=b"{not json", headers={**company.headers, "Content-Type": "application/json"}
     )
 
     # THEN QuickBooks answers with a validation fault
