@@ -1,38 +1,128 @@
-"""Builds settings, AWS clients and stores once per warm container; tests build their own instead."""
+"""Builds settings, AWS clients, stores and the QuickBooks side once per warm container.
+
+Services get what they need as arguments; tests build their own (moto stores, httpx test transports). Every
+builder here is built at first use, never at import, so a cold start pays only for what it uses.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+import functools
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 
+from shared.quickbooks.client import QuickBooksClient
+from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
+from shared.services.connection import CALLBACK_PATH, require_connected
+from shared.services.tokens import TenantTokens
 from shared.settings import Settings
 from shared.store.connection import ConnectionStore
+from shared.store.leases import LeaseStore
+from shared.store.oauth_states import OAuthStateStore
 from shared.store.table import Table
+from shared.store.tokens import TokenVault
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+T = TypeVar("T")
+_built: list[Any] = []
+APP_SECRET_MAX_AGE = 300
 
 
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    return Settings.from_env()
-
-
-@lru_cache(maxsize=1)
-def dynamodb_client() -> Any:
-    return boto3.client("dynamodb")
-
-
-@lru_cache(maxsize=1)
-def table() -> Table:
-    return Table(settings().table_name, dynamodb_client())
-
-
-@lru_cache(maxsize=1)
-def connection_store() -> ConnectionStore:
-    return ConnectionStore(table())
+def _once(build: Callable[[], T]) -> Callable[[], T]:
+    cached = functools.lru_cache(maxsize=1)(build)
+    _built.append(cached)
+    return cached
 
 
 def reset() -> None:
     """Forget everything built (tests that change the environment call this)."""
-    for built in (settings, dynamodb_client, table, connection_store):
-        built.cache_clear()
+    for cached in _built:
+        cached.cache_clear()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@_once
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@_once
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+@_once
+def secrets_client() -> Any:
+    return boto3.client("secretsmanager")
+
+
+@_once
+def table() -> Table:
+    return Table(settings().table_name, dynamodb_client())
+
+
+@_once
+def connection_store() -> ConnectionStore:
+    return ConnectionStore(table())
+
+
+@_once
+def oauth_state_store() -> OAuthStateStore:
+    return OAuthStateStore(table())
+
+
+@_once
+def lease_store() -> LeaseStore:
+    return LeaseStore(table())
+
+
+@_once
+def token_vault() -> TokenVault:
+    return TokenVault(secrets_client(), settings().token_secret_prefix)
+
+
+def app_secret() -> dict[str, str]:
+    """The Intuit app's credentials and webhook verifier (one JSON secret), cached a few minutes."""
+    provider = _secrets_provider()
+    value = provider.get(settings().qbo_app_secret_name, transform="json", max_age=APP_SECRET_MAX_AGE)
+    if not isinstance(value, dict):
+        raise TypeError("the Intuit app secret must be a JSON object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@_once
+def _secrets_provider() -> parameters.SecretsProvider:
+    return parameters.SecretsProvider(boto3_client=secrets_client())
+
+
+@_once
+def intuit_oauth() -> IntuitOAuth:
+    secret = app_secret()
+    return IntuitOAuth(settings().qbo_discovery_url, AppCredentials(secret["clientId"], secret["clientSecret"]))
+
+
+def redirect_uri() -> str:
+    """Where Intuit sends the browser back: this API's public address plus the callback route."""
+    return settings().public_api_url.rstrip("/") + CALLBACK_PATH
+
+
+def quickbooks_for(tenant_id: str) -> QuickBooksClient:
+    """A client for the tenant's connected company (409 problem when not connected or to be reconnected)."""
+    connection = require_connected(connection_store(), tenant_id)
+    assert connection.realm_id is not None
+    tokens = TenantTokens(
+        tenant_id,
+        connection.realm_id,
+        vault=token_vault(),
+        oauth=intuit_oauth(),
+        leases=lease_store(),
+        connections=connection_store(),
+    )
+    return QuickBooksClient(settings().qbo_api_base_url, tokens)

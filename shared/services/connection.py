@@ -1,14 +1,177 @@
-"""Connection use cases (guide: "How to set up the QuickBooks integration")."""
+"""Connection use cases (guide: "How to set up the QuickBooks integration"): connect, callback, disconnect."""
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.domain.connection import ConnectionStatus
+from shared.errors import NotConnected, ReauthorizationRequired
+from shared.observability import logger, metrics
+from shared.quickbooks.client import QuickBooksClient
+from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
+from shared.store.oauth_states import state_digest
+
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    import httpx
+
     from shared.domain.connection import Connection
+    from shared.quickbooks.oauth import IntuitOAuth
     from shared.store.connection import ConnectionStore
+    from shared.store.oauth_states import OAuthStateStore
+    from shared.store.tokens import TokenVault
+
+CALLBACK_PATH = "/quickbooks/oauth/callback"
 
 
 def get_connection(store: ConnectionStore, tenant_id: str) -> Connection:
     """The tenant's connection as the setup screen shows it; ``not_connected`` for a new tenant."""
     return store.get(tenant_id)
+
+
+def require_connected(store: ConnectionStore, tenant_id: str) -> Connection:
+    """The connection, if QuickBooks can be called for this tenant; else the 409 that says why not."""
+    connection = store.get(tenant_id)
+    if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
+        raise ReauthorizationRequired(
+            "QuickBooks no longer accepts this connection; switch the integration on again to reconnect."
+        )
+    if connection.status is not ConnectionStatus.CONNECTED or connection.realm_id is None:
+        raise NotConnected("QuickBooks is not connected for this account; connect it first.")
+    return connection
+
+
+@dataclass(frozen=True)
+class ConnectStarted:
+    status: ConnectionStatus
+    authorize_url: str | None
+
+
+def start_connect(
+    connections: ConnectionStore,
+    states: OAuthStateStore,
+    oauth: IntuitOAuth,
+    *,
+    tenant_id: str,
+    redirect_uri: str,
+    now: datetime,
+) -> ConnectStarted:
+    """Switch on: a fresh single-use state bound to the tenant, and Intuit's consent address to send the browser to.
+
+    An already connected tenant stays connected (nothing to do); any other starts OAuth, and only the latest
+    state may complete it.
+    """
+    current = connections.get(tenant_id)
+    if current.status is ConnectionStatus.CONNECTED:
+        return ConnectStarted(ConnectionStatus.CONNECTED, None)
+    state = secrets.token_urlsafe(32)
+    previous = current.status if current.status is not ConnectionStatus.CONNECTING else ConnectionStatus.NOT_CONNECTED
+    authorize_url = oauth.authorization_url(redirect_uri=redirect_uri, state=state)
+    states.put(state, tenant_id, now, previous_status=previous.value)
+    connections.start_connecting(tenant_id, state_digest(state))
+    logger.info("quickbooks connect started", tenant_id=tenant_id)
+    return ConnectStarted(ConnectionStatus.CONNECTING, authorize_url)
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """``reason`` is ``access_denied``, ``invalid_state`` or ``token_exchange_failed`` when not connected."""
+
+    connected: bool
+    reason: str | None = None
+    tenant_id: str | None = None
+
+
+class _Bearer:
+    """The TokenSource for the one call made right after the code exchange (CompanyInfo)."""
+
+    def __init__(self, realm_id: str, token: str) -> None:
+        self._realm_id = realm_id
+        self._token = token
+
+    @property
+    def realm_id(self) -> str:
+        return self._realm_id
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_rejected(self, rejected_token: str) -> None:
+        raise ReauthorizationRequired("QuickBooks refused the token it had just issued.")
+
+
+def complete_connect(
+    connections: ConnectionStore,
+    states: OAuthStateStore,
+    oauth: IntuitOAuth,
+    vault: TokenVault,
+    *,
+    api_base_url: str,
+    state: str | None,
+    code: str | None,
+    realm_id: str | None,
+    error: str | None,
+    redirect_uri: str,
+    now: datetime,
+    transport: httpx.BaseTransport | None = None,
+) -> CallbackOutcome:
+    """Intuit sent the browser back: check the state, exchange the code, store the tokens, name the company."""
+    pending = states.consume(state) if state else None
+    if pending is None or pending.expires_at <= now:
+        metrics.add_metric(name="OAuthInvalidState", unit="Count", value=1)
+        return CallbackOutcome(False, "invalid_state")
+    tenant_id = pending.tenant_id
+    digest = state_digest(state or "")
+    if error:
+        connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
+        return CallbackOutcome(
+            False, "access_denied" if error == "access_denied" else "token_exchange_failed", tenant_id
+        )
+    if not code or not realm_id:
+        connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
+        return CallbackOutcome(False, "invalid_state", tenant_id)
+    if connections.get(tenant_id).status is not ConnectionStatus.CONNECTING:
+        return CallbackOutcome(False, "invalid_state", tenant_id)
+    try:
+        tokens = oauth.exchange_code(code, redirect_uri=redirect_uri)
+        client = QuickBooksClient(api_base_url, _Bearer(realm_id, tokens.access_token), transport=transport)
+        try:
+            company_name = str(client.company_info().get("CompanyName") or realm_id)
+        finally:
+            client.close()
+    except (OAuthError, OAuthUnavailable) as exc:
+        logger.warning("quickbooks code exchange failed", tenant_id=tenant_id, error_type=type(exc).__name__)
+        connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
+        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
+    vault.put(tenant_id, realm_id, tokens)
+    if not connections.complete(tenant_id, digest, realm_id, company_name, now):
+        # A newer connect started meanwhile; that one decides, these tokens are not kept.
+        vault.delete(tenant_id)
+        return CallbackOutcome(False, "invalid_state", tenant_id)
+    logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=realm_id)
+    return CallbackOutcome(True, None, tenant_id)
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    revoked: bool
+    detail: str
+
+
+def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAuth, *, tenant_id: str) -> Disconnected:
+    """Switch off: revoke at Intuit, delete the tokens, keep the links. A failed revoke still disconnects here."""
+    stored = vault.get(tenant_id)
+    revoked, detail = True, "Disconnected from QuickBooks."
+    if stored is not None:
+        try:
+            oauth.revoke(stored.tokens.refresh_token)
+        except (OAuthError, OAuthUnavailable) as exc:
+            revoked = False
+            detail = "Disconnected here, but Intuit could not be told; remove the app in QuickBooks if it still shows."
+            logger.warning("quickbooks revoke failed", tenant_id=tenant_id, error_type=type(exc).__name__)
+    vault.delete(tenant_id)
+    connections.disconnect(tenant_id)
+    return Disconnected(revoked, detail)

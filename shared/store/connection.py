@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.connection import Connection, ConnectionStatus
-from shared.store.table import tenant_pk
+from shared.store.table import ConditionFailed, tenant_pk
 
 if TYPE_CHECKING:
     from shared.store.table import Table
@@ -35,8 +35,86 @@ class ConnectionStore:
         )
 
     def put(self, connection: Connection) -> None:
-        """Store the whole record (the caller read it first; later issues add conditional transitions)."""
+        """Store the whole record (tests and first writes; transitions use the conditional methods below)."""
         self.table.put(_to_item(connection))
+
+    def start_connecting(self, tenant_id: str, state_digest: str) -> None:
+        """The admin switched the integration on: remember which OAuth state may complete it (the latest)."""
+        self.table.update(
+            tenant_pk(tenant_id),
+            CONNECTION_SK,
+            set_values={"status": ConnectionStatus.CONNECTING.value, "pendingState": state_digest},
+        )
+
+    def complete(self, tenant_id: str, state_digest: str, realm_id: str, company_name: str, now: datetime) -> bool:
+        """Connected, if ``state_digest`` is still the tenant's pending one (a superseded state is refused)."""
+        try:
+            self.table.update(
+                tenant_pk(tenant_id),
+                CONNECTION_SK,
+                set_values={
+                    "status": ConnectionStatus.CONNECTED.value,
+                    "realmId": realm_id,
+                    "companyName": company_name,
+                    "connectedAt": _format_time(now),
+                    "listsUpdatedAt": None,
+                },
+                remove=["pendingState"],
+                condition="#pendingState = :state",
+                values={"state": state_digest},
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def cancel_connecting(self, tenant_id: str, state_digest: str, previous: ConnectionStatus) -> None:
+        """The admin cancelled at Intuit: back to where the tenant was before, if nothing newer started."""
+        try:
+            self.table.update(
+                tenant_pk(tenant_id),
+                CONNECTION_SK,
+                set_values={"status": previous.value},
+                remove=["pendingState"],
+                condition="#pendingState = :state",
+                values={"state": state_digest},
+            )
+        except ConditionFailed:
+            return
+
+    def require_reauthorization(self, tenant_id: str, realm_id: str) -> None:
+        """Intuit refused the refresh token (``invalid_grant``): the admin must connect again."""
+        try:
+            self.table.update(
+                tenant_pk(tenant_id),
+                CONNECTION_SK,
+                set_values={"status": ConnectionStatus.REAUTHORIZATION_REQUIRED.value},
+                condition="#realmId = :realm AND #status = :connected",
+                values={"realm": realm_id, "connected": ConnectionStatus.CONNECTED.value},
+            )
+        except ConditionFailed:
+            return
+
+    def disconnect(self, tenant_id: str) -> None:
+        """Not connected any more; the links on the Books360 objects keep their own realm and stay."""
+        self.table.update(
+            tenant_pk(tenant_id),
+            CONNECTION_SK,
+            set_values={"status": ConnectionStatus.NOT_CONNECTED.value},
+            remove=["pendingState", "realmId", "companyName", "connectedAt", "listsUpdatedAt"],
+        )
+
+    def lists_updated(self, tenant_id: str, realm_id: str, at: datetime) -> None:
+        """Record when Update Lists last finished for the connected company."""
+        try:
+            self.table.update(
+                tenant_pk(tenant_id),
+                CONNECTION_SK,
+                set_values={"listsUpdatedAt": _format_time(at)},
+                condition="#realmId = :realm",
+                values={"realm": realm_id},
+            )
+        except ConditionFailed:
+            return
 
 
 def _to_item(connection: Connection) -> dict[str, Any]:

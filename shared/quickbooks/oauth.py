@@ -1,0 +1,145 @@
+"""Intuit OAuth 2.0: discovery, authorization URL, code exchange, refresh with rotation, revoke."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import httpx
+
+from shared.quickbooks.client import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
+
+
+class OAuthError(Exception):
+    """Intuit refused a token request; ``error`` is the OAuth error code (``invalid_grant``, ...)."""
+
+    def __init__(self, error: str, status: int) -> None:
+        super().__init__(f"Intuit answered {status} {error}")
+        self.error = error
+        self.status = status
+
+    @property
+    def invalid_grant(self) -> bool:
+        """The code or refresh token is used, expired or revoked: only a new consent helps."""
+        return self.error == "invalid_grant"
+
+
+class OAuthUnavailable(Exception):
+    """Intuit's token endpoint did not answer usefully (5xx, dropped connection); worth retrying later."""
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """One token response. ``access_expires_at`` and ``refresh_expires_at`` are UTC."""
+
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+    @classmethod
+    def from_response(cls, document: dict[str, Any], now: datetime) -> TokenSet:
+        return cls(
+            access_token=str(document["access_token"]),
+            refresh_token=str(document["refresh_token"]),
+            access_expires_at=now + timedelta(seconds=int(document.get("expires_in", 3600))),
+            refresh_expires_at=now + timedelta(seconds=int(document.get("x_refresh_token_expires_in", 8_726_400))),
+        )
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    client_id: str
+    client_secret: str
+
+
+class IntuitOAuth:
+    """Talks to Intuit's OAuth endpoints, found through the discovery document (the emulator's, locally)."""
+
+    def __init__(
+        self,
+        discovery_url: str,
+        credentials: AppCredentials,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.discovery_url = discovery_url
+        self.credentials = credentials
+        self._clock = clock
+        self._http = httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, headers={"Accept": "application/json"})
+        self._endpoints: dict[str, Any] | None = None
+
+    def endpoints(self) -> dict[str, Any]:
+        """The discovery document, fetched once per container."""
+        if self._endpoints is None:
+            try:
+                response = self._http.get(self.discovery_url)
+                response.raise_for_status()
+                self._endpoints = dict(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                raise OAuthUnavailable("Intuit's discovery document could not be read") from exc
+        return self._endpoints
+
+    def authorization_url(self, *, redirect_uri: str, state: str, scope: str = ACCOUNTING_SCOPE) -> str:
+        query = urlencode(
+            {
+                "client_id": self.credentials.client_id,
+                "response_type": "code",
+                "scope": scope,
+                "redirect_uri": redirect_uri,
+                "state": state,
+            }
+        )
+        return f"{self.endpoints()['authorization_endpoint']}?{query}"
+
+    def exchange_code(self, code: str, *, redirect_uri: str) -> TokenSet:
+        return self._token_request({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """A new pair; the refresh token rotates, so the caller must store the new one before using the access."""
+        return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def revoke(self, token: str) -> None:
+        """Disconnect the app from the company (revoking the refresh token revokes its access tokens too)."""
+        try:
+            response = self._http.post(
+                self.endpoints()["revocation_endpoint"], json={"token": token}, headers=self._basic_auth()
+            )
+        except httpx.TransportError as exc:
+            raise OAuthUnavailable("Intuit's revocation endpoint did not answer") from exc
+        if response.status_code >= 500:
+            raise OAuthUnavailable(f"Intuit's revocation endpoint answered {response.status_code}")
+        if response.status_code >= 400:
+            raise OAuthError(_oauth_error(response), response.status_code)
+
+    def _token_request(self, form: dict[str, str]) -> TokenSet:
+        url = self.endpoints()["token_endpoint"]
+        try:
+            response = self._http.post(url, data=form, headers=self._basic_auth())
+        except httpx.TransportError as exc:
+            raise OAuthUnavailable("Intuit's token endpoint did not answer") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise OAuthUnavailable(f"Intuit's token endpoint answered {response.status_code}")
+        if response.status_code >= 400:
+            raise OAuthError(_oauth_error(response), response.status_code)
+        return TokenSet.from_response(response.json(), self._clock())
+
+    def _basic_auth(self) -> dict[str, str]:
+        pair = f"{self.credentials.client_id}:{self.credentials.client_secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", "unknown_error"))
+    except ValueError:
+        return "unknown_error"

@@ -1,0 +1,63 @@
+"""Short leases in DynamoDB (``sk = LOCK#{name}``): one holder at a time across every Lambda container."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from shared.store.table import tenant_pk
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.store.table import Table
+
+
+class LeaseStore:
+    def __init__(self, table: Table, *, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self.clock = clock
+
+    def acquire(self, tenant_id: str, name: str, owner: str, *, seconds: int) -> bool:
+        """Take the lease unless someone holds an unexpired one.
+
+        A holder that crashed leaves its lease behind; it lapses at ``leaseUntil`` (the TTL attribute only
+        cleans up later, so the condition compares times itself)::
+
+            holder A ──acquire──[ work ]──release           (normal)
+            holder A ──acquire──[ crash ........ leaseUntil ]── holder B may acquire
+        """
+        now = self.clock()
+        try:
+            self.table.put(
+                {
+                    "pk": tenant_pk(tenant_id),
+                    "sk": f"LOCK#{name}",
+                    "owner": owner,
+                    "leaseUntil": int(now + seconds),
+                    "expiresAt": int(now + seconds + 3600),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR leaseUntil < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release(self, tenant_id: str, name: str, owner: str) -> None:
+        """Give the lease back, only if it is still ours."""
+        try:
+            self.table.client.delete_item(
+                TableName=self.table.name,
+                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"LOCK#{name}"}},
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise

@@ -1,0 +1,79 @@
+"""QuickBooks tokens in Secrets Manager: one secret per tenant under the project's prefix, nothing in DynamoDB."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.quickbooks.oauth import TokenSet
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    realm_id: str
+    tokens: TokenSet
+
+
+class TokenVault:
+    """Reads and writes a tenant's token secret (``{prefix}{tenantId}``)."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def name(self, tenant_id: str) -> str:
+        return f"{self.prefix}{tenant_id}"
+
+    def get(self, tenant_id: str) -> StoredTokens | None:
+        try:
+            answer = self.client.get_secret_value(SecretId=self.name(tenant_id))
+        except ClientError as exc:
+            if _code(exc) in ("ResourceNotFoundException", "InvalidRequestException"):
+                return None  # never stored, or deleted on disconnect
+            raise
+        document = json.loads(answer["SecretString"])
+        return StoredTokens(
+            realm_id=document["realmId"],
+            tokens=TokenSet(
+                access_token=document["accessToken"],
+                refresh_token=document["refreshToken"],
+                access_expires_at=datetime.fromisoformat(document["accessExpiresAt"]),
+                refresh_expires_at=datetime.fromisoformat(document["refreshExpiresAt"]),
+            ),
+        )
+
+    def put(self, tenant_id: str, realm_id: str, tokens: TokenSet) -> None:
+        secret = json.dumps(
+            {
+                "realmId": realm_id,
+                "accessToken": tokens.access_token,
+                "refreshToken": tokens.refresh_token,
+                "accessExpiresAt": tokens.access_expires_at.isoformat(),
+                "refreshExpiresAt": tokens.refresh_expires_at.isoformat(),
+            }
+        )
+        try:
+            self.client.put_secret_value(SecretId=self.name(tenant_id), SecretString=secret)
+        except ClientError as exc:
+            if _code(exc) not in ("ResourceNotFoundException", "InvalidRequestException"):
+                raise
+            self.client.create_secret(
+                Name=self.name(tenant_id),
+                SecretString=secret,
+                Description="QuickBooks Online tokens of one Books360 tenant",
+            )
+
+    def delete(self, tenant_id: str) -> None:
+        try:
+            self.client.delete_secret(SecretId=self.name(tenant_id), ForceDeleteWithoutRecovery=True)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
