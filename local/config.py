@@ -59,7 +59,7 @@ class LocalConfig:
     template_path: Path = ROOT / "template.yaml"
     stage: str = "local"
     # Seconds before a message whose processing failed is visible again (SQS would wait the queue's own timeout).
-    sqs_retry_seconds: float = 1.0
+    sqs_retry_seconds: int = 1
     max_workers: int = 4
     async_retries: int = 2
     schedules_enabled: bool = True
@@ -80,7 +80,7 @@ class LocalConfig:
             qbo_webhook_verifier=source.get("QBO_WEBHOOK_VERIFIER", "") or "local-verifier-token",
             ui_base_url=source.get("UI_BASE_URL", ""),
             template_path=Path(template) if template else ROOT / "template.yaml",
-            sqs_retry_seconds=_float(source, "LOCAL_SQS_RETRY_SECONDS", 1.0),
+            sqs_retry_seconds=max(0, int(_float(source, "LOCAL_SQS_RETRY_SECONDS", 1))),
             max_workers=max(1, int(_float(source, "LOCAL_MAX_WORKERS", 4))),
             async_retries=max(0, int(_float(source, "LOCAL_ASYNC_RETRIES", 2))),
             schedules_enabled=source.get("LOCAL_SCHEDULES", "on").lower() not in {"0", "off", "false", "no"},

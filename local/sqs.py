@@ -84,7 +84,7 @@ def failed_ids(source: SqsSource, outcome: Outcome, batch_ids: list[str]) -> set
 class QueuePoller:
     """Drains one queue into one function, as one SQS event source mapping."""
 
-    def __init__(self, source: SqsSource, runtime: Runtime, client: Any, retry_seconds: float) -> None:
+    def __init__(self, source: SqsSource, runtime: Runtime, client: Any, retry_seconds: int) -> None:
         self.source = source
         self.runtime = runtime
         self.client = client
@@ -195,7 +195,7 @@ class QueuePoller:
             self.client.change_message_visibility_batch(
                 QueueUrl=self.source.queue_url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": int(self.retry_seconds)}
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_seconds}
                     for i, m in enumerate(chunk)
                 ],
             )
