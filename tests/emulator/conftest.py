@@ -85,9 +85,7 @@ class Company:
         return f"/v3/company/{self.realm_id}/{tail}"
 
     def post(self, entity: str, body: Any, **params: Any) -> httpx.Response:
-        return self.http.post(
-            self.path(entity), json=body, params={"minorversion": 75, **params}, headers=self.headers
-        )
+        return self.http.post(self.path(entity), json=body, params={"minorversion": 75, **params}, headers=self.headers)
 
     def get(self, tail: str, **params: Any) -> httpx.Response:
         return self.http.get(self.path(tail), params={"minorversion": 75, **params}, headers=self.headers)

@@ -137,9 +137,7 @@ def test_customer_sparse_update_keeps_omitted_fields(company: Company) -> None:
     created = company.create("Customer", {"DisplayName": "Sparse Co", "GivenName": "Jane"})
 
     # WHEN a sparse update changes only the notes
-    updated = company.create(
-        "Customer", {"Id": created["Id"], "SyncToken": "0", "sparse": True, "Notes": "VIP"}
-    )
+    updated = company.create("Customer", {"Id": created["Id"], "SyncToken": "0", "sparse": True, "Notes": "VIP"})
 
     # THEN the other fields survive
     assert updated["GivenName"] == "Jane"
@@ -176,9 +174,7 @@ def test_customer_delete_operation_returns_fault_and_inactivation_hides_it(
     assert [c["Id"] for c in everyone["Customer"]] == [customer["Id"]]
 
 
-def test_invoice_delete_returns_deleted_status_and_read_gives_610(
-    company: Company, customer: dict[str, Any]
-) -> None:
+def test_invoice_delete_returns_deleted_status_and_read_gives_610(company: Company, customer: dict[str, Any]) -> None:
     # GIVEN an invoice
     invoice = new_invoice(company, customer["Id"])
 
@@ -251,7 +247,10 @@ def test_invoice_amounts_keep_cents_exactly(company: Company, customer: dict[str
     # WHEN an invoice adds 0.10 + 0.20 + 1234567890.07
     response = company.post(
         "invoice",
-        {"CustomerRef": {"value": customer["Id"]}, "Line": [item_line(0.10), item_line(0.20), item_line(1234567890.07)]},
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [item_line(0.10), item_line(0.20), item_line(1234567890.07)],
+        },
     )
 
     # THEN the raw JSON carries the exact decimal as a number

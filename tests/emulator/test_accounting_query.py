@@ -111,7 +111,9 @@ def test_query_by_metadata_time_and_ref(named: Company) -> None:
     acme = named.query("SELECT * FROM Customer WHERE DisplayName = 'Acme Corp'")["Customer"][0]
     body = {
         "CustomerRef": {"value": acme["Id"]},
-        "Line": [{"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}],
+        "Line": [
+            {"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+        ],
     }
     invoice = named.create("Invoice", body)
 
@@ -198,7 +200,11 @@ def test_batch_mixed_items_answer_each_bid(company: Company) -> None:
     items = [
         {"bId": "b1", "operation": "create", "Customer": {"DisplayName": "Fresh"}},
         {"bId": "b2", "operation": "create", "Customer": {"DisplayName": "Taken"}},
-        {"bId": "b3", "operation": "update", "Customer": {"Id": taken["Id"], "SyncToken": "0", "sparse": True, "Notes": "n"}},
+        {
+            "bId": "b3",
+            "operation": "update",
+            "Customer": {"Id": taken["Id"], "SyncToken": "0", "sparse": True, "Notes": "n"},
+        },
         {"bId": "b4", "Query": "SELECT * FROM Customer WHERE DisplayName = 'Taken'"},
         {"bId": "b5", "operation": "delete", "Customer": {"Id": taken["Id"], "SyncToken": "1"}},
     ]
