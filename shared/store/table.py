@@ -93,6 +93,28 @@ class Table:
             raise
         return self.from_dynamo(answer.get("Attributes", {}))
 
+    def query_prefix(self, pk: str, sk_prefix: str, *, consistent: bool = True) -> list[dict[str, Any]]:
+        """Every item of ``pk`` whose sort key starts with ``sk_prefix``, in sort-key order, over all pages."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+            "ConsistentRead": consistent,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            answer = self.client.query(**arguments)
+            items.extend(self.from_dynamo(item) for item in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            arguments["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def write_together(self, puts: Iterable[Mapping[str, Any]], deletes: Iterable[tuple[str, str]] = ()) -> None:
+        """Put and delete items in one transaction, all or none (DynamoDB: at most 100 items and 4 MB)."""
+        actions: list[dict[str, Any]] = [{"Put": {"TableName": self.name, "Item": self.to_dynamo(i)}} for i in puts]
+        actions += [{"Delete": {"TableName": self.name, "Key": self._key(pk, sk)}} for pk, sk in deletes]
+        self.client.transact_write_items(TransactItems=actions)
+
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}

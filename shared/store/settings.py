@@ -1,0 +1,35 @@
+"""A tenant's "Additional Settings" (``sk = SETTINGS``), stored as the contract's camelCase document."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.domain.settings import DEFAULT_DOCUMENT, Settings
+from shared.store.table import tenant_pk
+
+if TYPE_CHECKING:
+    from shared.store.table import Table
+
+SETTINGS_SK = "SETTINGS"
+_KEYS = ("pk", "sk")
+
+
+class SettingsStore:
+    """Reads and writes the ``Settings`` document of one tenant."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def get(self, tenant_id: str) -> Settings:
+        """The tenant's settings; a tenant that never saved any gets the contract's defaults."""
+        item = self.table.get(tenant_pk(tenant_id), SETTINGS_SK)
+        if item is None:
+            return Settings.new()
+        # Fields added to the document after a tenant saved take their defaults.
+        stored = {name: value for name, value in item.items() if name not in _KEYS}
+        return Settings.model_validate({**DEFAULT_DOCUMENT, **stored})
+
+    def put(self, tenant_id: str, settings: Settings) -> None:
+        """Replace the whole document (the API's PUT is a whole-document write)."""
+        document = settings.model_dump(mode="json", by_alias=True)
+        self.table.put({"pk": tenant_pk(tenant_id), "sk": SETTINGS_SK, **document})
