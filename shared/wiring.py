@@ -20,7 +20,9 @@ from shared.services.tokens import TenantTokens
 from shared.settings import Settings
 from shared.store.connection import ConnectionStore
 from shared.store.leases import LeaseStore
+from shared.store.lists import ListsStore
 from shared.store.oauth_states import OAuthStateStore
+from shared.store.settings import SettingsStore
 from shared.store.table import Table
 from shared.store.tokens import TokenVault
 
@@ -71,6 +73,16 @@ def table() -> Table:
 @_once
 def connection_store() -> ConnectionStore:
     return ConnectionStore(table())
+
+
+@_once
+def settings_store() -> SettingsStore:
+    return SettingsStore(table())
+
+
+@_once
+def lists_store() -> ListsStore:
+    return ListsStore(table())
 
 
 @_once

@@ -1,0 +1,32 @@
+"""Additional Settings use cases (guide: "Additional Settings"; contract: "Settings")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.domain.settings import settings_violations
+from shared.errors import FieldError, InvalidInput
+
+if TYPE_CHECKING:
+    from shared.domain.settings import Settings
+    from shared.store.lists import ListsStore
+    from shared.store.settings import SettingsStore
+
+
+def get_settings(store: SettingsStore, tenant_id: str) -> Settings:
+    """The tenant's settings; the contract's defaults for a tenant that never saved any."""
+    return store.get(tenant_id)
+
+
+def put_settings(
+    settings_store: SettingsStore, lists_store: ListsStore, tenant_id: str, settings: Settings
+) -> Settings:
+    """Check the document against the tenant's stored lists, then store it whole; ``InvalidInput`` names each field."""
+    violations = settings_violations(settings, lists_store.get(tenant_id))
+    if violations:
+        raise InvalidInput(
+            "The settings break some rules; nothing was saved.",
+            errors=[FieldError(v.field, v.message) for v in violations],
+        )
+    settings_store.put(tenant_id, settings)
+    return settings_store.get(tenant_id)
