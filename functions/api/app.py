@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import connection_routes
+import lists_routes
+import settings_routes
 
 from shared.web import http_app, http_handler
 
-app = http_app(connection_routes.router)
+app = http_app(connection_routes.router, settings_routes.router, lists_routes.router)
 lambda_handler = http_handler(app)
