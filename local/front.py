@@ -128,7 +128,8 @@ async def api(request: Request) -> Response:
                 answer = gateway_message(500, "Internal Server Error")
         else:
             answer = gateway_message(500, "Internal Server Error")
-        front.runtime.record(route.function, trigger, str(answer[0]), outcome, {"routeKey": route.route_key})
+        details = {"routeKey": route.route_key, "apiRequestId": event["requestContext"]["requestId"]}
+        front.runtime.record(route.function, trigger, str(answer[0]), outcome, details)
         return answer
 
     future = asyncio.get_running_loop().run_in_executor(front.executor, call)
