@@ -2,7 +2,42 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from shared import wiring
+from shared.services.connection import CALLBACK_PATH, complete_connect
 from shared.web import http_app, http_handler
 
-app = http_app()
+router = Router()
+
+
+@router.get(CALLBACK_PATH, summary="Intuit's OAuth redirect")
+def callback(
+    code: str | None = None,
+    state: str | None = None,
+    realmId: str | None = None,
+    error: str | None = None,  # noqa: N803
+) -> Response[str]:
+    outcome = complete_connect(
+        wiring.connection_store(),
+        wiring.oauth_state_store(),
+        wiring.intuit_oauth(),
+        wiring.token_vault(),
+        api_base_url=wiring.settings().qbo_api_base_url,
+        state=state,
+        code=code,
+        realm_id=realmId,
+        error=error,
+        redirect_uri=wiring.redirect_uri(),
+        now=wiring.now(),
+    )
+    result = {"result": "connected"} if outcome.connected else {"result": "error", "reason": outcome.reason or ""}
+    location = f"{wiring.settings().ui_base_url.rstrip('/')}/integrations/quickbooks?{urlencode(result)}"
+    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body="")
+
+
+app = http_app(router)
 lambda_handler = http_handler(app)

@@ -1,0 +1,237 @@
+"""Connecting a Books360 account to QuickBooks: the OAuth dance, tokens, refresh, disconnect (issue 4)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from shared import wiring
+from shared.errors import ReauthorizationRequired
+from tests.integration.conftest import UI_BASE_URL
+
+
+def test_connect_full_dance_stores_tokens_in_secrets_manager_and_names_the_company(stack):
+    # GIVEN a QuickBooks company
+    realm = stack.company("Acme Books (QBO)")
+
+    # WHEN the admin switches the integration on, consents at Intuit, and comes back
+    status, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    assert (status, started["status"]) == (200, "connecting")
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+
+    # THEN the browser lands on the UI with success, and the connection shows the company
+    assert location == f"{UI_BASE_URL}/integrations/quickbooks?result=connected"
+    status, connection = stack.api("GET", "/quickbooks/connection")
+    assert connection["status"] == "connected"
+    assert connection["active"] is True
+    assert connection["realmId"] == realm
+    assert connection["companyName"] == "Acme Books (QBO)"
+    assert connection["connectedAt"].endswith("Z")
+    # AND the tokens are in Secrets Manager, and nowhere in DynamoDB
+    secret = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId="books360-qbo/tokens/t1")["SecretString"]
+    )
+    assert secret["realmId"] == realm
+    table_dump = json.dumps(boto3.client("dynamodb").scan(TableName="books360-test")["Items"])
+    assert secret["accessToken"] not in table_dump
+    assert secret["refreshToken"] not in table_dump
+
+
+def test_connect_cancel_at_intuit_redirects_access_denied(stack):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm, decision="deny"))
+
+    assert location.endswith("result=error&reason=access_denied")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_callback_replayed_state_is_invalid_and_stores_nothing_new(stack):
+    # GIVEN a completed connection
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    assert stack.callback(query).endswith("result=connected")
+
+    # WHEN the same redirect arrives again
+    location = stack.callback(query)
+
+    # THEN it is refused as an invalid state
+    assert location.endswith("result=error&reason=invalid_state")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"code": "x", "state": "never-issued", "realmId": "1"},
+        {"code": "x", "realmId": "1"},
+        {"error": "access_denied", "state": "never-issued"},
+    ],
+    ids=["unknown-state", "missing-state", "cancel-with-unknown-state"],
+)
+def test_callback_unknown_or_missing_state_is_invalid(stack, query):
+    assert stack.callback(query).endswith("result=error&reason=invalid_state")
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"][0]["Name"] == "books360-qbo/app"
+
+
+def test_callback_expired_state_is_invalid(stack, monkeypatch):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+
+    assert stack.callback(query).endswith("result=error&reason=invalid_state")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] != "connected"
+
+
+def test_callback_superseded_state_is_invalid(stack):
+    # GIVEN the admin started connecting twice; only the latest attempt may finish
+    realm = stack.company()
+    _, first = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    stack.api("PUT", "/quickbooks/connection", body={"active": True})
+
+    assert stack.callback(stack.consent(first["authorizeUrl"], realm)).endswith("reason=invalid_state")
+
+
+def test_callback_state_of_another_tenant_connects_only_that_tenant(stack):
+    # GIVEN tenant A and tenant B both started connecting
+    realm = stack.company()
+    _, a = stack.api("PUT", "/quickbooks/connection", tenant="tA", body={"active": True})
+    stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": True})
+
+    # WHEN A's redirect comes back
+    assert stack.callback(stack.consent(a["authorizeUrl"], realm)).endswith("result=connected")
+
+    # THEN A is connected and B is untouched
+    assert stack.api("GET", "/quickbooks/connection", tenant="tA")[1]["realmId"] == realm
+    assert stack.api("GET", "/quickbooks/connection", tenant="tB")[1]["status"] == "connecting"
+
+
+def test_callback_token_exchange_failure_redirects_token_exchange_failed(stack):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    stack.http.post("/_admin/faults", json={"entity": "token", "status": 500, "count": 1})
+
+    assert stack.callback(query).endswith("result=error&reason=token_exchange_failed")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_callback_refused_code_redirects_token_exchange_failed(stack):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+
+    assert stack.callback({**query, "code": "not-a-code"}).endswith("reason=token_exchange_failed")
+
+
+def test_call_after_token_expiry_refreshes_transparently(stack):
+    # GIVEN a connected tenant whose access token QuickBooks has expired (an hour later)
+    realm = stack.connect()
+    stack.http.post("/_admin/expire-tokens", json={"realmId": realm})
+    before = stack.requests().get("byEndpoint", {}).get("POST token", 0)
+
+    # WHEN we call QuickBooks
+    info = wiring.quickbooks_for("t1").company_info()
+
+    # THEN the call succeeded after exactly one refresh
+    assert info["Id"] == realm
+    assert stack.requests()["byEndpoint"]["POST token"] == before + 1
+
+
+def test_ten_concurrent_calls_after_expiry_refresh_once(stack):
+    realm = stack.connect()
+    stack.http.post("/_admin/expire-tokens", json={"realmId": realm})
+    before = stack.requests()["byEndpoint"].get("POST token", 0)
+
+    def call(_: int) -> str:
+        client = wiring.quickbooks_for("t1")  # each like its own Lambda: no shared token in memory
+        try:
+            return str(client.company_info()["Id"])
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(call, range(10)))
+
+    assert results == [realm] * 10
+    assert stack.requests()["byEndpoint"]["POST token"] == before + 1
+
+
+def test_revoked_app_ends_in_reauthorization_required(stack):
+    # GIVEN the user revoked the app in QuickBooks (access and refresh tokens dead)
+    realm = stack.connect()
+    stack.http.post("/_admin/expire-tokens", json={"realmId": realm, "refreshToo": True})
+
+    # WHEN we call QuickBooks
+    with pytest.raises(ReauthorizationRequired):
+        wiring.quickbooks_for("t1").company_info()
+
+    # THEN the connection says so, and the next call is refused without trying QuickBooks
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "reauthorization_required"
+    with pytest.raises(ReauthorizationRequired):
+        wiring.quickbooks_for("t1")
+    # AND switching on again starts OAuth
+    status, again = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    assert (status, again["status"]) == (200, "connecting")
+    assert again["authorizeUrl"]
+
+
+def test_disconnect_revokes_deletes_tokens_keeps_nothing_connected(stack):
+    realm = stack.connect()
+    secret = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId="books360-qbo/tokens/t1")["SecretString"]
+    )
+
+    status, body = stack.api("PUT", "/quickbooks/connection", body={"active": False})
+
+    assert status == 200
+    assert (body["status"], body["active"], body["revoked"]) == ("not_connected", False, True)
+    names = [s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]]
+    assert "books360-qbo/tokens/t1" not in names
+    assert stack.emulator.state.oauth.check_access_token(secret["accessToken"], realm) == "invalid"
+
+
+def test_disconnect_when_intuit_fails_still_disconnects_and_says_so(stack):
+    # GIVEN a connected tenant, and Intuit's revocation endpoint unreachable
+    stack.connect()
+    wiring.intuit_oauth().endpoints()["revocation_endpoint"] = "http://127.0.0.1:9/revoke"
+
+    status, body = stack.api("PUT", "/quickbooks/connection", body={"active": False})
+
+    assert status == 200
+    assert body["status"] == "not_connected"
+    assert body["revoked"] is False
+    assert "could not" in body["detail"]
+
+
+def test_reconnect_to_second_company_shows_new_company(stack):
+    first = stack.connect()
+    stack.api("PUT", "/quickbooks/connection", body={"active": False})
+    second = stack.connect(realm_id=stack.company("Second Co (QBO)"))
+
+    connection = stack.api("GET", "/quickbooks/connection")[1]
+
+    assert first != second
+    assert (connection["realmId"], connection["companyName"]) == (second, "Second Co (QBO)")
+
+
+@pytest.mark.parametrize("body", [{"active": "yes"}, {}, {"active": None}])
+def test_put_connection_invalid_body_is_422_naming_active(stack, body):
+    status, problem = stack.api("PUT", "/quickbooks/connection", body=body)
+
+    assert status == 422
+    assert [e["field"] for e in problem["errors"]] == ["active"]
+
+
+def test_put_connection_unreadable_json_is_400(stack):
+    status, problem = stack.api("PUT", "/quickbooks/connection", body="{not json")
+
+    assert status == 400
+    assert problem["status"] == 400
