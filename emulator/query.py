@@ -8,6 +8,7 @@ entities answer only active records unless the WHERE clause says something about
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -17,7 +18,8 @@ from emulator import errors, wire
 from emulator.entities import SPECS, Company, Record
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+    from datetime import datetime
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -239,69 +241,104 @@ def _field(record: Record, path: str) -> Any:
     return value
 
 
-def _comparable(stored: Any, literal: Any) -> tuple[Any, Any] | None:
+@dataclass(frozen=True)
+class _Literal:
+    """A query value in every form a stored value may need, computed once per query."""
+
+    raw: Any
+    folded: str
+    number: Decimal | None
+    integer: int | None
+    moment: datetime | None
+    truth: bool | None
+
+    @classmethod
+    def of(cls, raw: Any) -> _Literal:
+        text = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        try:
+            number: Decimal | None = Decimal(text)
+        except InvalidOperation:
+            number = None
+        truth = raw if isinstance(raw, bool) else {"true": True, "false": False}.get(text.casefold())
+        moment = wire.parse_datetime(text) if "T" in text else None
+        return cls(raw, text.casefold(), number, int(text) if text.isdigit() else None, moment, truth)
+
+
+def _pair(stored: Any, literal: _Literal) -> tuple[Any, Any] | None:
     """Both sides in one type, or None when they cannot be compared (the record does not match)."""
     if stored is None:
         return None
     if isinstance(stored, bool):
-        if isinstance(literal, bool):
-            return stored, literal
-        return (stored, str(literal).casefold() == "true") if str(literal).casefold() in ("true", "false") else None
+        return None if literal.truth is None else (stored, literal.truth)
     if isinstance(stored, int | Decimal):
-        try:
-            return Decimal(stored), Decimal(str(literal))
-        except InvalidOperation:
-            return None
+        return None if literal.number is None else (stored, literal.number)
     text = str(stored)
-    other = str(literal)
-    if text.isdigit() and other.isdigit():
-        return int(text), int(other)
-    if "T" in text and "T" in other or _looks_like_date(text) and "T" in other:
-        left, right = wire.parse_datetime(text), wire.parse_datetime(other)
-        if left is not None and right is not None:
-            return left, right
-    return text.casefold(), other.casefold()
+    if literal.integer is not None and text.isdigit():
+        return int(text), literal.integer
+    if literal.moment is not None and ("T" in text or _looks_like_date(text)):
+        moment = wire.parse_datetime(text)
+        if moment is not None:
+            return moment, literal.moment
+    return text.casefold(), literal.folded
 
 
 def _looks_like_date(text: str) -> bool:
     return len(text) == 10 and text[4] == "-" and text[7] == "-"
 
 
-def _like(stored: Any, pattern: str) -> bool:
-    if stored is None:
-        return False
-    regex = ".*".join(re.escape(part) for part in pattern.split("%"))
-    return re.fullmatch(regex, str(stored), re.IGNORECASE | re.DOTALL) is not None
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
 
 
-def _matches(record: Record, condition: Condition) -> bool:
-    stored = _field(record, condition.field)
-    if condition.op == "LIKE":
-        return _like(stored, condition.values[0])
-    if condition.op == "IN":
-        return any(_compare(stored, "=", value) for value in condition.values)
-    return _compare(stored, condition.op, condition.values[0])
-
-
-def _compare(stored: Any, op: str, literal: Any) -> bool:
-    pair = _comparable(stored, literal)
+def _compare(stored: Any, op: Callable[[Any, Any], bool], literal: _Literal) -> bool:
+    pair = _pair(stored, literal)
     if pair is None:
         return False
-    left, right = pair
     try:
-        if op == "=":
-            return bool(left == right)
-        if op == "!=":
-            return bool(left != right)
-        if op == "<":
-            return bool(left < right)
-        if op == ">":
-            return bool(left > right)
-        if op == "<=":
-            return bool(left <= right)
-        return bool(left >= right)
+        return bool(op(*pair))
     except TypeError:
         return False
+
+
+def _matcher(condition: Condition) -> Callable[[Record], bool]:
+    path = condition.field
+    if condition.op == "LIKE":
+        regex = ".*".join(re.escape(part) for part in str(condition.values[0]).split("%"))
+        pattern = re.compile(regex, re.IGNORECASE | re.DOTALL)
+
+        def like(record: Record) -> bool:
+            stored = _field(record, path)
+            return stored is not None and pattern.fullmatch(str(stored)) is not None
+
+        return like
+    literals = [_Literal.of(value) for value in condition.values]
+    op = _COMPARISONS["=" if condition.op == "IN" else condition.op]
+
+    def compare(record: Record) -> bool:
+        stored = _field(record, path)
+        return any(_compare(stored, op, literal) for literal in literals)
+
+    return compare
+
+
+def _candidates(company: Company, entity: str, conditions: list[Condition]) -> Iterable[Record]:
+    """Equality on the name field is answered from the name index, as a database would."""
+    spec = SPECS.get(entity)
+    if spec is None:
+        return _source(company, entity)
+    for condition in conditions:
+        if condition.op == "=" and spec.name_field and condition.field.casefold() == spec.name_field.casefold():
+            holder = company.names.get(spec.name_scope or "", {}).get(str(condition.values[0]).strip().casefold())
+            if holder is None or holder[0] != entity:
+                return []
+            return [company.records[entity][holder[1]]]
+    return company.all(entity)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -333,7 +370,8 @@ def run(company: Company, query: Query) -> dict[str, Any]:
     spec = SPECS.get(query.entity)
     if spec is not None and not spec.transaction and not any(c.field.casefold() == "active" for c in conditions):
         conditions.append(Condition("Active", "=", (True,)))
-    matched = [r for r in _source(company, query.entity) if all(_matches(r, c) for c in conditions)]
+    matchers = [_matcher(c) for c in conditions]
+    matched = [r for r in _candidates(company, query.entity, conditions) if all(m(r) for m in matchers)]
     if query.count:
         return {"totalCount": len(matched)}
     for name, descending in reversed(query.order):
