@@ -314,6 +314,28 @@ def _batch_item(state: EmulatorState, company: Company, item: Record) -> Record:
     return {"bId": bid, spec.name: change.record}
 
 
+async def send_invoice(request: Request) -> Response:
+    state = _state(request)
+
+    def work(company: Company) -> Response:
+        change = company.send_invoice(request.path_params["id"], request.query_params.get("sendTo"))
+        _notify(state, company.realm_id, change)
+        return _json_response(200, _envelope(state, {"Invoice": change.record}))
+
+    return await _guarded(request, work)
+
+
+async def change_data_capture(request: Request) -> Response:
+    state = _state(request)
+    params = request.query_params
+
+    def work(company: Company) -> Response:
+        answer = query.changes(company, params.get("entities", ""), params.get("changedSince", ""))
+        return _json_response(200, _envelope(state, {"CDCResponse": [{"QueryResponse": answer}]}))
+
+    return await _guarded(request, work)
+
+
 async def unknown(request: Request) -> Response:
     fault = QboFault("500", "Unsupported Operation", f"Operation {request.url.path} is not supported", status=400)
     return _fault_response(_state(request), fault)
@@ -326,6 +348,8 @@ def routes() -> list[Route]:
         Route(f"{base}/preferences", preferences, methods=["GET"]),
         Route(f"{base}/query", run_query, methods=["GET", "POST"]),
         Route(f"{base}/batch", batch, methods=["POST"]),
+        Route(f"{base}/cdc", change_data_capture, methods=["GET"]),
+        Route(f"{base}/invoice/{{id}}/send", send_invoice, methods=["POST"]),
         Route(f"{base}/{{entity}}/{{id}}", read_entity, methods=["GET"]),
         Route(f"{base}/{{entity}}", write_entity, methods=["POST"]),
         Route(f"{base}/{{path:path}}", unknown, methods=["GET", "POST"]),

@@ -216,7 +216,8 @@ class Company:
     custom_fields: list[str] = field(default_factory=lambda: ["CampaignId", "Invoice Number", "Region"])
     limits: Limits | None = None
     records: dict[str, dict[str, Record]] = field(default_factory=dict)
-    deleted: dict[str, set[str]] = field(default_factory=dict)
+    # entity -> id -> the stub CDC reports for a deleted transaction
+    deleted: dict[str, dict[str, Record]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     replies: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     # invoice id -> payment id -> amount of that payment applied to it
@@ -231,7 +232,7 @@ class Company:
     def __post_init__(self) -> None:
         for name in SPECS:
             self.records.setdefault(name, {})
-            self.deleted.setdefault(name, set())
+            self.deleted.setdefault(name, {})
         _seed(self)
 
     # reads
@@ -315,9 +316,10 @@ class Company:
         if spec.name == "Invoice" and self.applied.get(previous["Id"]):
             raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
         del self.records[spec.name][previous["Id"]]
-        self.deleted[spec.name].add(previous["Id"])
+        stub = {"Id": previous["Id"], "status": "Deleted", "domain": "QBO"}
+        self.deleted[spec.name][previous["Id"]] = {**stub, "MetaData": {"LastUpdatedTime": wire.stamp(self.clock())}}
         spec.after_remove(self, previous, None)
-        return Change(spec.name, {"Id": previous["Id"], "status": "Deleted", "domain": "QBO"}, "Delete")
+        return Change(spec.name, stub, "Delete")
 
     def void(self, spec: EntitySpec, body: Record) -> Change:
         if spec.name not in ("Invoice", "Payment"):
@@ -344,6 +346,26 @@ class Company:
         if spec.name == "Invoice":
             _refresh_customer(self, _ref_value(record.get("CustomerRef"), "CustomerRef"))
         return Change(spec.name, record, "Void")
+
+    def send_invoice(self, invoice_id: str, send_to: str | None) -> Change:
+        """``POST /invoice/{id}/send``: e-mail the invoice to ``sendTo`` or its BillEmail."""
+        previous = self.read(SPECS["Invoice"], invoice_id)
+        if send_to is not None and not EMAIL.match(send_to):
+            raise _bad_email("sendTo", send_to)
+        address = send_to or (previous.get("BillEmail") or {}).get("Address")
+        if not address:
+            raise errors.business("The invoice has no BillEmail and no sendTo address was given.")
+        stamp = wire.stamp(self.clock())
+        record = dict(previous)
+        record.update(
+            BillEmail={"Address": address},
+            EmailStatus="EmailSent",
+            DeliveryInfo={"DeliveryType": "Email", "DeliveryTime": stamp},
+            SyncToken=str(int(previous["SyncToken"]) + 1),
+            MetaData={**previous["MetaData"], "LastUpdatedTime": stamp},
+        )
+        self.records["Invoice"][invoice_id] = record
+        return Change("Invoice", record, "Emailed")
 
     # helpers
 
@@ -387,16 +409,20 @@ class Company:
         for holder in ("PrimaryEmailAddr", "BillEmail", "BillEmailCc", "BillEmailBcc"):
             address = record.get(holder, {}).get("Address") if isinstance(record.get(holder), dict) else None
             if address is not None and not EMAIL.match(str(address)):
-                raise QboFault(
-                    "2210",
-                    "Email Address does not conform to the syntax rules of RFC 822",
-                    f"Email Address does not conform to the syntax rules of RFC 822. Supplied value:{address}",
-                    element=f"{holder}.Address",
-                )
+                raise _bad_email(f"{holder}.Address", str(address))
         for ref_field, target in spec.refs:
             if ref_field in record:
                 check_ref(self, ref_field, record[ref_field], target)
         spec.prepare(self, record, previous)
+
+
+def _bad_email(element: str, address: str) -> QboFault:
+    return QboFault(
+        "2210",
+        "Email Address does not conform to the syntax rules of RFC 822",
+        f"Email Address does not conform to the syntax rules of RFC 822. Supplied value:{address}",
+        element=element,
+    )
 
 
 def check_ref(company: Company, field_name: str, ref: Any, target: str) -> Record:

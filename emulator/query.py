@@ -389,3 +389,30 @@ def _project(record: Record, columns: tuple[str, ...]) -> Record:
     projected = {k: v for k, v in record.items() if k.casefold() in wanted}
     projected.update(domain="QBO", sparse=True)
     return projected
+
+
+MAX_CDC_OBJECTS = 1000
+
+
+def changes(company: Company, entities: str, changed_since: str) -> list[dict[str, Any]]:
+    """The ``QueryResponse`` list of a CDC answer: entities changed (or deleted) since ``changed_since``."""
+    since = wire.parse_datetime(changed_since.replace(" ", "+"))
+    if since is None:
+        raise errors.query_validation(f"changedSince is not an ISO 8601 date-time: {changed_since}")
+    names = [name.strip() for name in entities.split(",") if name.strip()]
+    if not names:
+        raise errors.required("entities")
+    answers: list[dict[str, Any]] = []
+    budget = MAX_CDC_OBJECTS
+    for raw_name in names:
+        entity = _ENTITY_NAMES.get(raw_name.casefold())
+        if entity is None or entity not in SPECS:
+            raise errors.query_validation(f"Unsupported entity for CDC: {raw_name}")
+        found = [
+            record
+            for record in (*company.all(entity), *company.deleted[entity].values())
+            if (moment := wire.parse_datetime(record["MetaData"]["LastUpdatedTime"])) is not None and moment >= since
+        ][:budget]
+        budget -= len(found)
+        answers.append({entity: found, "startPosition": 1, "maxResults": len(found)} if found else {})
+    return answers

@@ -561,3 +561,43 @@ def test_requestid_over_50_chars_returns_400(company: Company) -> None:
     # THEN QuickBooks refuses it
     assert response.status_code == 400
     assert company.query("SELECT COUNT(*) FROM Customer WHERE DisplayName = 'Long Id Co'") == {"totalCount": 0}
+
+
+# --- send and change data capture ---------------------------------------------------------------
+
+
+def test_invoice_send_marks_email_sent(company: Company, customer: dict[str, Any]) -> None:
+    # GIVEN an invoice without a BillEmail
+    invoice = new_invoice(company, customer["Id"], 10)
+
+    # WHEN it is sent without and then with a sendTo address
+    without = company.http.post(company.path(f"invoice/{invoice['Id']}/send"), headers=company.headers)
+    sent = company.http.post(
+        company.path(f"invoice/{invoice['Id']}/send"), params={"sendTo": "ap@acme.example"}, headers=company.headers
+    )
+
+    # THEN the first is refused and the second marks the invoice e-mailed
+    assert fault_of(without)["code"] == "6000"
+    emailed = sent.json()["Invoice"]
+    assert emailed["EmailStatus"] == "EmailSent"
+    assert emailed["BillEmail"] == {"Address": "ap@acme.example"}
+    assert emailed["DeliveryInfo"]["DeliveryType"] == "Email"
+
+
+def test_cdc_returns_changed_and_deleted_entities(company: Company, customer: dict[str, Any]) -> None:
+    # GIVEN a customer and two invoices, one of them deleted
+    kept = new_invoice(company, customer["Id"], 10)
+    gone = new_invoice(company, customer["Id"], 20)
+    company.post("invoice", {"Id": gone["Id"], "SyncToken": "0"}, operation="delete")
+
+    # WHEN CDC is asked for customers, invoices and payments since a past time
+    response = company.get("cdc", entities="Customer,Invoice,Payment", changedSince="2000-01-01T00:00:00-08:00")
+
+    # THEN each entity has its QueryResponse, deleted ones as stubs, and nothing changed is empty
+    assert response.status_code == 200
+    customers, invoices, payments = response.json()["CDCResponse"][0]["QueryResponse"]
+    assert [c["Id"] for c in customers["Customer"]] == [customer["Id"]]
+    assert {(i["Id"], i.get("status")) for i in invoices["Invoice"]} == {(kept["Id"], None), (gone["Id"], "Deleted")}
+    assert payments == {}
+    later = company.get("cdc", entities="Customer", changedSince="2999-01-01T00:00:00-08:00")
+    assert later.json()["CDCResponse"][0]["QueryResponse"] == [{}]
