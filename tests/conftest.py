@@ -56,6 +56,7 @@ def load_function(name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(f"functions_{name}_app", folder / "app.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # pydantic resolves postponed annotations through sys.modules
         spec.loader.exec_module(module)
         return module
     finally:

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from shared.store.table import Table
 
 CONNECTION_SK = "CONN"
+# Connected tenants carry a sparse index entry so the nightly jobs find them without a scan.
+CONNECTED_INDEX = "CONNECTED"
 
 
 class ConnectionStore:
@@ -58,6 +60,8 @@ class ConnectionStore:
                     "companyName": company_name,
                     "connectedAt": _format_time(now),
                     "listsUpdatedAt": None,
+                    "gsi1pk": CONNECTED_INDEX,
+                    "gsi1sk": tenant_id,
                 },
                 remove=["pendingState"],
                 condition="#pendingState = :state",
@@ -88,6 +92,7 @@ class ConnectionStore:
                 tenant_pk(tenant_id),
                 CONNECTION_SK,
                 set_values={"status": ConnectionStatus.REAUTHORIZATION_REQUIRED.value},
+                remove=["gsi1pk", "gsi1sk"],
                 condition="#realmId = :realm AND #status = :connected",
                 values={"realm": realm_id, "connected": ConnectionStatus.CONNECTED.value},
             )
@@ -100,8 +105,12 @@ class ConnectionStore:
             tenant_pk(tenant_id),
             CONNECTION_SK,
             set_values={"status": ConnectionStatus.NOT_CONNECTED.value},
-            remove=["pendingState", "realmId", "companyName", "connectedAt", "listsUpdatedAt"],
+            remove=["pendingState", "realmId", "companyName", "connectedAt", "listsUpdatedAt", "gsi1pk", "gsi1sk"],
         )
+
+    def connected_tenants(self) -> list[str]:
+        """Every tenant whose QuickBooks connection is live."""
+        return [item["gsi1sk"] for item in self.table.query_index(CONNECTED_INDEX)]
 
     def lists_updated(self, tenant_id: str, realm_id: str, at: datetime) -> None:
         """Record when Update Lists last finished for the connected company."""
@@ -126,6 +135,8 @@ def _to_item(connection: Connection) -> dict[str, Any]:
         "companyName": connection.company_name,
         "connectedAt": _format_time(connection.connected_at),
         "listsUpdatedAt": _format_time(connection.lists_updated_at),
+        "gsi1pk": CONNECTED_INDEX if connection.status is ConnectionStatus.CONNECTED else None,
+        "gsi1sk": connection.tenant_id if connection.status is ConnectionStatus.CONNECTED else None,
     }
 
 

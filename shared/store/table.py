@@ -14,6 +14,9 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+GSI1 = "gsi1"
+
+
 class ConditionFailed(Exception):
     """A conditional write found the item in another state than the condition required."""
 
@@ -100,6 +103,22 @@ class Table:
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
             "ConsistentRead": consistent,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            answer = self.client.query(**arguments)
+            items.extend(self.from_dynamo(item) for item in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            arguments["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def query_index(self, partition: str) -> list[dict[str, Any]]:
+        """Every item whose ``gsi1pk`` is ``partition`` (the QuickBooks-to-Books360 index), over all pages."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
         }
         items: list[dict[str, Any]] = []
         while True:

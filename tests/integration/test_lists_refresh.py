@@ -1,0 +1,123 @@
+"""Update Lists against the emulator: paging, linkable flags, inactive accounts, the nightly schedule (issue 4)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.events import LambdaContext
+
+
+def accounts_batch(start: int, count: int) -> dict:
+    return {
+        "BatchItemRequest": [
+            {
+                "bId": str(i),
+                "operation": "create",
+                "Account": {
+                    "Name": f"Expense {i:05d}",
+                    "AccountType": "Expense",
+                    "AccountSubType": "OtherMiscellaneousExpense",
+                },
+            }
+            for i in range(start, start + count)
+        ]
+    }
+
+
+def refresh(stack, tenant="t1"):
+    answer = stack.call("list_refresh", "POST", "/quickbooks/lists/refresh", tenant=tenant)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_refresh_reads_every_account_across_pages(stack):
+    # GIVEN a connected company with more than 1000 accounts
+    realm = stack.connect()
+    token = stack.http.post("/_admin/tokens", json={"realmId": realm}).json()["access_token"]
+    for start in range(0, 1020, 30):
+        answer = stack.http.post(
+            f"/v3/company/{realm}/batch", json=accounts_batch(start, 30), headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200
+    count = stack.http.get(
+        f"/v3/company/{realm}/query",
+        params={"query": "SELECT COUNT(*) FROM Account WHERE Active IN (true, false)"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    total = count.json()["QueryResponse"]["totalCount"]
+
+    # WHEN the admin clicks Update Lists
+    status, body = refresh(stack)
+
+    # THEN every account is stored, and the lists say so
+    assert status == 200
+    assert total > 1020
+    assert body["bankAccounts"] == total
+    assert body["paymentMethods"] >= 5
+    status, lists = stack.api("GET", "/quickbooks/lists")
+    assert len(lists["bankAccounts"]) == body["bankAccounts"]
+    assert stack.api("GET", "/quickbooks/connection")[1]["listsUpdatedAt"] == lists["updatedAt"]
+
+
+def test_refresh_marks_only_bank_and_other_current_asset_linkable(stack):
+    stack.connect()
+
+    refresh(stack)
+
+    accounts = stack.api("GET", "/quickbooks/lists")[1]["bankAccounts"]
+    linkable_types = {a["accountType"] for a in accounts if a["linkable"]}
+    assert linkable_types == {"Bank", "Other Current Asset"}
+    assert any(not a["linkable"] for a in accounts)
+
+
+def test_refresh_shows_an_account_made_inactive_as_inactive(stack):
+    # GIVEN a setting pointing at a bank account
+    realm = stack.connect()
+    refresh(stack)
+    lists = stack.api("GET", "/quickbooks/lists")[1]
+    checking = next(a for a in lists["bankAccounts"] if a["accountType"] == "Bank")
+    method = lists["paymentMethods"][0]
+    status, _ = stack.api(
+        "PUT",
+        "/quickbooks/settings",
+        body={
+            **stack.api("GET", "/quickbooks/settings")[1],
+            "defaults": {"bankAccountId": checking["id"], "paymentMethodId": method["id"]},
+        },
+    )
+    assert status == 200
+    # AND the account is then made inactive in QuickBooks
+    token = stack.http.post("/_admin/tokens", json={"realmId": realm}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    current = stack.http.get(f"/v3/company/{realm}/account/{checking['id']}", headers=headers).json()["Account"]
+    update = {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False}
+    assert stack.http.post(f"/v3/company/{realm}/account", json=update, headers=headers).status_code == 200
+
+    # WHEN the lists are refreshed
+    refresh(stack)
+
+    # THEN the account is still listed, as inactive
+    again = {a["id"]: a for a in stack.api("GET", "/quickbooks/lists")[1]["bankAccounts"]}
+    assert again[checking["id"]]["active"] is False
+
+
+def test_refresh_when_not_connected_is_409(stack):
+    status, problem = refresh(stack, tenant="never-connected")
+
+    assert status == 409
+    assert problem["type"].endswith("not-connected")
+
+
+def test_nightly_schedule_refreshes_every_connected_tenant(stack):
+    stack.connect("tA")
+    stack.connect("tB")
+    event = {
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "resources": ["arn:rule/list-refresh"],
+        "detail": {},
+    }
+
+    outcome = stack.functions["list_refresh"].lambda_handler(event, LambdaContext())
+
+    assert outcome["tenants"] == {"tA": "refreshed", "tB": "refreshed"}
+    assert stack.api("GET", "/quickbooks/lists", tenant="tB")[1]["updatedAt"] is not None
