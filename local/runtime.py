@@ -148,7 +148,7 @@ class Worker:
         except EOFError:
             return {"errorType": "Runtime.ExitError", "errorMessage": self._exit_message()}
         if answer is None:
-            self.stop()
+            self.kill()
             return {"errorType": "Sandbox.Timedout", "errorMessage": f"Init timed out after {timeout:.0f} seconds"}
         if not answer.get("ready"):
             self.stop()
@@ -166,7 +166,7 @@ class Worker:
             self.stop()
             return Outcome(False, error={"errorType": "Runtime.ExitError", "errorMessage": self._exit_message()})
         if answer is None:
-            self.stop()
+            self.kill()
             message = f"Task timed out after {timeout:.2f} seconds"
             return Outcome(False, error={"errorType": "Sandbox.Timedout", "errorMessage": message})
         if answer.get("ok"):
@@ -183,6 +183,12 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def kill(self) -> None:
+        """As Lambda ends a sandbox that ran out of time: at once."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:
