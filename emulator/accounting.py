@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
-    from emulator.state import EmulatorState, Operation
+    from emulator.state import EmulatorState
 
 MAX_REQUEST_ID = 50
 MAX_BATCH_REQUEST_ID = 36
@@ -155,8 +155,7 @@ def _spec(path: str) -> EntitySpec:
 
 
 def _notify(state: EmulatorState, realm_id: str, change: Change) -> None:
-    operation: Operation = change.operation  # type: ignore[assignment]
-    state.webhooks.record(realm_id, change.entity, str(change.record["Id"]), operation)
+    state.webhooks.record(realm_id, change.entity, str(change.record["Id"]), change.operation)
 
 
 def perform(company: Company, spec: EntitySpec, operation: str, body: Any, include: str = "") -> Change:
@@ -203,6 +202,10 @@ async def write_entity(request: Request) -> Response:
 
 
 def _parse(raw: bytes) -> Any:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QboFault("500", "Unsupported Operation", "The request body is not UTF-8 encoded") from exc
     try:
         return wire.loads(raw)
     except wire.BadJson as exc:

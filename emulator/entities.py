@@ -11,10 +11,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import errors, wire
 from emulator.errors import QboFault
+
+if TYPE_CHECKING:
+    from emulator.state import Operation
 
 Record = dict[str, Any]
 
@@ -106,7 +109,7 @@ class Change:
 
     entity: str
     record: Record
-    operation: str
+    operation: Operation
 
 
 Hook = Callable[["Company", Record, Record | None], None]

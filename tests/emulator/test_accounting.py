@@ -523,6 +523,34 @@ def test_unparseable_json_body_returns_400_fault(company: Company) -> None:
     assert fault_of(response)["code"] == "2010"
 
 
+def test_non_utf8_body_returns_unsupported_operation(company: Company) -> None:
+    # GIVEN a body in Latin-1
+    body = '{"DisplayName": "Caf\u00e9"}'.encode("latin-1")
+
+    # WHEN it is posted
+    response = company.http.post(
+        company.path("customer"), content=body, headers={**company.headers, "Content-Type": "application/json"}
+    )
+
+    # THEN QuickBooks answers Unsupported Operation (code 500)
+    assert fault_of(response)["code"] == "500"
+
+
+def test_invoice_custom_fields_take_names_from_preferences(new_company: Any) -> None:
+    # GIVEN a company whose first invoice custom field is "CampaignId"
+    company = new_company(customFields=["CampaignId", "PO Number"])
+    customer = company.create("Customer", {"DisplayName": "Custom Co"})
+
+    # WHEN an invoice sets field 1, and field 3 which is not enabled
+    fields = [{"DefinitionId": "1", "StringValue": "CMP-42"}, {"DefinitionId": "3", "StringValue": "ignored"}]
+    invoice = new_invoice(company, customer["Id"], 10, CustomField=fields)
+
+    # THEN field 1 comes back with its name and type, and field 3 is ignored
+    assert invoice["CustomField"] == [
+        {"DefinitionId": "1", "Name": "CampaignId", "Type": "StringType", "StringValue": "CMP-42"}
+    ]
+
+
 # --- requestid ------------------------------------------------------------------------------------
 
 
