@@ -124,7 +124,8 @@ def handler(event, context):
             raise RuntimeError("crash in batch")
         if "bogus" in bodies:
             return {"batchItemFailures": [{"itemIdentifier": "not-in-batch"}]}
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if "fail" in r["body"]]}
+        failed = [r["messageId"] for r in event["Records"] if "fail" in r["body"]]
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
     if event.get("sleep"):
         time.sleep(event["sleep"])
     if event.get("raise"):
