@@ -13,13 +13,16 @@ from intuitlib import config as intuit_config
 from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.batch import batch_create
+from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import ObjectNotFoundException, QuickbooksException
 from quickbooks.objects.base import LinkedTxn, Ref
+from quickbooks.objects.company_info import CompanyInfo
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from quickbooks.objects.payment import Payment, PaymentLine
+from quickbooks.objects.preferences import Preferences
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -199,3 +202,20 @@ def test_item_ref_and_reference_names(qb: QuickBooks) -> None:
     assert isinstance(ref, Ref)
     assert services.Name == "Services"
     assert services.IncomeAccountRef.value
+
+
+def test_company_info_preferences_and_cdc(qb: QuickBooks, company: Company) -> None:
+    # GIVEN a company with a customer
+    new_customer(qb, "PQ Changed")
+
+    # WHEN CompanyInfo, Preferences and CDC are read through python-quickbooks
+    info = CompanyInfo.get(company.realm_id, qb=qb)
+    prefs = Preferences.get(qb=qb)
+    changed = change_data_capture([Customer, Invoice], "2000-01-01T00:00:00-08:00", qb=qb)
+
+    # THEN each parses into its objects
+    assert info.CompanyName == "Test Co"
+    assert prefs.SalesFormsPrefs.CustomTxnNumbers is False
+    # QuickBooks nests the definitions in lists (qbo-api-facts 2.9); python-quickbooks leaves them as dicts.
+    assert prefs.SalesFormsPrefs.CustomField[1]["CustomField"][0]["StringValue"] == "CampaignId"
+    assert [c.DisplayName for c in changed.Customer] == ["PQ Changed"]
