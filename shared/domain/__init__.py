@@ -1,6 +1,21 @@
 """Pure domain: Books360 objects, QuickBooks documents, the mapping rules and statuses. No I/O here."""
 
 from shared.domain.connection import Connection, ConnectionStatus
+from shared.domain.lists import BankAccount, CompanyLists, PaymentMethod, merge_lists
+from shared.domain.settings import PaymentTarget, Settings, resolve_payment_target, settings_violations
 from shared.domain.types import QbId, TenantId
 
-__all__ = ["Connection", "ConnectionStatus", "QbId", "TenantId"]
+__all__ = [
+    "BankAccount",
+    "CompanyLists",
+    "Connection",
+    "ConnectionStatus",
+    "PaymentMethod",
+    "PaymentTarget",
+    "QbId",
+    "Settings",
+    "TenantId",
+    "merge_lists",
+    "resolve_payment_target",
+    "settings_violations",
+]
