@@ -269,7 +269,8 @@ async def batch(request: Request) -> Response:
                 items = _batch_items(_parse(raw), request_id is not None)
             except QboFault as fault:
                 return _fault_response(state, fault)
-            answers = [_batch_item(state, company, item) for item in items]
+            with company.batch():
+                answers = [_batch_item(state, company, item) for item in items]
             return _json_response(200, _envelope(state, {"BatchItemResponse": answers}))
 
         return _replayed(company, request_id, produce)

@@ -8,7 +8,8 @@ one entity (invoice lines, payment links, account types) are functions named in 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -231,6 +232,8 @@ class Company:
     names: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     company_info: Record = field(default_factory=dict)
     preferences: Record = field(default_factory=dict)
+    # While a batch runs, what its own items created: later items of that batch cannot see it.
+    batch_created: set[tuple[str, str]] | None = None
 
     def __post_init__(self) -> None:
         for name in SPECS:
@@ -241,6 +244,8 @@ class Company:
     # reads
 
     def get(self, entity: str, entity_id: str) -> Record | None:
+        if self.batch_created and (entity, entity_id) in self.batch_created:
+            return None
         return self.records[entity].get(entity_id)
 
     def read(self, spec: EntitySpec, entity_id: str) -> Record:
@@ -250,7 +255,19 @@ class Company:
         return record
 
     def all(self, entity: str) -> Iterable[Record]:
+        if self.batch_created:
+            hidden = self.batch_created
+            return [r for r in self.records[entity].values() if (entity, r["Id"]) not in hidden]
         return self.records[entity].values()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the items of one batch: each sees the company as it was before the batch's own creates."""
+        self.batch_created = set()
+        try:
+            yield
+        finally:
+            self.batch_created = None
 
     def undeposited_funds(self) -> str:
         for account in self.all("Account"):
@@ -277,6 +294,8 @@ class Company:
         self.records[spec.name][entity_id] = record
         self._index_name(spec, record, None)
         spec.after_save(self, record, None)
+        if self.batch_created is not None:
+            self.batch_created.add((spec.name, entity_id))
         return Change(spec.name, record, "Create")
 
     def update(self, spec: EntitySpec, body: Record) -> Change:

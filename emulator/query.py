@@ -335,9 +335,8 @@ def _candidates(company: Company, entity: str, conditions: list[Condition]) -> I
     for condition in conditions:
         if condition.op == "=" and spec.name_field and condition.field.casefold() == spec.name_field.casefold():
             holder = company.names.get(spec.name_scope or "", {}).get(str(condition.values[0]).strip().casefold())
-            if holder is None or holder[0] != entity:
-                return []
-            return [company.records[entity][holder[1]]]
+            found = company.get(entity, holder[1]) if holder is not None and holder[0] == entity else None
+            return [] if found is None else [found]
     return company.all(entity)
 
 

@@ -255,3 +255,30 @@ def test_batch_replayed_requestid_creates_nothing_more(company: Company) -> None
     # THEN the same answer comes back and the customer exists once
     assert first.text == second.text
     assert company.query("SELECT COUNT(*) FROM Customer") == {"totalCount": 1}
+
+
+def test_batch_items_cannot_see_objects_created_earlier_in_the_batch(company: Company) -> None:
+    # GIVEN a batch that creates a customer and then an invoice and a query referring to it
+    items = [
+        {"bId": "c", "operation": "create", "Customer": {"DisplayName": "Batch Parent"}},
+        {
+            "bId": "i",
+            "operation": "create",
+            "Invoice": {
+                "CustomerRef": {"value": "1"},
+                "Line": [{"Amount": 1, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}],
+            },
+        },
+        {"bId": "q", "Query": "SELECT * FROM Customer WHERE DisplayName = 'Batch Parent'"},
+    ]
+
+    # WHEN the batch runs
+    answers = {
+        item["bId"]: item for item in company.post("batch", {"BatchItemRequest": items}).json()["BatchItemResponse"]
+    }
+
+    # THEN the customer is created, but the later items do not see it (QuickBooks has no intra-batch references)
+    assert answers["c"]["Customer"]["Id"] == "1"
+    assert answers["i"]["Fault"]["Error"][0]["code"] == "2500"
+    assert answers["q"]["QueryResponse"] == {}
+    assert company.query("SELECT COUNT(*) FROM Customer WHERE DisplayName = 'Batch Parent'") == {"totalCount": 1}
