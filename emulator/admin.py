@@ -1,4 +1,16 @@
-"""Test-only routes (no auth): companies, injected faults, request statistics, reset."""
+"""Test-only routes (no auth): companies, injected faults, request statistics, reset.
+
+* ``POST /_admin/companies {"companyName", "customFields": [up to 3 names], "realmId", "limits"}`` -> ``{"realmId"}``.
+  ``limits: {"ratePerMinute": n, "maxConcurrent": n}`` replaces the configured throttling for that company only
+  (the throughput bench lifts it this way). A taken ``realmId`` is a 409.
+* ``POST /_admin/faults {"realmId", "method", "entity", "status", "count", "latencyMs"}``: omitted keys match
+  anything; ``entity`` is the lower-case path segment (``customer``, ``query``, ``batch``) or ``token``.
+  A ``status`` (429, 500, 503, or 0 = carry out, then drop the connection) without ``count`` applies once;
+  ``latencyMs`` without ``count`` delays every matching request until reset. ``GET /_admin/faults`` lists them.
+* ``GET /_admin/requests?realmId`` -> ``{"total", "byEndpoint", "throttled", "maxConcurrent"}``; token calls
+  carry no realm, so ``POST token`` appears only in the report without ``realmId``.
+* ``POST /_admin/reset``: companies, faults, statistics, tokens and webhooks are forgotten.
+"""
 
 from __future__ import annotations
 

@@ -50,6 +50,8 @@ class EmulatorConfig:
             client_id=os.environ.get("QBO_CLIENT_ID", "local-client-id"),
             client_secret=os.environ.get("QBO_CLIENT_SECRET", "local-client-secret"),
             redirect_uris=extra,
+            rate_per_minute=int(os.environ.get("QBO_RATE_PER_MINUTE", "500")),
+            max_concurrent=int(os.environ.get("QBO_MAX_CONCURRENT", "10")),
         )
 
 
