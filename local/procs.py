@@ -67,6 +67,9 @@ def spawn(args: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[by
         stderr=subprocess.STDOUT,
         env=env,
         cwd=cwd,
+        # A process group of its own: moto and uvicorn catch SIGINT themselves, and a Ctrl-C must not stop them
+        # before the stack has stopped what still uses them. PR_SET_PDEATHSIG stops them if the stack is killed.
+        process_group=0,
         preexec_fn=_child_setup,  # noqa: PLW1509 - see the docstring
     )
 

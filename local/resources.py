@@ -24,8 +24,12 @@ _QUEUE_ATTRIBUTES = (
 
 
 def client(service: str, endpoint: str) -> Any:
-    """A boto3 client for moto (imported here: boto3 costs a few hundred milliseconds to import)."""
+    """A boto3 client for moto (imported here: boto3 costs a few hundred milliseconds to import).
+
+    No retries: moto is on this machine, and a stack that is stopping must not sit in botocore's backoff.
+    """
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
         service,
@@ -33,6 +37,7 @@ def client(service: str, endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=30),
     )
 
 

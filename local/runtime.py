@@ -184,6 +184,10 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+
     def kill(self) -> None:
         """As Lambda ends a sandbox that ran out of time: at once."""
         if self.process.poll() is None:
@@ -284,13 +288,19 @@ class FunctionPool:
             self._release(worker)
             return outcome
 
-    def close(self) -> None:
+    def close(self) -> list[Worker]:
+        """Refuse new work and SIGTERM every worker; the workers, for the caller to reap."""
         with self._lock:
             self._closed = True
             workers = list(self._all)
             self._idle.clear()
         for worker in workers:
-            worker.stop()
+            worker.terminate()
+        return workers
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
 
 @dataclass
@@ -389,7 +399,7 @@ class Runtime:
 
         def warm(name: str, pool: FunctionPool) -> None:
             error = pool.prewarm()
-            if error is not None:
+            if error is not None and not pool.closed:
                 log.warning("function %s cannot start: %s: %s", name, error.get("errorType"), error.get("errorMessage"))
 
         for name, pool in self.pools.items():
@@ -404,7 +414,13 @@ class Runtime:
         self._watcher = threading.Thread(target=loop, name="code-watch", daemon=True)
         self._watcher.start()
 
-    def close(self) -> None:
+    def close(self, grace: float = 2.0) -> None:
+        """Stop every worker of every function at once (a worker has nothing to clean up), killing stragglers."""
         self._stop.set()
-        for pool in self.pools.values():
-            pool.close()
+        workers = [worker for pool in self.pools.values() for worker in pool.close()]
+        deadline = time.monotonic() + grace
+        for worker in workers:
+            try:
+                worker.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()

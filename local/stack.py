@@ -182,6 +182,8 @@ class Stack:
 
     def close(self) -> None:
         for poller in self.pollers:
+            poller.signal_stop()
+        for poller in self.pollers:
             poller.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
