@@ -33,6 +33,14 @@ Globals:
         STAGE: !Ref Stage
         AUDIENCES: !Ref Audiences
 Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Jwt
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.Authorization
   Table:
     Type: AWS::DynamoDB::Table
     Properties:
@@ -95,6 +103,7 @@ Resources:
         Closed:
           Type: HttpApi
           Properties:
+            ApiId: !Ref Api
             Path: /closed/{id}
             Method: ANY
         Tick:
@@ -110,6 +119,7 @@ Resources:
 """
 
 APP = """
+import json
 import os
 import sys
 import time
@@ -118,6 +128,13 @@ import helper
 
 
 def handler(event, context):
+    query = event.get("queryStringParameters") or {}
+    if "raise" in query:
+        raise ValueError("bad input over HTTP")
+    if "malformed" in query:
+        return {"statusCode": "abc"}
+    if "echo" in query:
+        return {"statusCode": 201, "headers": {"x-echo": "1"}, "cookies": ["a=1"], "body": json.dumps(event)}
     if "Records" in event:
         bodies = [r["body"] for r in event["Records"]]
         if "crash" in bodies:

@@ -39,7 +39,7 @@ def test_plan_reads_functions_events_and_resources(tiny: tuple[LocalConfig, Stac
     assert stack_plan.functions["Two"].timeout == 5
     assert [(r.route_key, r.authorized) for r in stack_plan.routes] == [
         ("GET /open", False),
-        ("ANY /closed/{id}", False),
+        ("ANY /closed/{id}", True),
     ]
     (source,) = stack_plan.sqs_sources
     assert (source.batch_size, source.report_failures, source.max_concurrency) == (3, True, 2)
