@@ -25,6 +25,7 @@ from shared.store.oauth_states import OAuthStateStore
 from shared.store.settings import SettingsStore
 from shared.store.table import Table
 from shared.store.tokens import TokenVault
+from shared.store.webhook_events import WebhookEventStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,6 +94,11 @@ def oauth_state_store() -> OAuthStateStore:
 @_once
 def lease_store() -> LeaseStore:
     return LeaseStore(table())
+
+
+@_once
+def webhook_event_store() -> WebhookEventStore:
+    return WebhookEventStore(table())
 
 
 @_once

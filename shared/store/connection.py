@@ -69,6 +69,7 @@ class ConnectionStore:
             )
         except ConditionFailed:
             return False
+        self.table.put({"pk": _realm_pk(realm_id), "sk": tenant_pk(tenant_id), "tenantId": tenant_id})
         return True
 
     def cancel_connecting(self, tenant_id: str, state_digest: str, previous: ConnectionStatus) -> None:
@@ -101,12 +102,19 @@ class ConnectionStore:
 
     def disconnect(self, tenant_id: str) -> None:
         """Not connected any more; the links on the Books360 objects keep their own realm and stay."""
+        realm_id = self.get(tenant_id).realm_id
+        if realm_id:
+            self.table.delete(_realm_pk(realm_id), tenant_pk(tenant_id))
         self.table.update(
             tenant_pk(tenant_id),
             CONNECTION_SK,
             set_values={"status": ConnectionStatus.NOT_CONNECTED.value},
             remove=["pendingState", "realmId", "companyName", "connectedAt", "listsUpdatedAt", "gsi1pk", "gsi1sk"],
         )
+
+    def tenants_of_realm(self, realm_id: str) -> list[str]:
+        """The tenants connected to QuickBooks company ``realm_id`` (webhooks name only the company)."""
+        return [item["tenantId"] for item in self.table.query_prefix(_realm_pk(realm_id), "TENANT#")]
 
     def connected_tenants(self) -> list[str]:
         """Every tenant whose QuickBooks connection is live."""
@@ -124,6 +132,10 @@ class ConnectionStore:
             )
         except ConditionFailed:
             return
+
+
+def _realm_pk(realm_id: str) -> str:
+    return f"REALM#{realm_id}"
 
 
 def _to_item(connection: Connection) -> dict[str, Any]:

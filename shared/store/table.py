@@ -41,6 +41,19 @@ class Table:
     def put(self, item: Mapping[str, Any], **conditions: Any) -> None:
         self.client.put_item(TableName=self.name, Item=self.to_dynamo(item), **conditions)
 
+    def delete(self, pk: str, sk: str) -> None:
+        self.client.delete_item(TableName=self.name, Key=self._key(pk, sk))
+
+    def put_new(self, item: Mapping[str, Any]) -> bool:
+        """Put ``item`` only if no item has its key yet; False when one had (a repeat)."""
+        try:
+            self.put(item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def update(
         self,
         pk: str,

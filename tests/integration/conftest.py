@@ -83,4 +83,6 @@ def stack(aws, emulator, http, monkeypatch) -> Stack:  # noqa: F811 - the import
     boto3.client("secretsmanager").create_secret(Name=APP_SECRET, SecretString=json.dumps(secret))
     http.post("/_admin/reset")
     wiring.reset()
-    return Stack(emulator, http, {name: load_function(name) for name in ("api", "oauth_callback", "list_refresh")})
+    return Stack(
+        emulator, http, {name: load_function(name) for name in ("api", "oauth_callback", "list_refresh", "webhook")}
+    )

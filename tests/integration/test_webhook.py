@@ -1,0 +1,119 @@
+"""POST /quickbooks/webhooks: signature over the raw body, both Intuit formats, each event once per tenant."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+from shared import wiring
+
+VERIFIER = "v"  # the app secret the stack fixture stores
+
+
+def sign(body: bytes, key: str = VERIFIER) -> str:
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def cloudevent(realm: str, entity_id: str = "58", kind: str = "qbo.customer.deleted.v1", event_id: str = "ev-1"):
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "intuit.test",
+        "type": kind,
+        "datacontenttype": "application/json",
+        "time": "2026-11-25T10:00:00Z",
+        "intuitentityid": entity_id,
+        "intuitaccountid": realm,
+        "data": {},
+    }
+
+
+def deliver(stack, payload, *, signature: str | None = None, raw: bytes | None = None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    headers = {"intuit-signature": signature if signature is not None else sign(body)}
+    answer = stack.call("webhook", "POST", "/quickbooks/webhooks", tenant=None, body=body.decode(), headers=headers)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_webhook_cloudevent_of_connected_company_is_recorded_once(stack):
+    # GIVEN a tenant connected to a company
+    realm = stack.connect()
+    payload = [cloudevent(realm)]
+
+    # WHEN Intuit delivers an event, then delivers it again
+    first = deliver(stack, payload)
+    second = deliver(stack, payload)
+
+    # THEN it is acknowledged both times and recorded once
+    assert first == (200, {"events": 1, "new": 1, "ignored": 0})
+    assert second == (200, {"events": 1, "new": 0, "ignored": 0})
+    recorded = wiring.webhook_event_store().recorded("t1")
+    assert [(e["entity"], e["entityId"], e["operation"]) for e in recorded] == [("customer", "58", "Delete")]
+
+
+def test_webhook_classic_format_is_understood(stack):
+    realm = stack.connect()
+    payload = {
+        "eventNotifications": [
+            {
+                "realmId": realm,
+                "dataChangeEvent": {
+                    "entities": [
+                        {"name": "Invoice", "id": "145", "operation": "Delete", "lastUpdated": "2026-11-25T10:00:00Z"},
+                        {
+                            "name": "Customer",
+                            "id": "12",
+                            "operation": "Merge",
+                            "lastUpdated": "2026-11-25T10:00:01Z",
+                            "deletedId": "27",
+                        },
+                    ]
+                },
+            }
+        ]
+    }
+
+    status, ack = deliver(stack, payload)
+
+    assert (status, ack["new"]) == (200, 2)
+    merged = [e for e in wiring.webhook_event_store().recorded("t1") if e["operation"] == "Merge"]
+    assert merged[0]["deletedId"] == "27"
+
+
+def test_webhook_with_bad_signature_is_401_and_records_nothing(stack):
+    realm = stack.connect()
+
+    status, problem = deliver(stack, [cloudevent(realm)], signature=sign(b"something else"))
+
+    assert status == 401
+    assert problem["status"] == 401
+    assert wiring.webhook_event_store().recorded("t1") == []
+
+
+def test_webhook_without_signature_is_401(stack):
+    body = json.dumps([cloudevent("1")]).encode()
+    answer = stack.call("webhook", "POST", "/quickbooks/webhooks", tenant=None, body=body.decode())
+
+    assert answer["statusCode"] == 401
+
+
+def test_webhook_of_unknown_company_is_acknowledged_and_ignored(stack):
+    status, ack = deliver(stack, [cloudevent("999999")])
+
+    assert (status, ack) == (200, {"events": 1, "new": 0, "ignored": 1})
+
+
+def test_webhook_unreadable_body_is_400_problem(stack):
+    status, problem = deliver(stack, None, raw=b"not json at all")
+
+    assert status == 400
+    assert "Intuit payload" in problem["detail"]
+
+
+def test_webhook_after_disconnect_is_ignored(stack):
+    realm = stack.connect()
+    stack.api("PUT", "/quickbooks/connection", body={"active": False})
+
+    assert deliver(stack, [cloudevent(realm, event_id="ev-late")])[1]["ignored"] == 1
