@@ -132,13 +132,17 @@ class EntitySpec:
     name_scope: str | None = None  # entities sharing a scope share one namespace of names
     duplicate_text: str = ""
     name_max: int = 100
+    # Colons separate parent and child (Parent:Child), so no name may hold one.
+    forbidden_name_chars: str = ":"
     required: tuple[str, ...] = ()
     refs: tuple[tuple[str, str], ...] = ()  # (field, referenced entity)
     read_only: frozenset[str] = frozenset()
     defaults: Callable[[Company], Record] = _no_defaults
     prepare: Hook = _no_hook  # entity rules run after the common ones; may derive fields
     after_save: Hook = _no_hook
+    before_remove: Hook = _no_hook  # may refuse a delete or a void
     after_remove: Hook = _no_hook
+    void: Hook | None = None  # zeroes a stored copy in place; None: the entity cannot be voided
 
     @property
     def path(self) -> str:
@@ -335,8 +339,7 @@ class Company:
                 f"Operation Delete is not supported for {spec.name}. Make it inactive instead (Active:false)."
             )
         previous = self._current(spec, body)
-        if spec.name == "Invoice" and self.applied.get(previous["Id"]):
-            raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
+        spec.before_remove(self, previous, None)
         del self.records[spec.name][previous["Id"]]
         stub = {"Id": previous["Id"], "status": "Deleted", "domain": "QBO"}
         self.deleted[spec.name][previous["Id"]] = {**stub, "MetaData": {"LastUpdatedTime": wire.stamp(self.clock())}}
@@ -344,29 +347,17 @@ class Company:
         return Change(spec.name, stub, "Delete")
 
     def void(self, spec: EntitySpec, body: Record) -> Change:
-        if spec.name not in ("Invoice", "Payment"):
+        if spec.void is None:
             raise errors.bad_request(f"Operation Void is not supported for {spec.name}")
         previous = self._current(spec, body)
-        if spec.name == "Invoice" and self.applied.get(previous["Id"]):
-            raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
+        spec.before_remove(self, previous, None)
         record = dict(previous)
         note = previous.get("PrivateNote")
         record["PrivateNote"] = f"Voided - {note}" if note else "Voided"
-        if spec.name == "Invoice":
-            record["Line"] = [{**line, "Amount": ZERO} if "Amount" in line else line for line in previous["Line"]]
-            record["TotalAmt"] = ZERO
-            record["Balance"] = ZERO
-            self.voided.add(previous["Id"])
-        else:
-            spec.after_remove(self, previous, None)
-            record["TotalAmt"] = ZERO
-            record["UnappliedAmt"] = ZERO
-            record.pop("Line", None)
         record["SyncToken"] = str(int(previous["SyncToken"]) + 1)
         record["MetaData"] = {**previous["MetaData"], "LastUpdatedTime": wire.stamp(self.clock())}
         self.records[spec.name][previous["Id"]] = record
-        if spec.name == "Invoice":
-            _refresh_customer(self, _ref_value(record.get("CustomerRef"), "CustomerRef"))
+        spec.void(self, record, previous)
         return Change(spec.name, record, "Void")
 
     def send_invoice(self, invoice_id: str, send_to: str | None) -> Change:
@@ -478,7 +469,7 @@ def _check_name(company: Company, spec: EntitySpec, record: Record, previous: Re
     name = str(name).strip()
     if not name:
         raise errors.required(name_field)
-    if ":" in name or (spec.name == "Account" and '"' in name):
+    if any(char in name for char in spec.forbidden_name_chars):
         raise errors.invalid_characters(name_field, name)
     if len(name) > spec.name_max:
         raise errors.length(name_field, spec.name_max, len(name))
@@ -755,6 +746,20 @@ def _after_invoice(company: Company, record: Record, previous: Record | None) ->
         _refresh_customer(company, old_customer)
 
 
+def _refuse_if_paid(company: Company, record: Record, previous: Record | None) -> None:
+    if company.applied.get(record["Id"]):
+        raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
+
+
+def _void_invoice(company: Company, record: Record, previous: Record | None) -> None:
+    record["Line"] = [{**line, "Amount": ZERO} if "Amount" in line else line for line in record["Line"]]
+    record["TotalAmt"] = ZERO
+    record["Balance"] = ZERO
+    record["HomeBalance"] = ZERO
+    company.voided.add(record["Id"])
+    _refresh_customer(company, _ref_value(record.get("CustomerRef"), "CustomerRef"))
+
+
 def _after_invoice_removed(company: Company, record: Record, previous: Record | None) -> None:
     _refresh_customer(company, _ref_value(record.get("CustomerRef"), "CustomerRef"))
 
@@ -859,6 +864,13 @@ def _after_payment_removed(company: Company, record: Record, previous: Record | 
         _refresh_invoice(company, invoice_id)
 
 
+def _void_payment(company: Company, record: Record, previous: Record | None) -> None:
+    _after_payment_removed(company, record, previous)
+    record["TotalAmt"] = ZERO
+    record["UnappliedAmt"] = ZERO
+    record.pop("Line", None)
+
+
 # --- the table -------------------------------------------------------------------------------------
 
 _PARTY_READ_ONLY = frozenset({"Balance", "BalanceWithJobs", "FullyQualifiedName", "Level", "OpenBalanceDate"})
@@ -913,6 +925,7 @@ SPECS: Mapping[str, EntitySpec] = {
             name_field="Name",
             name_scope="account",
             duplicate_text=_ACCOUNT_DUPLICATE,
+            forbidden_name_chars=':"',
             refs=(("ParentRef", "Account"),),
             read_only=frozenset(
                 {"FullyQualifiedName", "Classification", "CurrentBalance", "CurrentBalanceWithSubAccounts"}
@@ -940,7 +953,9 @@ SPECS: Mapping[str, EntitySpec] = {
             defaults=_invoice_defaults,
             prepare=_prepare_invoice,
             after_save=_after_invoice,
+            before_remove=_refuse_if_paid,
             after_remove=_after_invoice_removed,
+            void=_void_invoice,
         ),
         EntitySpec(
             "Payment",
@@ -956,6 +971,7 @@ SPECS: Mapping[str, EntitySpec] = {
             prepare=_prepare_payment,
             after_save=_after_payment,
             after_remove=_after_payment_removed,
+            void=_void_payment,
         ),
     )
 }
@@ -1020,7 +1036,6 @@ def _seed(company: Company) -> None:
         "FiscalYearStartMonth": "January",
         "Country": "US",
         "Email": {"Address": "owner@example.com"},
-        "WebAddr": {},
         "SupportedLanguages": "en",
         "NameValue": [{"Name": "NeoEnabled", "Value": "true"}, {"Name": "IndustryType", "Value": "Services"}],
         "domain": "QBO",
@@ -1029,7 +1044,6 @@ def _seed(company: Company) -> None:
         "SyncToken": "0",
         "MetaData": meta,
     }
-    company.company_info.pop("WebAddr")
     names = company.custom_fields[:3]
     use = [
         {"Name": f"SalesFormsPrefs.UseSalesCustom{n}", "Type": "BooleanType", "BooleanValue": n <= len(names)}
