@@ -8,6 +8,7 @@ stops the stack with the emulator's own answer: a demo that silently half-loaded
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,3 +126,91 @@ def seed_quickbooks(emulator_url: str, webhook_url: str, verifier_token: str) ->
     except KeyError as exc:
         raise DemoSeedError(f"the QuickBooks emulator answered without {exc}") from None
     return demo
+
+
+BOOKS360_SOURCE = "books360.accounting"
+
+
+def _client(client_id: str, name: str, email: str | None, city: str) -> dict[str, Any]:
+    return {
+        "clientId": client_id,
+        "name": name,
+        "email": email,
+        "companyName": name,
+        "phone": "(555) 010-0000",
+        "billingAddress": {"line1": "1 Main St", "city": city, "region": "CA", "postalCode": "94105", "country": "US"},
+    }
+
+
+def _invoice(
+    invoice_id: str, client_id: str, number: str, month: str, amounts: list[str], paid: str | None
+) -> dict[str, Any]:
+    transactions = [
+        {"id": f"{invoice_id}-t{i}", "date": f"{month}-{10 + i:02d}", "description": f"Campaign spend {i}", "amount": a}
+        for i, a in enumerate(amounts, start=1)
+    ]
+    payments = (
+        [
+            {
+                "id": f"{invoice_id}-p1",
+                "date": f"{month}-28",
+                "amount": paid,
+                "paymentSystem": "stripe",
+                "brokerId": "brk-1",
+            }
+        ]
+        if paid
+        else []
+    )
+    return {
+        "invoiceId": invoice_id,
+        "clientId": client_id,
+        "number": number,
+        "createdAt": f"{month}-01T09:00:00Z",
+        "dateFrom": f"{month}-01",
+        "dateTo": f"{month}-28",
+        "dueDate": f"{month}-28",
+        "currency": "USD",
+        "customFields": {"CampaignId": f"cmp-{invoice_id}"},
+        "transactions": transactions,
+        "payments": payments,
+    }
+
+
+def books360_entries(tenant_id: str) -> list[dict[str, Any]]:
+    """The demo tenant's Books360 data as the PutEvents entries Books360 would publish (clients first)."""
+    clients = [
+        _client("cl-acme", "Acme Corp", "billing@acme.example", "Phoenix"),
+        _client("cl-globex", "Globex LLC", "ap@globex.example", "Springfield"),
+        _client("cl-wayne", "Wayne Enterprises", "finance@wayne.example", "Gotham"),
+        _client("cl-nomail", "No Email Studio", None, "Oakland"),
+    ]
+    vendors = [
+        {
+            "vendorId": "vd-hooli",
+            "name": "Hooli Cloud Services",
+            "email": "invoices@hooli.example",
+            "companyName": "Hooli",
+            "phone": None,
+        },
+        {
+            "vendorId": "vd-paper",
+            "name": "Paper Street Supplies",
+            "email": None,
+            "companyName": "Paper Street Supplies",
+            "phone": "(555) 010-3000",
+        },
+    ]
+    invoices = [
+        _invoice("inv-1001", "cl-acme", "B360-1001", "2026-09", ["1250.00", "300.50"], "1550.50"),
+        _invoice("inv-1002", "cl-acme", "B360-1002", "2026-10", ["980.00"], "400.00"),
+        _invoice("inv-1003", "cl-globex", "B360-1003", "2026-10", ["2100.00", "45.25", "19.99"], None),
+        _invoice("inv-1004", "cl-wayne", "B360-1004", "2026-11", ["5000.00"], None),
+        _invoice("inv-1005", "cl-nomail", "B360-1005", "2026-11", ["75.00"], None),
+    ]
+    entries: list[dict[str, Any]] = []
+    for kind, items in (("ClientUpserted", clients), ("VendorUpserted", vendors), ("InvoiceUpserted", invoices)):
+        for item in items:
+            detail = {"tenantId": tenant_id, "version": 1, **item}
+            entries.append({"Source": BOOKS360_SOURCE, "DetailType": kind, "Detail": json.dumps(detail)})
+    return entries

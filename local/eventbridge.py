@@ -189,6 +189,19 @@ class EventBus:
         self.rules = rules
         self.retries = retries
 
+    def deliver(self, event: dict[str, Any], bus: str, retries: int | None = None) -> list[Outcome]:
+        """Run every function whose rule on ``bus`` matches ``event``; their outcomes (after retries)."""
+        outcomes: list[Outcome] = []
+        for rule in self.rules:
+            if rule.bus == bus and matches(rule.pattern, event):
+                payload = json.loads(rule.input) if rule.input is not None else event
+                trigger = f"eventbridge {rule.event} {event['detail-type']}"
+                attempts = self.retries if retries is None else retries
+                outcomes.append(
+                    invoke_async(self.runtime, rule.function, payload, trigger, attempts, eventId=event["id"])
+                )
+        return outcomes
+
     def put_events(self, entries: list[Any]) -> dict[str, Any]:
         """Each entry delivered in order to every matching rule's function; answers once they have all run."""
         results: list[dict[str, Any]] = []
@@ -198,11 +211,7 @@ class EventBus:
             except EntryError as exc:
                 results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
                 continue
-            for rule in self.rules:
-                if rule.bus == bus and matches(rule.pattern, event):
-                    payload = json.loads(rule.input) if rule.input is not None else event
-                    trigger = f"eventbridge {rule.event} {event['detail-type']}"
-                    invoke_async(self.runtime, rule.function, payload, trigger, self.retries, eventId=event["id"])
+            self.deliver(event, bus)
             results.append({"EventId": event["id"]})
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}

@@ -216,6 +216,39 @@ async def invocations(request: Request) -> Response:
     return JSONResponse({"items": runtime.history(request.query_params.get("function") or None)})
 
 
+async def queues(request: Request) -> Response:
+    """Depth of every queue of the template (a dead-letter queue that fills up is worth seeing)."""
+    front = _front(request)
+
+    def depths() -> list[dict[str, Any]]:
+        from local.resources import client
+
+        sqs = client("sqs", front.config.moto_url)
+        items = []
+        for queue in front.plan.queues:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue.url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            items.append(
+                {
+                    "logicalId": queue.logical_id,
+                    "name": queue.name,
+                    "url": queue.url,
+                    "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+                    "inFlight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                    "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+                }
+            )
+        return items
+
+    return JSONResponse({"items": await front.blocking(depths)})
+
+
 async def routes(request: Request) -> Response:
     plan = _front(request).plan
     items = [
@@ -251,6 +284,7 @@ def create_app(front: Front) -> Starlette:
             Route("/_local/schedules/{name}/run", run_schedule, methods=["POST"]),
             Route("/_local/invocations", invocations, methods=["GET", "DELETE"]),
             Route("/_local/routes", routes, methods=["GET"]),
+            Route("/_local/queues", queues, methods=["GET"]),
             Route("/_local/ui", ui, methods=["GET"]),
             Route("/_local/ui/{path:path}", ui, methods=["GET"]),
             Route("/{path:path}", api, methods=methods),

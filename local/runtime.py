@@ -394,11 +394,16 @@ class Runtime:
         with self._history_lock:
             self._history.clear()
 
-    def prewarm(self) -> None:
-        """Start one worker per function in the background; an import error is reported once, not fatal."""
+    def prewarm(self, parallel: int = 2) -> None:
+        """Start one worker per function in the background; an import error is reported once, not fatal.
+
+        Two at a time: importing Powertools, pydantic and boto3 is CPU-bound, and the machine may have two cores.
+        """
+        gate = threading.Semaphore(parallel)
 
         def warm(name: str, pool: FunctionPool) -> None:
-            error = pool.prewarm()
+            with gate:
+                error = pool.prewarm()
             if error is not None and not pool.closed:
                 log.warning("function %s cannot start: %s: %s", name, error.get("errorType"), error.get("errorMessage"))
 

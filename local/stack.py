@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType
 
+    from local.eventbridge import EventBus
     from local.front import Front
     from local.runtime import Runtime
     from local.schedules import Scheduler
@@ -111,6 +112,8 @@ class Stack:
                 poller.start()
                 self.pollers.append(poller)
         bus = EventBus(self.runtime, self.plan.rules, self.config.async_retries)
+        if realm_id is not None:
+            self.load_books360_demo(bus)
         self.scheduler = Scheduler(self.runtime, self.plan.schedules, self.config.async_retries)
         if self.config.schedules_enabled:
             for warning in self.scheduler.start():
@@ -132,6 +135,26 @@ class Stack:
         except DemoSeedError as exc:
             raise StartError(f"demo data could not be loaded into the QuickBooks emulator: {exc}") from None
         return company.realm_id
+
+    def load_books360_demo(self, bus: EventBus) -> None:
+        """The demo tenant's Books360 data, published as Books360 would; a function failing it is a warning only."""
+        from local.demo import books360_entries
+        from local.eventbridge import build_event
+
+        entries = books360_entries(DEMO_TENANT)
+        for entry in entries:
+            event, bus_name = build_event(entry)
+            outcomes = bus.deliver(event, bus_name, retries=0)
+            failed = next((o for o in outcomes if not o.ok), None)
+            if not outcomes or failed is not None:
+                reason = (
+                    "no rule matches it"
+                    if failed is None
+                    else f"{failed.error_type}: {failed.error.get('errorMessage')}"
+                )
+                log.warning("demo Books360 data not loaded (%s failed: %s)", event["detail-type"], reason)
+                return
+        log.info("demo Books360 data loaded: %d events for tenant %s", len(entries), DEMO_TENANT)
 
     def banner(self, realm_id: str | None) -> str:
         from local.tokens import mint_token

@@ -123,7 +123,6 @@ def test_webhook_route_is_public(local_stack: LocalStack) -> None:
     assert runs[0]["trigger"] == "POST /quickbooks/webhooks"
 
 
-@pytest.mark.xfail(reason="contract: WebhookFunction does not answer POST /quickbooks/webhooks yet", strict=False)
 def test_webhook_of_unknown_company_is_acknowledged(local_stack: LocalStack) -> None:
     body, headers = _signed_webhook(local_stack, "4620816365000000001")
     answer = httpx.post(f"{local_stack.api_url}/quickbooks/webhooks", content=body, headers=headers)
@@ -248,3 +247,20 @@ def test_port_in_use_gives_one_line_error(variable: str) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == f"port {port} is in use: set {variable} to another port"
     assert result.stdout == ""
+
+
+def test_queues_listing_shows_the_template_queues(local_stack: LocalStack) -> None:
+    answer = httpx.get(f"{local_stack.api_url}/_local/queues")
+    assert answer.status_code == 200
+    names = {item["logicalId"]: item for item in answer.json()["items"]}
+    assert set(names) == {"BulkQueue", "BulkDeadLetterQueue"}
+    assert names["BulkDeadLetterQueue"]["visible"] == 0
+
+
+def test_demo_tenant_data_was_published_at_start(local_stack: LocalStack) -> None:
+    starts = [
+        i
+        for i in local_stack.invocations("Books360EventsFunction")
+        if i["trigger"].startswith("eventbridge Books360Changes")
+    ]
+    assert len(starts) >= 11
