@@ -67,4 +67,5 @@ class ListsOut(ApiModel):
 
 @router.get("/quickbooks/lists", summary="Bank accounts and payment methods as last read from QuickBooks")
 def get_lists() -> ListsOut:
-    return ListsOut.of(lists_service.get_lists(wiring.lists_store(), tenant_id_of(router)))
+    tenant_id = tenant_id_of(router)
+    return ListsOut.of(lists_service.get_lists(wiring.lists_store(), wiring.connection_store(), tenant_id))

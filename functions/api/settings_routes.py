@@ -23,4 +23,6 @@ def get_settings() -> Settings:
 @router.put("/quickbooks/settings", summary="Replace the Additional Settings; 422 names each offending field")
 def put_settings(document: Annotated[Settings, Body()]) -> Settings:
     tenant_id = tenant_id_of(router)
-    return settings_service.put_settings(wiring.settings_store(), wiring.lists_store(), tenant_id, document)
+    return settings_service.put_settings(
+        wiring.settings_store(), wiring.lists_store(), wiring.connection_store(), tenant_id, document
+    )

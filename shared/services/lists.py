@@ -12,13 +12,22 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from shared.domain.lists import BankAccount, CompanyLists, PaymentMethod
+    from shared.store.connection import ConnectionStore
     from shared.store.lists import ListsStore
     from shared.store.settings import SettingsStore
 
 
-def get_lists(store: ListsStore, tenant_id: str) -> CompanyLists | None:
-    """The tenant's lists as last refreshed, or None when "Update Lists" never ran."""
-    return store.get(tenant_id)
+def get_lists(store: ListsStore, connections: ConnectionStore, tenant_id: str) -> CompanyLists | None:
+    """The tenant's lists as last refreshed, or None when "Update Lists" never ran for the connected company.
+
+    Lists read from a company the tenant is no longer connected to describe someone else's books: once another
+    company is connected they count as absent until the next refresh (which starts them fresh).
+    """
+    lists = store.get(tenant_id)
+    realm_id = connections.get(tenant_id).realm_id
+    if lists is not None and realm_id is not None and lists.realm_id != realm_id:
+        return None
+    return lists
 
 
 def store_refreshed_lists(

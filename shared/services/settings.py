@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING
 
 from shared.domain.settings import settings_violations
 from shared.errors import FieldError, InvalidInput
+from shared.services.lists import get_lists
 
 if TYPE_CHECKING:
     from shared.domain.settings import Settings
+    from shared.store.connection import ConnectionStore
     from shared.store.lists import ListsStore
     from shared.store.settings import SettingsStore
 
@@ -19,10 +21,14 @@ def get_settings(store: SettingsStore, tenant_id: str) -> Settings:
 
 
 def put_settings(
-    settings_store: SettingsStore, lists_store: ListsStore, tenant_id: str, settings: Settings
+    settings_store: SettingsStore,
+    lists_store: ListsStore,
+    connections: ConnectionStore,
+    tenant_id: str,
+    settings: Settings,
 ) -> Settings:
-    """Check the document against the tenant's stored lists, then store it whole; ``InvalidInput`` names each field."""
-    violations = settings_violations(settings, lists_store.get(tenant_id))
+    """Check the document against the tenant's current lists, then store it whole; ``InvalidInput`` names each field."""
+    violations = settings_violations(settings, get_lists(lists_store, connections, tenant_id))
     if violations:
         raise InvalidInput(
             "The settings break some rules; nothing was saved.",

@@ -54,7 +54,8 @@ def validation_problem(errors: Iterable[dict[str, Any]]) -> AppError:
     errors = list(errors)
     if any(e.get("type") == "json_invalid" for e in errors):
         return BadRequest("The request body is not valid JSON.")
-    field_errors = [FieldError(field_path(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in errors]
+    # An error about the body as a whole (an array or nothing where an object belongs) has an empty path.
+    field_errors = [FieldError(field_path(e.get("loc", ())) or "body", str(e.get("msg", "invalid"))) for e in errors]
     return InvalidInput("The request has invalid fields.", errors=field_errors)
 
 

@@ -121,3 +121,30 @@ def test_nightly_schedule_refreshes_every_connected_tenant(stack):
 
     assert outcome["tenants"] == {"tA": "refreshed", "tB": "refreshed"}
     assert stack.api("GET", "/quickbooks/lists", tenant="tB")[1]["updatedAt"] is not None
+
+
+def test_lists_of_a_previous_company_do_not_count_after_connecting_another(stack):
+    # GIVEN lists refreshed for a first company
+    stack.connect()
+    refresh(stack)
+    stack.api("PUT", "/quickbooks/connection", body={"active": False})
+
+    # WHEN the tenant connects a second company and has not updated its lists yet
+    stack.connect(realm_id=stack.company("Second Co (QBO)"))
+
+    # THEN the old company's lists are not shown, and settings cannot point at its accounts
+    lists = stack.api("GET", "/quickbooks/lists")[1]
+    assert (lists["bankAccounts"], lists["updatedAt"]) == ([], None)
+    settings = stack.api("GET", "/quickbooks/settings")[1]
+    status, problem = stack.api(
+        "PUT", "/quickbooks/settings", body={**settings, "defaults": {"bankAccountId": "1", "paymentMethodId": None}}
+    )
+    assert status == 422
+    assert [e["field"] for e in problem["errors"]] == ["defaults.bankAccountId"]
+
+
+def test_settings_body_that_is_not_an_object_names_body(stack):
+    status, problem = stack.api("PUT", "/quickbooks/settings", body=[1, 2])
+
+    assert status == 422
+    assert [e["field"] for e in problem["errors"]] == ["body"]
