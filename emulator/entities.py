@@ -143,6 +143,7 @@ class EntitySpec:
     before_remove: Hook = _no_hook  # may refuse a delete or a void
     after_remove: Hook = _no_hook
     void: Hook | None = None  # zeroes a stored copy in place; None: the entity cannot be voided
+    filterable: frozenset[str] = frozenset()  # queryable in WHERE / ORDERBY besides Id and MetaData times
 
     @property
     def path(self) -> str:
@@ -873,6 +874,20 @@ def _void_payment(company: Company, record: Record, previous: Record | None) -> 
 
 # --- the table -------------------------------------------------------------------------------------
 
+_PARTY_FILTERABLE = frozenset(
+    {
+        "DisplayName",
+        "GivenName",
+        "MiddleName",
+        "FamilyName",
+        "CompanyName",
+        "FullyQualifiedName",
+        "PrimaryEmailAddr",
+        "PrimaryPhone",
+        "Active",
+        "Balance",
+    }
+)
 _PARTY_READ_ONLY = frozenset({"Balance", "BalanceWithJobs", "FullyQualifiedName", "Level", "OpenBalanceDate"})
 _ACCOUNT_DUPLICATE = "Another account is already using this name. Please use a different name."
 
@@ -881,6 +896,7 @@ SPECS: Mapping[str, EntitySpec] = {
     for spec in (
         EntitySpec(
             "Customer",
+            filterable=_PARTY_FILTERABLE | {"Job", "ParentRef"},
             transaction=False,
             name_field="DisplayName",
             name_scope="party",
@@ -893,6 +909,7 @@ SPECS: Mapping[str, EntitySpec] = {
         ),
         EntitySpec(
             "Vendor",
+            filterable=_PARTY_FILTERABLE,
             transaction=False,
             name_field="DisplayName",
             name_scope="party",
@@ -905,6 +922,7 @@ SPECS: Mapping[str, EntitySpec] = {
         ),
         EntitySpec(
             "Item",
+            filterable=frozenset({"Name", "Active", "Type", "Sku", "FullyQualifiedName", "ParentRef", "UnitPrice"}),
             transaction=False,
             name_field="Name",
             name_scope="item",
@@ -921,6 +939,20 @@ SPECS: Mapping[str, EntitySpec] = {
         ),
         EntitySpec(
             "Account",
+            filterable=frozenset(
+                {
+                    "Name",
+                    "AccountType",
+                    "AccountSubType",
+                    "Active",
+                    "Classification",
+                    "CurrentBalance",
+                    "FullyQualifiedName",
+                    "SubAccount",
+                    "ParentRef",
+                    "AcctNum",
+                }
+            ),
             transaction=False,
             name_field="Name",
             name_scope="account",
@@ -935,6 +967,7 @@ SPECS: Mapping[str, EntitySpec] = {
         ),
         EntitySpec(
             "PaymentMethod",
+            filterable=frozenset({"Name", "Active", "Type"}),
             transaction=False,
             name_field="Name",
             name_scope="paymentmethod",
@@ -946,6 +979,9 @@ SPECS: Mapping[str, EntitySpec] = {
         ),
         EntitySpec(
             "Invoice",
+            filterable=frozenset(
+                {"DocNumber", "TxnDate", "DueDate", "CustomerRef", "TotalAmt", "Balance", "EmailStatus", "PrintStatus"}
+            ),
             transaction=True,
             required=("CustomerRef", "Line"),
             refs=(("CustomerRef", "Customer"),),
@@ -959,6 +995,7 @@ SPECS: Mapping[str, EntitySpec] = {
         ),
         EntitySpec(
             "Payment",
+            filterable=frozenset({"TxnDate", "CustomerRef", "TotalAmt", "PaymentRefNum"}),
             transaction=True,
             required=("TotalAmt", "CustomerRef"),
             refs=(

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from emulator import errors, wire
-from emulator.entities import SPECS, Company, Record
+from emulator.entities import SPECS, Company, EntitySpec, Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -363,10 +363,22 @@ def _source(company: Company, entity: str) -> Iterable[Record]:
     return company.all(entity)
 
 
+ALWAYS_FILTERABLE = frozenset({"id", "metadata.createtime", "metadata.lastupdatedtime"})
+
+
+def _check_filterable(spec: EntitySpec, fields: list[str]) -> None:
+    allowed = ALWAYS_FILTERABLE | {name.casefold() for name in spec.filterable}
+    for name in fields:
+        if name.casefold() not in allowed:
+            raise errors.query_validation(f"property '{name}' is not queryable for entity {spec.name}")
+
+
 def run(company: Company, query: Query) -> dict[str, Any]:
     """The ``QueryResponse`` object for one query (without the envelope)."""
     conditions = list(query.conditions)
     spec = SPECS.get(query.entity)
+    if spec is not None:
+        _check_filterable(spec, [c.field for c in conditions] + [name for name, _ in query.order])
     if spec is not None and not spec.transaction and not any(c.field.casefold() == "active" for c in conditions):
         conditions.append(Condition("Active", "=", (True,)))
     matchers = [_matcher(c) for c in conditions]

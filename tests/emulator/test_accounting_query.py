@@ -282,3 +282,21 @@ def test_batch_items_cannot_see_objects_created_earlier_in_the_batch(company: Co
     assert answers["i"]["Fault"]["Error"][0]["code"] == "2500"
     assert answers["q"]["QueryResponse"] == {}
     assert company.query("SELECT COUNT(*) FROM Customer WHERE DisplayName = 'Batch Parent'") == {"totalCount": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT * FROM Invoice WHERE PrivateNote = 'Books360 invoice 7'",
+        "SELECT * FROM Customer WHERE Notes LIKE '%b360%'",
+        "SELECT * FROM Customer ORDERBY Notes",
+    ],
+)
+def test_query_on_non_filterable_property_returns_4001(company: Company, text: str) -> None:
+    # GIVEN a property QuickBooks does not index for queries (memo fields)
+    # WHEN a query filters or sorts on it
+    response = company.get("query", query=text)
+
+    # THEN QuickBooks refuses the query rather than scanning free text
+    assert response.status_code == 400
+    assert response.json()["Fault"]["Error"][0]["code"] == "4001"
