@@ -219,3 +219,33 @@ def test_company_info_preferences_and_cdc(qb: QuickBooks, company: Company) -> N
     # QuickBooks nests the definitions in lists (qbo-api-facts 2.9); python-quickbooks leaves them as dicts.
     assert prefs.SalesFormsPrefs.CustomField[1]["CustomField"][0]["StringValue"] == "CampaignId"
     assert [c.DisplayName for c in changed.Customer] == ["PQ Changed"]
+
+
+def test_payment_void_and_delete_restore_invoice_balance(qb: QuickBooks) -> None:
+    # GIVEN an invoice of 80 with two payments of 30 applied
+    customer = new_customer(qb, "PQ Refunded")
+    invoice = new_invoice(qb, customer, 80)
+    payments = []
+    for _ in range(2):
+        link = LinkedTxn()
+        link.TxnId = invoice.Id
+        link.TxnType = "Invoice"
+        line = PaymentLine()
+        line.Amount = 30
+        line.LinkedTxn = [link]
+        payment = Payment()
+        payment.TotalAmt = 30
+        payment.CustomerRef = customer.to_ref()
+        payment.Line = [line]
+        payments.append(payment.save(qb=qb))
+    assert Invoice.get(invoice.Id, qb=qb).Balance == 20
+
+    # WHEN one payment is voided and the other deleted through python-quickbooks
+    payments[0].void(qb=qb)
+    after_void = Invoice.get(invoice.Id, qb=qb).Balance
+    payments[1].delete(qb=qb)
+
+    # THEN each gives its amount back to the invoice
+    assert after_void == 50
+    assert Invoice.get(invoice.Id, qb=qb).Balance == 80
+    assert Payment.get(payments[0].Id, qb=qb).TotalAmt == 0
