@@ -237,6 +237,8 @@ class Company:
     names: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     company_info: Record = field(default_factory=dict)
     preferences: Record = field(default_factory=dict)
+    # customer id -> ids of its invoices, for the customer's Balance
+    invoices_of: dict[str, set[str]] = field(default_factory=dict)
     # While a batch runs, what its own items created: later items of that batch cannot see it.
     batch_created: set[tuple[str, str]] | None = None
 
@@ -519,10 +521,8 @@ def _refresh_customer(company: Company, customer_id: str | None) -> None:
     customer = company.get("Customer", customer_id) if customer_id else None
     if customer is None:
         return
-    balance = ZERO
-    for invoice in company.all("Invoice"):
-        if invoice.get("CustomerRef", {}).get("value") == customer_id:
-            balance += invoice.get("Balance", ZERO)
+    invoices = company.records["Invoice"]
+    balance = sum((invoices[i]["Balance"] for i in company.invoices_of.get(customer["Id"], ())), ZERO)
     customer["Balance"] = balance
     customer["BalanceWithJobs"] = balance
 
@@ -741,10 +741,13 @@ def _custom_fields(company: Company, raw: Any) -> list[Record]:
 
 def _after_invoice(company: Company, record: Record, previous: Record | None) -> None:
     customer = _ref_value(record.get("CustomerRef"), "CustomerRef")
-    _refresh_customer(company, customer)
     old_customer = _ref_value(previous.get("CustomerRef"), "CustomerRef") if previous else None
     if old_customer and old_customer != customer:
+        company.invoices_of.get(old_customer, set()).discard(record["Id"])
         _refresh_customer(company, old_customer)
+    if customer:
+        company.invoices_of.setdefault(customer, set()).add(record["Id"])
+    _refresh_customer(company, customer)
 
 
 def _refuse_if_paid(company: Company, record: Record, previous: Record | None) -> None:
@@ -762,7 +765,10 @@ def _void_invoice(company: Company, record: Record, previous: Record | None) -> 
 
 
 def _after_invoice_removed(company: Company, record: Record, previous: Record | None) -> None:
-    _refresh_customer(company, _ref_value(record.get("CustomerRef"), "CustomerRef"))
+    customer = _ref_value(record.get("CustomerRef"), "CustomerRef")
+    if customer:
+        company.invoices_of.get(customer, set()).discard(record["Id"])
+    _refresh_customer(company, customer)
 
 
 # --- payments --------------------------------------------------------------------------------------
