@@ -18,6 +18,7 @@ from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
 from shared.services.connection import CALLBACK_PATH, require_connected
 from shared.services.tokens import TenantTokens
 from shared.settings import Settings
+from shared.store.books360 import Books360Store
 from shared.store.connection import ConnectionStore
 from shared.store.leases import LeaseStore
 from shared.store.lists import ListsStore
@@ -94,6 +95,11 @@ def oauth_state_store() -> OAuthStateStore:
 @_once
 def lease_store() -> LeaseStore:
     return LeaseStore(table())
+
+
+@_once
+def books360_store() -> Books360Store:
+    return Books360Store(table())
 
 
 @_once

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
+from shared import wiring
 from shared.observability import logger, metrics, tracer
+from shared.services.books360_events import apply_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,5 +20,5 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    logger.info("books360 event received", detail_type=event.detail_type, event_id=event.id)
-    return {"received": event.detail_type}
+    outcome = apply_event(wiring.books360_store(), event.detail_type, event.detail, event_id=event.id)
+    return {"status": outcome.status, "objectId": outcome.object_id}

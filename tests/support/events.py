@@ -57,3 +57,20 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def eventbridge_event(
+    detail_type: str, detail: dict[str, Any], *, source: str = "books360.accounting"
+) -> dict[str, Any]:
+    """An EventBridge event as a rule delivers it to Lambda."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-25T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
