@@ -40,8 +40,10 @@ class FaultRule:
     latency_ms: int = 0
 
     def matches(self, realm_id: str | None, method: str, entity: str) -> bool:
+        # Token calls carry no realm: a rule aimed at the token endpoint matches them whatever its realmId.
+        realm_ok = self.realm_id is None or self.realm_id == realm_id or (entity == self.entity == "token")
         return (
-            (self.realm_id is None or self.realm_id == realm_id)
+            realm_ok
             and (self.method is None or self.method == method)
             and (self.entity is None or self.entity == entity)
         )

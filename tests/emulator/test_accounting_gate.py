@@ -196,6 +196,20 @@ def test_token_endpoint_fault_answers_503_and_counts_post_token(emulator: Runnin
     assert http.get("/_admin/requests").json()["byEndpoint"]["POST token"] >= 2
 
 
+def test_token_fault_with_realm_still_targets_token_endpoint(emulator: RunningEmulator, http: httpx.Client) -> None:
+    # GIVEN a token-endpoint fault that also names a realm
+    add_fault(http, realmId="9341455000000000", entity="token", status=500, count=1)
+
+    # WHEN the token endpoint is called
+    auth = (emulator.state.config.client_id, emulator.state.config.client_secret)
+    response = http.post(
+        "/oauth2/v1/tokens/bearer", data={"grant_type": "refresh_token", "refresh_token": "x"}, auth=auth
+    )
+
+    # THEN the fault applies (token calls have no realm to compare)
+    assert response.status_code == 500
+
+
 def test_admin_faults_rejects_unknown_status(http: httpx.Client) -> None:
     # GIVEN a status the emulator cannot inject
     # WHEN the rule is posted
