@@ -249,3 +249,15 @@ def test_payment_void_and_delete_restore_invoice_balance(qb: QuickBooks) -> None
     assert after_void == 50
     assert Invoice.get(invoice.Id, qb=qb).Balance == 80
     assert Payment.get(payments[0].Id, qb=qb).TotalAmt == 0
+
+
+def test_invoice_send_through_python_quickbooks(qb: QuickBooks) -> None:
+    # GIVEN an invoice
+    invoice = new_invoice(qb, new_customer(qb, "PQ Mailed"), 12)
+
+    # WHEN python-quickbooks sends it to an address
+    answer = invoice.send(qb=qb, send_to="ap@mailed.example")
+
+    # THEN QuickBooks marks it e-mailed to that address
+    assert answer["Invoice"]["EmailStatus"] == "EmailSent"
+    assert Invoice.get(invoice.Id, qb=qb).BillEmail.Address == "ap@mailed.example"
