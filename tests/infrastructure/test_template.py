@@ -95,7 +95,7 @@ def test_bulk_queue_redrives_to_dlq_and_reports_partial_failures():
     redrive = resources["BulkQueue"]["Properties"]["RedrivePolicy"]
     sqs_event = resources["BulkSyncFunction"]["Properties"]["Events"]["Items"]["Properties"]
 
-    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": "BulkDeadLetterQueue.Arn"}
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["BulkDeadLetterQueue", "Arn"]}
     assert 1 < redrive["maxReceiveCount"] <= 10
     assert sqs_event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MaximumConcurrency" in sqs_event["ScalingConfig"]
