@@ -1,0 +1,126 @@
+"""The bulk worker: one SQS record is one item of one job, run once and recorded once.
+
+What becomes of a record::
+
+    malformed body ............................ logged, counted, dropped (retrying could never help)
+    item unknown (job expired) or already final  nothing to do (a repeated delivery)
+    run → outcome (succeeded, skipped, failed)   recorded; the job finishes with its last item
+    QuickBooks throttled / unexpected error ..... the record fails (partial batch failure) and comes back after
+                                                  ``retry_after`` (ChangeMessageVisibility: Intuit asks for a
+                                                  minute after a 429) ...
+    ... on its last receive (the queue's maxReceiveCount) the item fails with that error instead of going
+        silently to the dead-letter queue, so a job never hangs in ``running``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json, ValidationError
+
+from shared.domain.jobs import BulkItemMessage, ItemOutcome, ItemStatus
+from shared.errors import AlreadyLinked, AppError, QuickBooksThrottled
+from shared.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
+
+    from shared.quickbooks.client import QuickBooksClient
+    from shared.store.bulk_queue import BulkQueue
+    from shared.store.jobs import JobStore
+
+    ItemRunner = Callable[[QuickBooksClient, BulkItemMessage, datetime], ItemOutcome]
+    """Runs one item of one job kind (create and link a customer, sync an invoice ...); raises typed errors."""
+
+
+class BulkItemRecord(SqsRecordModel):
+    body: Json[BulkItemMessage]
+
+
+UNEXPECTED = "An unexpected error stopped this item; try it again."
+
+
+@dataclass
+class BulkWorker:
+    jobs: JobStore
+    queue: BulkQueue
+    runners: Mapping[str, ItemRunner]
+    quickbooks_for: Callable[[str], QuickBooksClient]
+    max_receive_count: int
+    clock: Callable[[], datetime]
+
+    def handle(self, raw_record: dict[str, Any]) -> None:
+        """Process one SQS record; raising hands it back to SQS for a later delivery."""
+        try:
+            record = BulkItemRecord.model_validate(raw_record)
+        except ValidationError as exc:
+            # Field paths only: the body may hold anything, and logs never carry bodies.
+            fields = [".".join(str(part) for part in error["loc"]) for error in exc.errors()]
+            logger.error("bulk message dropped: malformed", message_id=raw_record.get("messageId"), fields=fields)
+            metrics.add_metric(name="BulkMessageMalformed", unit="Count", value=1)
+            return
+        message = record.body
+        receives = int(record.attributes.ApproximateReceiveCount or "1")
+        last_try = receives >= self.max_receive_count
+        try:
+            outcome = self._run(message)
+        except QuickBooksThrottled as exc:
+            if not last_try:
+                logger.info(
+                    "bulk item retried later", job_id=message.job_id, item_id=message.item_id, receives=receives
+                )
+                self.queue.delay(record.receiptHandle, exc.retry_after)
+                raise
+            outcome = ItemOutcome.failed(f"{exc.detail} Gave up after {receives} attempts.")
+        except Exception as exc:
+            if not last_try:
+                raise
+            logger.exception("bulk item failed unexpectedly", job_id=message.job_id, error_type=type(exc).__name__)
+            outcome = ItemOutcome.failed(UNEXPECTED)
+        if outcome is not None:
+            self._record(message, outcome)
+
+    def _run(self, message: BulkItemMessage) -> ItemOutcome | None:
+        status = self.jobs.item_status(message.tenant_id, message.job_id, message.item_id)
+        if status is None:
+            logger.warning("bulk message of an unknown job item", job_id=message.job_id, item_id=message.item_id)
+            return None
+        if status is not ItemStatus.PENDING:
+            # A repeated delivery; finishing again is harmless and completes a job whose finisher crashed.
+            self.jobs.finish_if_done(message.tenant_id, message.job_id, now=self.clock())
+            return None
+        runner = self.runners.get(message.kind)
+        if runner is None:
+            return ItemOutcome.failed(f"Bulk jobs of kind {message.kind!r} are not supported.")
+        try:
+            qbo = self.quickbooks_for(message.tenant_id)
+            try:
+                return runner(qbo, message, self.clock())
+            finally:
+                qbo.close()
+        except AlreadyLinked as exc:
+            return ItemOutcome.skipped(exc.detail)
+        except QuickBooksThrottled:
+            raise
+        except AppError as exc:
+            # Unknown object, name taken, QuickBooks' refusal in its own words, not connected any more.
+            return ItemOutcome.failed(exc.detail)
+
+    def _record(self, message: BulkItemMessage, outcome: ItemOutcome) -> None:
+        now = self.clock()
+        moved = self.jobs.record(message.tenant_id, message.job_id, message.item_id, outcome, now=now)
+        finished = self.jobs.finish_if_done(message.tenant_id, message.job_id, now=now)
+        if moved:
+            metrics.add_metric(name=f"BulkItem{outcome.status.value.capitalize()}", unit="Count", value=1)
+        logger.info(
+            "bulk item done",
+            job_id=message.job_id,
+            item_id=message.item_id,
+            kind=message.kind,
+            status=outcome.status.value,
+            recorded=moved,
+            job_status=finished.value if finished else None,
+        )

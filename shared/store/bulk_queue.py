@@ -1,0 +1,74 @@
+"""The bulk queue (SQS): one message an item of a job, and the delay a throttled item waits before its retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.observability import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shared.domain.jobs import BulkItemMessage
+
+SEND_BATCH = 10  # SendMessageBatch's limit
+SEND_ATTEMPTS = 3
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's upper bound for a message's visibility timeout
+
+
+@dataclass(frozen=True)
+class Unsent:
+    message: BulkItemMessage
+    reason: str
+
+
+class BulkQueue:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+
+    def send(self, messages: Sequence[BulkItemMessage]) -> list[Unsent]:
+        """Send in batches of 10, retrying what SQS did not take; what still failed after that, with why."""
+        unsent: list[Unsent] = []
+        for start in range(0, len(messages), SEND_BATCH):
+            unsent += self._send_batch(list(messages[start : start + SEND_BATCH]))
+        return unsent
+
+    def _send_batch(self, batch: list[BulkItemMessage]) -> list[Unsent]:
+        waiting = dict(enumerate(batch))
+        reasons: dict[int, str] = {}
+        for _ in range(SEND_ATTEMPTS):
+            entries = [
+                {"Id": str(i), "MessageBody": message.model_dump_json(by_alias=True)} for i, message in waiting.items()
+            ]
+            try:
+                answer = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                reasons |= dict.fromkeys(waiting, f"the bulk queue refused the message ({type(exc).__name__})")
+                continue
+            failed = {int(f["Id"]): f for f in answer.get("Failed", [])}
+            for i in waiting.keys() - failed.keys():
+                reasons.pop(i, None)
+            reasons |= {i: f"the bulk queue refused the message ({f.get('Code', 'error')})" for i, f in failed.items()}
+            # A sender fault (a malformed entry) fails the same way every time: no point in sending it again.
+            waiting = {i: waiting[i] for i, f in failed.items() if not f.get("SenderFault")}
+            if not waiting:
+                break
+        return [Unsent(batch[i], reason) for i, reason in sorted(reasons.items())]
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        """Keep a received message invisible for ``seconds`` more (the retry of a throttled item waits that long).
+
+        Best effort: should the change fail, the message comes back after the queue's own visibility timeout.
+        """
+        try:
+            self.client.change_message_visibility(
+                QueueUrl=self.queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("bulk message delay not set", error_type=type(exc).__name__)
