@@ -22,6 +22,8 @@ class Settings(BaseModel):
     qbo_discovery_url: str = "https://developer.intuit.com/.well-known/openid_configuration/"
     qbo_app_secret_name: str = "books360-qbo/app"
     token_secret_prefix: str = "books360-qbo/tokens/"
+    # The bulk queue's maxReceiveCount: on its last receive a failing item is marked failed, not left to the DLQ.
+    bulk_max_receive_count: Annotated[int, Field(ge=1)] = 5
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

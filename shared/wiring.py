@@ -13,16 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
-from shared.quickbooks.client import QuickBooksClient
+from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
 from shared.services.connection import CALLBACK_PATH, require_connected
 from shared.services.tokens import TenantTokens
 from shared.settings import Settings
 from shared.store.books360 import Books360Store
+from shared.store.bulk_queue import BulkQueue
 from shared.store.connection import ConnectionStore
+from shared.store.jobs import JobStore
 from shared.store.leases import LeaseStore
 from shared.store.lists import ListsStore
 from shared.store.oauth_states import OAuthStateStore
+from shared.store.parties import PartyStore
+from shared.store.pacing import DynamoPacer
 from shared.store.settings import SettingsStore
 from shared.store.table import Table
 from shared.store.tokens import TokenVault
@@ -30,6 +34,8 @@ from shared.store.webhook_events import WebhookEventStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from shared.quickbooks.pacing import Pacer
 
 T = TypeVar("T")
 _built: list[Any] = []
@@ -103,6 +109,11 @@ def books360_store() -> Books360Store:
 
 
 @_once
+def party_store() -> PartyStore:
+    return PartyStore(table())
+
+
+@_once
 def webhook_event_store() -> WebhookEventStore:
     return WebhookEventStore(table())
 
@@ -137,7 +148,7 @@ def redirect_uri() -> str:
     return settings().public_api_url.rstrip("/") + CALLBACK_PATH
 
 
-def quickbooks_for(tenant_id: str) -> QuickBooksClient:
+def quickbooks_for(tenant_id: str, *, retry: RetryPolicy | None = None, pacer: Pacer | None = None) -> QuickBooksClient:
     """A client for the tenant's connected company (409 problem when not connected or to be reconnected)."""
     connection = require_connected(connection_store(), tenant_id)
     assert connection.realm_id is not None
@@ -149,4 +160,33 @@ def quickbooks_for(tenant_id: str) -> QuickBooksClient:
         leases=lease_store(),
         connections=connection_store(),
     )
-    return QuickBooksClient(settings().qbo_api_base_url, tokens)
+    return QuickBooksClient(settings().qbo_api_base_url, tokens, retry=retry, pacer=pacer)
+
+
+@_once
+def sqs_client() -> Any:
+    return boto3.client("sqs")
+
+
+@_once
+def job_store() -> JobStore:
+    return JobStore(table())
+
+
+@_once
+def bulk_queue() -> BulkQueue:
+    return BulkQueue(sqs_client(), settings().bulk_queue_url)
+
+
+@_once
+def bulk_pacer() -> DynamoPacer:
+    return DynamoPacer(table())
+
+
+BULK_RETRY = RetryPolicy(retry_throttled=False)
+"""Bulk workers retry 5xx and dropped connections in place, but hand a 429 back to SQS instead of sleeping."""
+
+
+def bulk_quickbooks_for(tenant_id: str) -> QuickBooksClient:
+    """A bulk worker's client: paced per company across every worker, and no sleeping on a 429."""
+    return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=bulk_pacer())
