@@ -30,6 +30,10 @@ class AppError(Exception):
         """Extra response headers (``Retry-After`` for throttling)."""
         return {}
 
+    def extra(self) -> dict[str, str]:
+        """Extra members of the problem answer (RFC 9457 allows them), e.g. the id a conflict names."""
+        return {}
+
 
 class BadRequest(AppError):
     status = 400
@@ -66,8 +70,36 @@ class ReauthorizationRequired(Conflict):
 
 
 class AlreadyLinked(Conflict):
+    """The Books360 object is already linked, or the QuickBooks object is linked to another one.
+
+    ``qb_id`` is the QuickBooks id of the existing link when the Books360 object is the one already linked
+    (a bulk job counts such an item ``skipped``).
+    """
+
     type = "/problems/already-linked"
     title = "Already linked"
+
+    def __init__(self, detail: str, *, qb_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.qb_id = qb_id
+
+
+class NameTaken(Conflict):
+    """QuickBooks already has an object of the same kind with this DisplayName: link that one instead.
+
+    ``field`` is the contract's name for its id (``qbCustomerId``), added to the problem answer.
+    """
+
+    type = "/problems/name-taken"
+    title = "The name is taken in QuickBooks"
+
+    def __init__(self, detail: str, *, qb_id: str, field: str) -> None:
+        super().__init__(detail)
+        self.qb_id = qb_id
+        self.field = field
+
+    def extra(self) -> dict[str, str]:
+        return {self.field: self.qb_id}
 
 
 class InvalidInput(AppError):

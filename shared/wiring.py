@@ -25,8 +25,8 @@ from shared.store.jobs import JobStore
 from shared.store.leases import LeaseStore
 from shared.store.lists import ListsStore
 from shared.store.oauth_states import OAuthStateStore
-from shared.store.parties import PartyStore
 from shared.store.pacing import DynamoPacer
+from shared.store.parties import PartyStore
 from shared.store.settings import SettingsStore
 from shared.store.table import Table
 from shared.store.tokens import TokenVault

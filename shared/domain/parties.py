@@ -1,12 +1,19 @@
 """Customers and vendors are one feature: a two-row table says everything that differs between them.
 
 Services, stores and routes take a ``PartyKind``; a difference between the tabs is a column here, never an
-``if kind == "vendor"`` elsewhere (style guide).
+``if kind == "vendor"`` elsewhere (style guide). Below the table: the pure rules of the Customers and Vendors
+tabs (guide: "The Customers tab", "The Vendors tab"): a party's link per QuickBooks company, its status, the
+list filters, the DisplayName written to QuickBooks and the marker naming our Books360 object.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -68,3 +75,102 @@ VENDOR = PartyKind(
 )
 
 PARTY_KINDS: dict[str, PartyKind] = {kind.key: kind for kind in (CUSTOMER, VENDOR)}
+
+
+class LinkStatus(StrEnum):
+    """The Status column: ``synced`` (linked), ``unsynced`` (no link for the connected company), ``deleted_in_qb``
+    (linked, but QuickBooks made the object inactive or merged it away; nothing is unlinked without the user)."""
+
+    SYNCED = "synced"
+    UNSYNCED = "unsynced"
+    DELETED_IN_QB = "deleted_in_qb"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Books360 client/vendor tied to one QuickBooks object of one company (realm)."""
+
+    realm_id: str
+    qb_id: str
+    display_name: str
+    synced_at: datetime
+    status: LinkStatus = LinkStatus.SYNCED
+    created: bool = False  # we created the QuickBooks object (rather than linking an existing one)
+
+
+@dataclass(frozen=True)
+class BillingAddress:
+    line1: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Party:
+    """Our copy of a Books360 client or vendor with its links, one per QuickBooks company ever linked."""
+
+    kind: PartyKind
+    party_id: str
+    name: str
+    email: str | None = None
+    company_name: str | None = None
+    phone: str | None = None
+    billing_address: BillingAddress | None = None
+    links: dict[str, Link] = field(default_factory=dict)
+
+    def link_in(self, realm_id: str | None) -> Link | None:
+        """The link for company ``realm_id``: a link made for another company never counts (contract)."""
+        return self.links.get(realm_id) if realm_id else None
+
+    def status_in(self, realm_id: str | None) -> LinkStatus:
+        link = self.link_in(realm_id)
+        return link.status if link else LinkStatus.UNSYNCED
+
+    @property
+    def email_missing(self) -> bool:
+        """Guide: "The customer email field must be filled ... to enable invoice synchronization".
+
+        A party without one can be linked; the list flags it."""
+        return not (self.email or "").strip()
+
+
+@dataclass(frozen=True)
+class PartyFilters:
+    """The filters of the tab: ``text`` is the id exactly or a case-insensitive part of the name; ``status`` is
+    ``synced`` or ``unsynced``; ``email`` a case-insensitive part of the email."""
+
+    text: str | None = None
+    status: LinkStatus | None = None
+    email: str | None = None
+
+    def matches(self, party: Party, realm_id: str | None) -> bool:
+        if self.text and party.party_id != self.text and self.text.casefold() not in party.name.casefold():
+            return False
+        if self.email and self.email.casefold() not in (party.email or "").casefold():
+            return False
+        return self.status is None or party.status_in(realm_id) is self.status
+
+    def scope(self) -> dict[str, str]:
+        """What a cursor is bound to: a page cursor is only good for the same filters."""
+        return {"text": self.text or "", "status": self.status.value if self.status else "", "email": self.email or ""}
+
+
+def display_name_for(kind: PartyKind, name: str, *, held_by_other_kind: bool) -> str:
+    """Contract: a name a vendor or employee holds is written ``{name} (Customer)``, and vendors likewise
+    ``{name} (Vendor)`` (QuickBooks keeps DisplayName unique across customers, vendors and employees)."""
+    name = name.strip()
+    return name + kind.display_suffix if held_by_other_kind else name
+
+
+def marker_for(kind: PartyKind, party_id: str) -> str:
+    """Our marker on the objects we create, naming the Books360 object: ``Books360 client c-17``.
+
+    Architecture, "Writing to QuickBooks exactly once": ``requestid`` alone is not trusted."""
+    return f"Books360 {kind.books360_name} {party_id}"
+
+
+def same_display_name(left: str, right: str) -> bool:
+    """QuickBooks compares DisplayNames without regard to case or surrounding spaces."""
+    return left.strip().casefold() == right.strip().casefold()

@@ -21,6 +21,14 @@ class ConditionFailed(Exception):
     """A conditional write found the item in another state than the condition required."""
 
 
+class TransactionRefused(ConditionFailed):
+    """A transaction was cancelled; ``reasons`` holds one code per action (``ConditionalCheckFailed``, ``None``)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+
+
 def tenant_pk(tenant_id: str) -> str:
     """Partition key of everything one tenant owns: tenant first, so no query can cross tenants."""
     return f"TENANT#{tenant_id}"
@@ -63,13 +71,41 @@ class Table:
         remove: Iterable[str] = (),
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """SET and REMOVE attributes, only if ``condition`` holds (``#name``/``:value`` placeholders as usual).
 
         Attribute names are always aliased (``#a0``...), so reserved words need no care; the condition refers to
-        attributes as ``#attr`` where ``attr`` is the attribute's own name. Raises ``ConditionFailed``.
+        attributes as ``#attr`` where ``attr`` is the attribute's own name, or by the placeholders of ``names``
+        (for names that are no valid placeholder, and nested paths ``#a.#b``). Raises ``ConditionFailed``.
         """
-        names: dict[str, str] = {}
+        arguments = {
+            **self.update_action(
+                pk, sk, set_values=set_values, remove=remove, condition=condition, values=values, names=names
+            ),
+            "ReturnValues": "ALL_NEW",
+        }
+        try:
+            answer = self.client.update_item(**arguments)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailed(f"{pk} {sk}: {condition}") from exc
+            raise
+        return self.from_dynamo(answer.get("Attributes", {}))
+
+    def update_action(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        set_values: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The arguments of one update as ``update`` describes it: for ``update_item`` or a ``transact`` action."""
+        aliases: dict[str, str] = dict(names or {})
         expression_values = {f":{k}": _serializer.serialize(v) for k, v in (values or {}).items()}
         sets: list[str] = []
         removes: list[str] = []
@@ -78,36 +114,29 @@ class Table:
                 remove = [*remove, attr]
                 continue
             alias = f"#s{len(sets)}"
-            names[alias] = attr
+            aliases[alias] = attr
             expression_values[f":s{len(sets)}"] = _serializer.serialize(value)
             sets.append(f"{alias} = :s{len(sets)}")
         for attr in remove:
             alias = f"#r{len(removes)}"
-            names[alias] = attr
+            aliases[alias] = attr
             removes.append(alias)
-        for word in (condition or "").replace("(", " ").replace(")", " ").replace(",", " ").split():
-            if word.startswith("#"):
-                names[word] = word[1:]
+        for word in (condition or "").replace("(", " ").replace(")", " ").replace(",", " ").replace(".", " ").split():
+            if word.startswith("#") and word not in aliases:
+                aliases[word] = word[1:]
         clauses = [f"SET {', '.join(sets)}" if sets else "", f"REMOVE {', '.join(removes)}" if removes else ""]
         expression = " ".join(c for c in clauses if c)
         arguments: dict[str, Any] = {
             "TableName": self.name,
             "Key": self._key(pk, sk),
             "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ReturnValues": "ALL_NEW",
+            "ExpressionAttributeNames": aliases,
         }
         if expression_values:
             arguments["ExpressionAttributeValues"] = expression_values
         if condition:
             arguments["ConditionExpression"] = condition
-        try:
-            answer = self.client.update_item(**arguments)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailed(f"{pk} {sk}: {condition}") from exc
-            raise
-        return self.from_dynamo(answer.get("Attributes", {}))
+        return arguments
 
     def query_prefix(self, pk: str, sk_prefix: str, *, consistent: bool = True) -> list[dict[str, Any]]:
         """Every item of ``pk`` whose sort key starts with ``sk_prefix``, in sort-key order, over all pages."""
@@ -146,6 +175,80 @@ class Table:
         actions: list[dict[str, Any]] = [{"Put": {"TableName": self.name, "Item": self.to_dynamo(i)}} for i in puts]
         actions += [{"Delete": {"TableName": self.name, "Key": self._key(pk, sk)}} for pk, sk in deletes]
         self.client.transact_write_items(TransactItems=actions)
+
+    def transact(self, actions: Iterable[Mapping[str, Any]]) -> None:
+        """Run ``{"Update": update_action(...)}`` / ``{"Put": ...}`` / ``{"Delete": ...}`` actions all or none.
+
+        Raises ``TransactionRefused`` naming which actions' conditions failed (in the order given).
+        """
+        try:
+            self.client.transact_write_items(TransactItems=list(actions))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
+            raise TransactionRefused(reasons) from exc
+
+    def put_action(self, item: Mapping[str, Any], *, new: bool = False) -> dict[str, Any]:
+        """A ``transact`` action putting ``item``; with ``new``, only if no item has its key yet."""
+        action: dict[str, Any] = {"TableName": self.name, "Item": self.to_dynamo(item)}
+        if new:
+            action["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": action}
+
+    def delete_action(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"Delete": {"TableName": self.name, "Key": self._key(pk, sk)}}
+
+    def get_many(self, pk: str, sks: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The items of ``pk`` among ``sks`` that exist, by sort key (BatchGetItem, 100 keys a call)."""
+        wanted = list(dict.fromkeys(sks))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {
+                self.name: {"Keys": [self._key(pk, sk) for sk in wanted[start : start + 100]], "ConsistentRead": True}
+            }
+            while request:
+                answer = self.client.batch_get_item(RequestItems=request)
+                for raw in answer.get("Responses", {}).get(self.name, []):
+                    item = self.from_dynamo(raw)
+                    found[str(item["sk"])] = item
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def query_page(
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        after_sk: str | None = None,
+        limit: int | None = None,
+        where: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One Query page of ``pk`` under ``sk_prefix``, after ``after_sk``: the matching items and the sort key
+        to continue after (None at the end). ``limit`` counts items read, before ``where`` (a FilterExpression)
+        drops any."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                ":prefix": {"S": sk_prefix},
+                **{f":{k}": _serializer.serialize(v) for k, v in (values or {}).items()},
+            },
+        }
+        if names:
+            arguments["ExpressionAttributeNames"] = dict(names)
+        if where:
+            arguments["FilterExpression"] = where
+        if limit:
+            arguments["Limit"] = limit
+        if after_sk:
+            arguments["ExclusiveStartKey"] = self._key(pk, after_sk)
+        answer = self.client.query(**arguments)
+        last = answer.get("LastEvaluatedKey")
+        return [self.from_dynamo(item) for item in answer.get("Items", [])], (last["sk"]["S"] if last else None)
 
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, Any]:

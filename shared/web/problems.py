@@ -28,6 +28,7 @@ def problem_response(error: AppError) -> Response[str]:
         "status": error.status,
         "detail": error.detail,
         "errors": [{"field": e.field, "message": e.message} for e in error.errors],
+        **error.extra(),
     }
     return Response(
         status_code=error.status,
