@@ -91,12 +91,16 @@ def test_public_routes_are_only_the_callback_and_the_webhook():
 
 
 def test_bulk_queue_redrives_to_dlq_and_reports_partial_failures():
-    resources = load_template()["Resources"]
+    template = load_template()
+    resources = template["Resources"]
     redrive = resources["BulkQueue"]["Properties"]["RedrivePolicy"]
     sqs_event = resources["BulkSyncFunction"]["Properties"]["Events"]["Items"]["Properties"]
+    worker_env = resources["BulkSyncFunction"]["Properties"]["Environment"]["Variables"]
 
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["BulkDeadLetterQueue", "Arn"]}
-    assert 1 < redrive["maxReceiveCount"] <= 10
+    # The worker learns the queue's maxReceiveCount from the same parameter, to fail an item on its last receive.
+    assert redrive["maxReceiveCount"] == worker_env["BULK_MAX_RECEIVE_COUNT"] == {"Ref": "BulkMaxReceiveCount"}
+    assert 1 < template["Parameters"]["BulkMaxReceiveCount"]["Default"] <= 10
     assert sqs_event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MaximumConcurrency" in sqs_event["ScalingConfig"]
 
