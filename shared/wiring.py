@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
+from shared.domain import cursors
 from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
+from shared.services.bulk_worker import BulkWorker
 from shared.services.connection import CALLBACK_PATH, require_connected
+from shared.services.job_items import party_runners
 from shared.services.tokens import TenantTokens
 from shared.settings import Settings
 from shared.store.books360 import Books360Store
@@ -143,6 +146,11 @@ def intuit_oauth() -> IntuitOAuth:
     return IntuitOAuth(settings().qbo_discovery_url, AppCredentials(secret["clientId"], secret["clientSecret"]))
 
 
+def cursor_key() -> bytes:
+    """The key signing page cursors, derived from the Intuit app's client secret (rotating it voids old cursors)."""
+    return cursors.cursor_key(app_secret()["clientSecret"])
+
+
 def redirect_uri() -> str:
     """Where Intuit sends the browser back: this API's public address plus the callback route."""
     return settings().public_api_url.rstrip("/") + CALLBACK_PATH
@@ -190,3 +198,16 @@ BULK_RETRY = RetryPolicy(retry_throttled=False)
 def bulk_quickbooks_for(tenant_id: str) -> QuickBooksClient:
     """A bulk worker's client: paced per company across every worker, and no sleeping on a 429."""
     return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=bulk_pacer())
+
+
+@_once
+def bulk_worker() -> BulkWorker:
+    """The SQS worker of bulk jobs, with a runner per job kind (invoices add theirs to ``runners``)."""
+    return BulkWorker(
+        jobs=job_store(),
+        queue=bulk_queue(),
+        runners=party_runners(party_store()),
+        quickbooks_for=bulk_quickbooks_for,
+        max_receive_count=settings().bulk_max_receive_count,
+        clock=now,
+    )

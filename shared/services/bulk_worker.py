@@ -102,7 +102,7 @@ class BulkWorker:
             finally:
                 qbo.close()
         except AlreadyLinked as exc:
-            return ItemOutcome.skipped(exc.detail)
+            return ItemOutcome.skipped(exc.detail, qb_id=exc.qb_id)
         except QuickBooksThrottled:
             raise
         except AppError as exc:
