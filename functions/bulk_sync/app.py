@@ -1,8 +1,36 @@
-"""Bulk "Create and sync" requests: a job, then one SQS message an item for the worker."""
+"""Bulk "Create and sync": HTTP requests become jobs with one SQS message an item; SQS records run the items."""
 
 from __future__ import annotations
 
-from shared.web import http_app, http_handler
+from typing import TYPE_CHECKING, Any
 
-app = http_app()
-lambda_handler = http_handler(app)
+import bulk_routes
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from shared import wiring
+from shared.domain.parties import PARTY_KINDS
+from shared.observability import logger, metrics
+from shared.web import http_app, http_handler
+from shared.web.triggers import is_http_event
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = http_app(*(bulk_routes.bulk_router(kind) for kind in PARTY_KINDS.values()))
+_http_handler = http_handler(app)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def run_item(record: SQSRecord) -> None:
+    wiring.bulk_worker().handle(record.raw_event)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def _items(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(process_partial_response(event=event, record_handler=run_item, processor=processor, context=context))
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _http_handler(event, context) if is_http_event(event) else _items(event, context)
