@@ -5,9 +5,12 @@ from __future__ import annotations
 import connection_routes
 import jobs_routes
 import lists_routes
+import parties_routes
 import settings_routes
 
 from shared.web import http_app, http_handler
 
-app = http_app(connection_routes.router, settings_routes.router, lists_routes.router, jobs_routes.router)
+app = http_app(
+    connection_routes.router, settings_routes.router, lists_routes.router, jobs_routes.router, *parties_routes.routers
+)
 lambda_handler = http_handler(app)

@@ -25,20 +25,23 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.domain.cursors import InvalidCursor, open_cursor, sign_cursor
 from shared.domain.parties import Link, LinkStatus, display_name_for, marker_for, same_display_name
-from shared.errors import AlreadyLinked, NameTaken, NotFound
+from shared.errors import AlreadyLinked, BadRequest, FieldError, InvalidInput, NameTaken, NotFound
 from shared.observability import logger
 from shared.quickbooks.client import quote, request_id_for
 from shared.quickbooks.documents import party_document
 from shared.quickbooks.errors import DuplicateName, ObjectNotFound
-from shared.store.parties import LinkRefused
+from shared.store.parties import LinkRefused, NotLinked
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
     from typing import Any
 
-    from shared.domain.parties import Party, PartyKind
+    from shared.domain.parties import Party, PartyFilters, PartyKind
     from shared.quickbooks.client import QuickBooksClient
+    from shared.store.connection import ConnectionStore
     from shared.store.parties import PartyStore
 
 
@@ -176,3 +179,169 @@ def _outcome(party_id: str, link: Link) -> LinkOutcome:
         created=link.created,
         synced_at=link.synced_at,
     )
+
+
+# -- the tab: list, picker, link, View Info, Unsync ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartyRow:
+    """One line of the tab: the party and its link for the connected company (None: unsynced)."""
+
+    party: Party
+    status: LinkStatus
+    link: Link | None
+
+
+@dataclass(frozen=True)
+class PartyList:
+    rows: list[PartyRow]
+    next_cursor: str | None
+
+
+def list_parties(
+    kind: PartyKind,
+    store: PartyStore,
+    connections: ConnectionStore,
+    *,
+    tenant_id: str,
+    filters: PartyFilters,
+    limit: int,
+    cursor: str | None,
+    cursor_key: bytes,
+) -> PartyList:
+    """A page of the tab, filtered; the cursor is bound to tenant, tab and filters (another one is a 400)."""
+    scope = {"tenant": tenant_id, "list": kind.plural, **filters.scope()}
+    after = _opened(cursor_key, scope, cursor) if cursor else None
+    realm_id = connections.get(tenant_id).realm_id
+    page = store.page(tenant_id, kind, realm_id=realm_id, filters=filters, limit=limit, after=after)
+    rows = [PartyRow(p, p.status_in(realm_id), p.link_in(realm_id)) for p in page.parties]
+    return PartyList(rows, sign_cursor(cursor_key, scope, page.after) if page.after else None)
+
+
+def _opened(key: bytes, scope: dict[str, str], cursor: str) -> str:
+    try:
+        return open_cursor(key, scope, cursor)
+    except InvalidCursor as exc:
+        raise BadRequest(
+            "The cursor is not one this list gave for these filters; start again without it.",
+            errors=[FieldError("cursor", str(exc))],
+        ) from exc
+
+
+@dataclass(frozen=True)
+class QuickBooksParty:
+    """One entry of the "QuickBooks Customer" picker, with the party already linked to it (if any)."""
+
+    qb_id: str
+    display_name: str
+    email: str | None
+    active: bool
+    linked_party_id: str | None
+
+
+def search_quickbooks(
+    kind: PartyKind, qbo: QuickBooksClient, store: PartyStore, *, tenant_id: str, search: str | None, limit: int
+) -> list[QuickBooksParty]:
+    """The picker: one live query (DisplayName ``LIKE '%search%'``, active and inactive, by name), then the
+    links of the answers in one batch read."""
+    where = "Active IN (true, false)"
+    if search and search.strip():
+        where += f" AND DisplayName LIKE {quote('%' + search.strip() + '%')}"
+    found = qbo.query(
+        kind.qb_entity, f"SELECT * FROM {kind.qb_entity} WHERE {where} ORDERBY DisplayName MAXRESULTS {limit}"
+    )
+    linked = store.linked_parties(tenant_id, qbo.realm_id, kind, (str(o["Id"]) for o in found)) if found else {}
+    return [
+        QuickBooksParty(
+            qb_id=str(o["Id"]),
+            display_name=str(o.get("DisplayName", "")),
+            email=(o.get("PrimaryEmailAddr") or {}).get("Address"),
+            active=bool(o.get("Active", True)),
+            linked_party_id=linked.get(str(o["Id"])),
+        )
+        for o in found
+    ]
+
+
+def link_existing(
+    kind: PartyKind,
+    qbo: QuickBooksClient,
+    store: PartyStore,
+    *,
+    tenant_id: str,
+    party_id: str,
+    qb_id: str,
+    now: datetime,
+) -> LinkOutcome:
+    """Link a party to a QuickBooks object the user picked: it must exist and be active (else 422 naming the
+    field); a party already linked, or an object linked to another party, is a 409 (conditional write)."""
+    realm_id = qbo.realm_id
+    _unlinked_party(kind, store, tenant_id, party_id, realm_id)
+    try:
+        found = qbo.read(kind.qb_entity, qb_id)
+    except ObjectNotFound as exc:
+        raise _no_such_object(kind, qb_id, "does not exist") from exc
+    if not found.get("Active", True):
+        raise _no_such_object(kind, qb_id, "is inactive")
+    link = Link(realm_id=realm_id, qb_id=qb_id, display_name=str(found.get("DisplayName", "")), synced_at=now)
+    outcome = _store_link(kind, store, tenant_id, party_id, link)
+    logger.info("party linked", kind=kind.key, party_id=party_id, qb_id=qb_id)
+    return outcome
+
+
+def _no_such_object(kind: PartyKind, qb_id: str, why: str) -> InvalidInput:
+    message = f"QuickBooks {kind.key} {qb_id} {why}."
+    return InvalidInput(message, errors=[FieldError(kind.qb_id_field, message)])
+
+
+@dataclass(frozen=True)
+class PartyView:
+    """View Info: the Books360 party, and the linked QuickBooks object read live (None: unlinked or gone)."""
+
+    party: Party
+    status: LinkStatus
+    link: Link | None
+    qb_object: dict[str, Any] | None
+
+
+def view_party(
+    kind: PartyKind,
+    store: PartyStore,
+    connections: ConnectionStore,
+    quickbooks: Callable[[], QuickBooksClient],
+    *,
+    tenant_id: str,
+    party_id: str,
+) -> PartyView:
+    """View Info; QuickBooks is called only for a linked party, and an object deleted there (610) shows None."""
+    party = store.get(tenant_id, kind, party_id)
+    if party is None:
+        raise NotFound(f"No {kind.books360_name} {party_id}.")
+    realm_id = connections.get(tenant_id).realm_id
+    link = party.link_in(realm_id)
+    qb_object: dict[str, Any] | None = None
+    if link is not None:
+        try:
+            qb_object = quickbooks().read(kind.qb_entity, link.qb_id)
+        except ObjectNotFound:
+            qb_object = None
+    return PartyView(party, party.status_in(realm_id), link, qb_object)
+
+
+def unsync(kind: PartyKind, store: PartyStore, connections: ConnectionStore, *, tenant_id: str, party_id: str) -> None:
+    """Unsync: remove the link for the connected company; QuickBooks is not touched.
+
+    An unknown party, and a party with no link for the connected company, are both a 404 (the link is the
+    resource removed; the detail says which).
+    """
+    if store.get(tenant_id, kind, party_id) is None:
+        raise NotFound(f"No {kind.books360_name} {party_id}.")
+    realm_id = connections.get(tenant_id).realm_id
+    try:
+        if realm_id is None:
+            raise NotLinked(party_id)
+        removed = store.unlink(tenant_id, kind, party_id, realm_id)
+    except NotLinked as exc:
+        raise NotFound(f"The {kind.books360_name} {party_id} is not linked to a QuickBooks {kind.key}.") from exc
+    logger.info("party unlinked", kind=kind.key, party_id=party_id, qb_id=removed.qb_id)
