@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -254,7 +255,31 @@ def test_queues_listing_shows_the_template_queues(local_stack: LocalStack) -> No
     assert answer.status_code == 200
     names = {item["logicalId"]: item for item in answer.json()["items"]}
     assert set(names) == {"BulkQueue", "BulkDeadLetterQueue"}
-    assert names["BulkDeadLetterQueue"]["visible"] == 0
+    assert names["BulkQueue"]["url"].startswith(local_stack.moto_url)
+
+
+def test_bulk_queue_is_drained_by_its_function(local_stack: LocalStack) -> None:
+    import boto3
+
+    # GIVEN a message put on the bulk queue by someone else than the stack
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=local_stack.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    url = sqs.get_queue_url(QueueName="books360-local-BulkQueue")["QueueUrl"]
+    message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"probe": uuid.uuid4().hex}))["MessageId"]
+    # WHEN the event source mapping polls it
+    deadline = time.monotonic() + 20
+    runs: list[dict[str, object]] = []
+    while not runs and time.monotonic() < deadline:
+        runs = [i for i in local_stack.invocations("BulkSyncFunction") if message_id in i.get("messageIds", [])]
+        time.sleep(0.2)
+    # THEN the bulk function received it in an SQS batch
+    assert runs, local_stack.output(50)
+    assert runs[0]["trigger"] == "sqs Items"
 
 
 def test_demo_tenant_data_was_published_at_start(local_stack: LocalStack) -> None:

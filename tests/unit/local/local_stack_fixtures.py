@@ -149,7 +149,6 @@ def handler(event, context):
         raise ValueError("bad input")
     if event.get("exit"):
         sys.exit(3)
-    print("printed by the handler")
     return {
         "who": os.environ["WHO"],
         "helper": helper.NAME,
