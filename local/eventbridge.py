@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from local.config import ACCOUNT_ID, REGION
@@ -157,6 +158,12 @@ def build_event(entry: Any, now: float | None = None) -> tuple[dict[str, Any], s
     if not isinstance(bus, str):
         raise EntryError("InvalidArgument", "Parameter EventBusName is not valid.")
     moment = time.time() if now is None else now
+    stamp = entry.get("Time")
+    if stamp is not None:
+        try:
+            moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise EntryError("InvalidArgument", "Parameter Time is not valid.") from None
     event = {
         "version": "0",
         "id": str(uuid.uuid4()),

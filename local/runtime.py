@@ -68,6 +68,10 @@ def function_environment(spec: FunctionSpec, config: LocalConfig) -> dict[str, s
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": config.moto_url,
+        # Lambda has no AWS config files and no instance metadata; a developer's own must not leak in.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "QBO_CLIENT_ID": config.qbo_client_id,
         "QBO_CLIENT_SECRET": config.qbo_client_secret,

@@ -207,7 +207,9 @@ class Scheduler:
             except Exception:
                 log.exception("schedule %s failed to run", schedule.name)
             if period is not None:
-                next_run += period
+                # A run that outlasted its period is not caught up afterwards (EventBridge does not either).
+                while next_run <= time.time():
+                    next_run += period
 
     def stop(self) -> None:
         self._stop.set()

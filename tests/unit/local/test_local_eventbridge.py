@@ -100,6 +100,12 @@ def test_build_event_shape() -> None:
     assert len(event["id"]) == 36
 
 
+def test_build_event_takes_the_entry_time() -> None:
+    entry = {"Source": "s", "DetailType": "d", "Detail": "{}", "Time": "2026-01-02T03:04:05Z"}
+    event, _ = build_event(entry)
+    assert event["time"] == "2026-01-02T03:04:05Z"
+
+
 @pytest.mark.parametrize(
     ("entry", "code"),
     [
@@ -110,6 +116,7 @@ def test_build_event_shape() -> None:
         ({"Source": "s", "DetailType": "X", "Detail": "[1]"}, "MalformedDetail"),
         ({"Source": "s", "DetailType": "X", "Detail": "{nope"}, "MalformedDetail"),
         ({"Source": "s", "DetailType": "X", "Detail": {"a": 1}}, "InvalidArgument"),
+        ({"Source": "s", "DetailType": "X", "Detail": "{}", "Time": "yesterday"}, "InvalidArgument"),
     ],
 )
 def test_build_event_rejects_malformed_entries(entry: Any, code: str) -> None:
