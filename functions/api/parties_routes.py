@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import Field, StrictBool, create_model, model_validator
 
 from shared import wiring
@@ -36,10 +36,11 @@ FILTER_HELP = "The id exactly, or part of the name (any case)"
 PartyFilter = Annotated[str | None, Query(description=FILTER_HELP)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page, 1 to 100")]
 Cursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
+PartyId = Annotated[str, Path(alias="clientId")]
 
 
 class PartyRowOut(ApiModel):
-    party_id: str
+    party_id: PartyId
     name: str
     email: str | None
     email_missing: bool = Field(description="No email: can be linked, but its invoices cannot be synced")
@@ -71,7 +72,7 @@ class QbPartyOut(ApiModel):
     display_name: str
     email: str | None
     active: bool
-    linked_party_id: str | None
+    linked_party_id: PartyId | None
 
     @classmethod
     def of(cls, found: service.QuickBooksParty) -> Self:
@@ -101,7 +102,7 @@ class SyncIn(ApiModel):
 
 
 class SyncOut(ApiModel):
-    party_id: str
+    party_id: PartyId
     qb_id: str
     display_name: str = Field(description="As written in QuickBooks, with a ' (Customer)'/' (Vendor)' suffix if so")
     created: bool
@@ -139,7 +140,7 @@ class AddressOut(ApiModel):
 
 
 class PartyInfoOut(ApiModel):
-    party_id: str
+    party_id: PartyId
     name: str
     email: str | None
     company_name: str | None
@@ -192,6 +193,7 @@ def _models(kind: PartyKind) -> _Models:
     view = own(PartyViewOut, party=(info, kind.view_field), qb_object=(dict[str, Any] | None, kind.qb_view_field))
     namespace = {
         "PartyFilter": Annotated[str | None, Query(alias=kind.list_filter, description=FILTER_HELP)],
+        "PartyId": Annotated[str, Path(alias=kind.id_field)],
         "PartyPageOut": page,
         "QbPartiesOut": qb_parties,
         "SyncIn": sync_in,
@@ -228,6 +230,7 @@ def party_router(kind: PartyKind) -> Router:
     models = _models(kind)
     typed = _typed(models.namespace)
     base = f"/quickbooks/{kind.plural}"
+    item = f"{base}/<{kind.id_field}>"
 
     @router.get(base, summary=f"Books360 {kind.books360_name}s with their QuickBooks link, filtered, paged")
     @typed
@@ -267,9 +270,9 @@ def party_router(kind: PartyKind) -> Router:
         )
         return models.qb_parties(items=[models.qb_party.of(f) for f in found])
 
-    @router.post(f"{base}/<party_id>/sync", summary=f"Link to a QuickBooks {kind.key}, or create one and link it")
+    @router.post(f"{item}/sync", summary=f"Link to a QuickBooks {kind.key}, or create one and link it")
     @typed
-    def sync(party_id: str, body: Annotated[SyncIn, Body()]) -> SyncOut:
+    def sync(party_id: PartyId, body: Annotated[SyncIn, Body()]) -> SyncOut:
         tenant_id = tenant_id_of(router)
         qbo, store, now = wiring.quickbooks_for(tenant_id), wiring.party_store(), wiring.now()
         if body.qb_id is not None:
@@ -280,11 +283,9 @@ def party_router(kind: PartyKind) -> Router:
             linked = service.create_and_link(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, now=now)
         return models.sync_out.of(linked)
 
-    @router.get(
-        f"{base}/<party_id>", summary=f"View Info: the Books360 {kind.books360_name} and its QuickBooks {kind.key}"
-    )
+    @router.get(f"{item}", summary=f"View Info: the Books360 {kind.books360_name} and its QuickBooks {kind.key}")
     @typed
-    def view(party_id: str) -> PartyViewOut:
+    def view(party_id: PartyId) -> PartyViewOut:
         tenant_id = tenant_id_of(router)
         seen = service.view_party(
             kind,
@@ -299,9 +300,9 @@ def party_router(kind: PartyKind) -> Router:
             party=models.info.of(seen.party), qb_object=seen.qb_object, status=seen.status, synced_at=synced_at
         )
 
-    @router.delete(f"{base}/<party_id>/sync", summary="Unsync: remove the link; nothing changes in QuickBooks")
+    @router.delete(f"{item}/sync", summary="Unsync: remove the link; nothing changes in QuickBooks")
     @typed
-    def unsync(party_id: str) -> Response[None]:
+    def unsync(party_id: PartyId) -> Response[None]:
         service.unsync(
             kind, wiring.party_store(), wiring.connection_store(), tenant_id=tenant_id_of(router), party_id=party_id
         )
