@@ -87,10 +87,12 @@ def _check(response: httpx.Response, what: str) -> dict[str, Any]:
     return data
 
 
-def seed_quickbooks(emulator_url: str, webhook_url: str, verifier_token: str) -> DemoCompany:
+def seed_quickbooks(
+    emulator_url: str, webhook_url: str, verifier_token: str, *, transport: httpx.BaseTransport | None = None
+) -> DemoCompany:
     """The demo company with its customers and vendors, and the stack's webhook endpoint registered."""
     try:
-        with httpx.Client(base_url=emulator_url, timeout=10.0) as http:
+        with httpx.Client(base_url=emulator_url, timeout=10.0, transport=transport) as http:
             company = _check(
                 http.post("/_admin/companies", json={"companyName": DEMO_COMPANY_NAME, "realmId": DEMO_REALM_ID}),
                 "creating the demo company",
