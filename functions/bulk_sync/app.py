@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 app = http_app(*(bulk_routes.bulk_router(kind) for kind in PARTY_KINDS.values()))
 _http_handler = http_handler(app)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every item waits for a throttled company is reported item by item, not raised as an error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def run_item(record: SQSRecord) -> None:
