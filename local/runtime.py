@@ -228,7 +228,12 @@ class FunctionPool:
     def _spawn(self) -> Worker:
         worker = Worker(self.spec, self._env, self._stamp)
         with self._lock:
-            self._all.add(worker)
+            closed = self._closed
+            if not closed:
+                self._all.add(worker)
+        if closed:
+            # Started while the stack was stopping (a prewarm thread): nobody would ever stop it.
+            worker.kill()
         return worker
 
     def _discard(self, worker: Worker) -> None:

@@ -276,6 +276,7 @@ def main() -> int:
         print(f"local stack: cannot read {config.template_path}: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     stack = Stack(config, stack_plan)
     try:
         realm_id = stack.prepare()
