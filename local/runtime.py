@@ -345,7 +345,7 @@ class Runtime:
             name: FunctionPool(spec, config, max(config.max_workers, caps.get(name, 0)))
             for name, spec in functions.items()
         }
-        self._history: deque[Invocation] = deque(maxlen=500)
+        self._history: deque[Invocation] = deque(maxlen=5000)
         self._history_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
