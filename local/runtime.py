@@ -402,21 +402,33 @@ class Runtime:
         with self._history_lock:
             self._history.clear()
 
-    def prewarm(self, parallel: int = 2) -> None:
-        """Start one worker per function in the background; an import error is reported once, not fatal.
+    def prewarm(self, first: Iterable[str] = (), parallel: int = 2) -> None:
+        """Start one worker per function in the background, ``first`` ones first; an import error is only logged.
 
         Two at a time: importing Powertools, pydantic and boto3 is CPU-bound, and the machine may have two cores.
         """
-        gate = threading.Semaphore(parallel)
+        leading = [name for name in first if name in self.pools]
+        pending = deque(leading + [name for name in self.pools if name not in leading])
+        lock = threading.Lock()
 
-        def warm(name: str, pool: FunctionPool) -> None:
-            with gate:
+        def warm_next() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    name = pending.popleft()
+                pool = self.pools[name]
+                started = time.monotonic()
                 error = pool.prewarm()
-            if error is not None and not pool.closed:
-                log.warning("function %s cannot start: %s: %s", name, error.get("errorType"), error.get("errorMessage"))
+                if error is None:
+                    log.info("warm function=%s init_ms=%.0f", name, (time.monotonic() - started) * 1000)
+                elif not pool.closed:
+                    log.warning(
+                        "function %s cannot start: %s: %s", name, error.get("errorType"), error.get("errorMessage")
+                    )
 
-        for name, pool in self.pools.items():
-            threading.Thread(target=warm, args=(name, pool), name=f"warm-{name}", daemon=True).start()
+        for index in range(parallel):
+            threading.Thread(target=warm_next, name=f"prewarm-{index}", daemon=True).start()
 
     def watch_code(self, interval: float = 1.0) -> None:
         def loop() -> None:

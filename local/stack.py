@@ -98,7 +98,8 @@ class Stack:
 
         caps = {source.function: source.max_concurrency for source in self.plan.sqs_sources}
         self.runtime = Runtime(self.plan.functions, self.config, caps)
-        self.runtime.prewarm()
+        # The functions the demo data goes through are needed first.
+        self.runtime.prewarm(first=[rule.function for rule in self.plan.rules])
         self.runtime.watch_code()
 
         emulator = dict(self.children)["emulator"]
