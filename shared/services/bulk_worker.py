@@ -32,8 +32,11 @@ if TYPE_CHECKING:
     from shared.store.bulk_queue import BulkQueue
     from shared.store.jobs import JobStore
 
-    ItemRunner = Callable[[QuickBooksClient, BulkItemMessage, datetime], ItemOutcome]
-    """Runs one item of one job kind (create and link a customer, sync an invoice ...); raises typed errors."""
+    ItemRunner = Callable[[QuickBooksClient, BulkItemMessage, datetime, datetime], ItemOutcome]
+    """Runs one item of one job kind (create and link a customer, sync an invoice ...); raises typed errors.
+
+    Called with the client, the message, when the job was created (work done since then may be this item's own,
+    from a delivery that stopped before recording it) and now."""
 
 
 class BulkItemRecord(SqsRecordModel):
@@ -84,10 +87,11 @@ class BulkWorker:
             self._record(message, outcome)
 
     def _run(self, message: BulkItemMessage) -> ItemOutcome | None:
-        status = self.jobs.item_status(message.tenant_id, message.job_id, message.item_id)
-        if status is None:
+        state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)
+        if state is None:
             logger.warning("bulk message of an unknown job item", job_id=message.job_id, item_id=message.item_id)
             return None
+        status, job_created_at = state
         if status is not ItemStatus.PENDING:
             # A repeated delivery; finishing again is harmless and completes a job whose finisher crashed.
             self.jobs.finish_if_done(message.tenant_id, message.job_id, now=self.clock())
@@ -98,7 +102,7 @@ class BulkWorker:
         try:
             qbo = self.quickbooks_for(message.tenant_id)
             try:
-                return runner(qbo, message, self.clock())
+                return runner(qbo, message, job_created_at, self.clock())
             finally:
                 qbo.close()
         except AlreadyLinked as exc:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.jobs import ItemOutcome
 from shared.domain.parties import PARTY_KINDS
+from shared.errors import AlreadyLinked
 from shared.services.parties import create_and_link
 
 if TYPE_CHECKING:
@@ -24,8 +25,17 @@ if TYPE_CHECKING:
 def party_runner(kind: PartyKind, parties: PartyStore) -> ItemRunner:
     """Create the QuickBooks customer (vendor) of one Books360 client (vendor) and link it ("Create and sync")."""
 
-    def run(qbo: QuickBooksClient, message: BulkItemMessage, now: datetime) -> ItemOutcome:
-        linked = create_and_link(kind, qbo, parties, tenant_id=message.tenant_id, party_id=message.item_id, now=now)
+    def run(qbo: QuickBooksClient, message: BulkItemMessage, job_created_at: datetime, now: datetime) -> ItemOutcome:
+        try:
+            linked = create_and_link(kind, qbo, parties, tenant_id=message.tenant_id, party_id=message.item_id, now=now)
+        except AlreadyLinked:
+            # Linked to an object we created since the job began: an earlier delivery of this very item did it,
+            # then stopped before recording its outcome. That is this item's success, not a skip.
+            party = parties.get(message.tenant_id, kind, message.item_id)
+            link = party.link_in(qbo.realm_id) if party else None
+            if link is not None and link.created and link.synced_at >= job_created_at:
+                return ItemOutcome.succeeded(link.qb_id)
+            raise
         return ItemOutcome.succeeded(linked.qb_id)
 
     return run

@@ -70,6 +70,7 @@ class JobStore:
                 "itemId": item_id,
                 "position": position,
                 "status": ItemStatus.PENDING.value,
+                "createdAt": now.isoformat(),
                 "expiresAt": expires_at,
             }
             for position, item_id in enumerate(item_ids)
@@ -84,10 +85,12 @@ class JobStore:
             return None
         return _job(head, self.table.query_prefix(tenant_pk(tenant_id), f"{ITEM_PREFIX}{job_id}#"))
 
-    def item_status(self, tenant_id: str, job_id: str, item_id: str) -> ItemStatus | None:
-        """Where one item stands (None: no such item, e.g. its job expired)."""
+    def item_state(self, tenant_id: str, job_id: str, item_id: str) -> tuple[ItemStatus, datetime] | None:
+        """Where one item stands, and when its job was created (None: no such item, e.g. its job expired)."""
         item = self.table.get(tenant_pk(tenant_id), item_sk(job_id, item_id))
-        return ItemStatus(item["status"]) if item else None
+        if item is None:
+            return None
+        return ItemStatus(item["status"]), datetime.fromisoformat(str(item["createdAt"]))
 
     def record(self, tenant_id: str, job_id: str, item_id: str, outcome: ItemOutcome, *, now: datetime) -> bool:
         """Move a pending item to ``outcome`` and count it on the job; False when it had an outcome already."""

@@ -17,6 +17,7 @@ from local.sqs import sqs_record
 from shared import wiring
 from shared.domain.parties import CUSTOMER, PARTY_KINDS, PartyKind
 from shared.services.books360_events import apply_event
+from shared.services.parties import create_and_link
 from tests.conftest import load_function
 from tests.support.events import LambdaContext, http_event
 from tests.support.template import load_template
@@ -405,3 +406,22 @@ def test_bulk_job_after_disconnect_fails_its_items_with_the_reason(bulk):
     _, job = bulk.job(job_id)
     assert (job["status"], job["failed"]) == ("failed", 2)
     assert "not connected" in job["items"][0]["error"]
+
+
+def test_bulk_item_retried_after_linking_but_before_recording_succeeds(bulk):
+    # GIVEN a delivery that created and linked the customer, then died before recording the item's outcome
+    realm = bulk.stack.connect()
+    ids = seed(CUSTOMER, 1)
+    job_id = bulk.start(CUSTOMER, ids)
+    qbo = wiring.quickbooks_for("t1")
+    lost = create_and_link(CUSTOMER, qbo, wiring.party_store(), tenant_id="t1", party_id=ids[0], now=wiring.now())
+    qbo.close()
+
+    # WHEN SQS delivers the message again
+    bulk.drain()
+
+    # THEN the item counts as this job's success (not a skip), with the one customer it made
+    _, job = bulk.job(job_id)
+    assert (job["status"], job["succeeded"], job["skipped"]) == ("succeeded", 1, 0)
+    assert job["items"][0]["qbId"] == lost.qb_id
+    assert len(qb_objects(bulk.stack, realm, CUSTOMER)) == 1
