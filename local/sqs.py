@@ -92,8 +92,6 @@ class QueuePoller:
         self._slots = threading.BoundedSemaphore(max(1, source.max_concurrency))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"sqs-{source.function}-{source.event}", daemon=True)
-        self._inflight: set[threading.Thread] = set()
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._thread.start()
@@ -102,12 +100,9 @@ class QueuePoller:
         self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling; batches in flight are not waited for (their workers are stopped with the stack)."""
         self._stop.set()
         self._thread.join(timeout)
-        with self._lock:
-            batches = list(self._inflight)
-        for thread in batches:
-            thread.join(timeout)
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         answer = self.client.receive_message(
@@ -151,19 +146,15 @@ class QueuePoller:
             if not batch:
                 self._slots.release()
                 continue
-            thread = threading.Thread(target=self._run_batch, args=(batch,), daemon=True)
-            with self._lock:
-                self._inflight.add(thread)
-            thread.start()
+            threading.Thread(target=self._run_batch, args=(batch,), daemon=True).start()
 
     def _run_batch(self, batch: list[dict[str, Any]]) -> None:
         try:
             self.process(batch)
         except Exception:
-            log.exception("sqs batch settlement failed function=%s", self.source.function)
+            if not self._stop.is_set():
+                log.exception("sqs batch settlement failed function=%s", self.source.function)
         finally:
-            with self._lock:
-                self._inflight.discard(threading.current_thread())
             self._slots.release()
 
     def process(self, batch: list[dict[str, Any]]) -> set[str]:

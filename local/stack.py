@@ -216,7 +216,7 @@ class Stack:
         if self.front is not None:
             self.front.executor.shutdown(wait=False, cancel_futures=True)
         for _, process in reversed(self.children):
-            stop(process)
+            stop(process, timeout=3.0)
 
 
 class _QuietServer:
