@@ -61,4 +61,8 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # Only the one canonical spelling: a changed padding bit or a stray character is an altered cursor too.
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
