@@ -179,6 +179,20 @@ class _Models:
     view: type[PartyViewOut]
     namespace: dict[str, Any]
 
+    def page_of(self, found: service.PartyList) -> PartyPageOut:
+        return self.page(items=[self.row.of(r) for r in found.rows], next_cursor=found.next_cursor)
+
+    def qb_parties_of(self, found: list[service.QuickBooksParty]) -> QbPartiesOut:
+        return self.qb_parties(items=[self.qb_party.of(f) for f in found])
+
+    def view_of(self, seen: service.PartyView) -> PartyViewOut:
+        return self.view(
+            party=self.info.of(seen.party),
+            qb_object=seen.qb_object,
+            status=seen.status,
+            synced_at=seen.link.synced_at if seen.link else None,
+        )
+
 
 def _models(kind: PartyKind) -> _Models:
     name = kind.qb_entity
@@ -242,17 +256,12 @@ def party_router(kind: PartyKind) -> Router:
         cursor: Cursor = None,
     ) -> PartyPageOut:
         filters = PartyFilters(text=party, status=LinkStatus(status) if status else None, email=email)
+        stores = wiring.party_store(), wiring.connection_store()
+        tenant_id, key = tenant_id_of(router), wiring.cursor_key()
         found = service.list_parties(
-            kind,
-            wiring.party_store(),
-            wiring.connection_store(),
-            tenant_id=tenant_id_of(router),
-            filters=filters,
-            limit=limit,
-            cursor=cursor,
-            cursor_key=wiring.cursor_key(),
+            kind, *stores, tenant_id=tenant_id, filters=filters, limit=limit, cursor=cursor, cursor_key=key
         )
-        return models.page(items=[models.row.of(r) for r in found.rows], next_cursor=found.next_cursor)
+        return models.page_of(found)
 
     @router.get(f"/quickbooks/qb-{kind.plural}", summary=f"QuickBooks {kind.key}s for the picker, read live")
     @typed
@@ -260,45 +269,26 @@ def party_router(kind: PartyKind) -> Router:
         search: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 25
     ) -> QbPartiesOut:
         tenant_id = tenant_id_of(router)
-        found = service.search_quickbooks(
-            kind,
-            wiring.quickbooks_for(tenant_id),
-            wiring.party_store(),
-            tenant_id=tenant_id,
-            search=search,
-            limit=limit,
+        qbo, store = wiring.quickbooks_for(tenant_id), wiring.party_store()
+        return models.qb_parties_of(
+            service.search_quickbooks(kind, qbo, store, tenant_id=tenant_id, search=search, limit=limit)
         )
-        return models.qb_parties(items=[models.qb_party.of(f) for f in found])
 
     @router.post(f"{item}/sync", summary=f"Link to a QuickBooks {kind.key}, or create one and link it")
     @typed
     def sync(party_id: PartyId, body: Annotated[SyncIn, Body()]) -> SyncOut:
         tenant_id = tenant_id_of(router)
         qbo, store, now = wiring.quickbooks_for(tenant_id), wiring.party_store(), wiring.now()
-        if body.qb_id is not None:
-            linked = service.link_existing(
-                kind, qbo, store, tenant_id=tenant_id, party_id=party_id, qb_id=body.qb_id, now=now
-            )
-        else:
-            linked = service.create_and_link(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, now=now)
+        linked = service.sync_party(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, qb_id=body.qb_id, now=now)
         return models.sync_out.of(linked)
 
     @router.get(f"{item}", summary=f"View Info: the Books360 {kind.books360_name} and its QuickBooks {kind.key}")
     @typed
     def view(party_id: PartyId) -> PartyViewOut:
         tenant_id = tenant_id_of(router)
-        seen = service.view_party(
-            kind,
-            wiring.party_store(),
-            wiring.connection_store(),
-            partial(wiring.quickbooks_for, tenant_id),
-            tenant_id=tenant_id,
-            party_id=party_id,
-        )
-        synced_at = seen.link.synced_at if seen.link else None
-        return models.view(
-            party=models.info.of(seen.party), qb_object=seen.qb_object, status=seen.status, synced_at=synced_at
-        )
+        stores = wiring.party_store(), wiring.connection_store()
+        quickbooks = partial(wiring.quickbooks_for, tenant_id)
+        return models.view_of(service.view_party(kind, *stores, quickbooks, tenant_id=tenant_id, party_id=party_id))
 
     @router.delete(f"{item}/sync", summary="Unsync: remove the link; nothing changes in QuickBooks")
     @typed

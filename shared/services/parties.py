@@ -264,6 +264,22 @@ def search_quickbooks(
     ]
 
 
+def sync_party(
+    kind: PartyKind,
+    qbo: QuickBooksClient,
+    store: PartyStore,
+    *,
+    tenant_id: str,
+    party_id: str,
+    qb_id: str | None,
+    now: datetime,
+) -> LinkOutcome:
+    """ "Sync with QB": link the QuickBooks object the user picked (``qb_id``), or create one (None)."""
+    if qb_id is None:
+        return create_and_link(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, now=now)
+    return link_existing(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, qb_id=qb_id, now=now)
+
+
 def link_existing(
     kind: PartyKind,
     qbo: QuickBooksClient,
