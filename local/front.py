@@ -77,7 +77,7 @@ def _raw_response(status: int, headers: list[tuple[str, str]], body: bytes, requ
     for name, value in headers:
         if name.lower() in ("content-length", "transfer-encoding", "connection"):
             continue
-        response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1", "replace")))
     response.raw_headers.append((b"apigw-requestid", request_id.encode("latin-1")))
     return response
 

@@ -205,18 +205,32 @@ class Stack:
             raise StartError(f"the front could not listen on {HOST}:{self.config.api_port}")
 
     def close(self) -> None:
+        """Stop every part that was started, and log how long each took (a slow stop is worth seeing)."""
+        steps: list[str] = []
+        mark = time.monotonic()
+
+        def step(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            steps.append(f"{name} {now - mark:.1f}s")
+            mark = now
+
         for poller in self.pollers:
             poller.signal_stop()
         for poller in self.pollers:
             poller.stop()
+        step("pollers")
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.runtime is not None:
             self.runtime.close()
+        step("workers")
         if self.front is not None:
             self.front.executor.shutdown(wait=False, cancel_futures=True)
-        for _, process in reversed(self.children):
+        for name, process in reversed(self.children):
             stop(process, timeout=3.0)
+            step(name)
+        log.info("stopping took %s", ", ".join(steps))
 
 
 class _QuietServer:
