@@ -62,6 +62,20 @@ class LocalStack:
             base_url=base_url or self.api_url, headers=headers, timeout=kwargs.pop("timeout", 30.0), **kwargs
         )
 
+    def put_events(self, *entries: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_local/events``: answers once every matching function has run."""
+        answer = httpx.post(f"{self.api_url}/_local/events", json={"Entries": list(entries)}, timeout=120.0)
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
+    def run_schedule(self, name: str) -> dict[str, Any]:
+        """``POST /_local/schedules/{name}/run``: answers once the scheduled function has run."""
+        answer = httpx.post(f"{self.api_url}/_local/schedules/{name}/run", timeout=330.0)
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
     def output(self, last: int = 200) -> str:
         lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         return "\n".join(lines[-last:])

@@ -131,6 +131,8 @@ def handler(event, context):
     query = event.get("queryStringParameters") or {}
     if "raise" in query:
         raise ValueError("bad input over HTTP")
+    if "sleep" in query:
+        time.sleep(float(query["sleep"]))
     if "malformed" in query:
         return {"statusCode": "abc"}
     if "echo" in query:

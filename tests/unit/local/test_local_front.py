@@ -154,3 +154,14 @@ def test_ui_stand_in(front_client: TestClient) -> None:
 def test_routes_listing(front_client: TestClient) -> None:
     items = front_client.get("/_local/routes").json()["items"]
     assert {i["routeKey"] for i in items} == {"GET /open", "ANY /closed/{id}"}
+
+
+def test_no_answer_within_the_integration_timeout_is_503(
+    front_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import local.front
+
+    monkeypatch.setattr(local.front, "INTEGRATION_TIMEOUT", 0.2)
+    answer = front_client.get("/open?sleep=0.6")
+    assert answer.status_code == 503
+    assert answer.json() == {"message": "Service Unavailable"}
