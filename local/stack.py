@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -92,19 +93,27 @@ class Stack:
         for warning in self.plan.warnings:
             log.warning("%s", warning)
         self.start_servers()
+        caps = {source.function: source.max_concurrency for source in self.plan.sqs_sources}
+        self.runtime = Runtime(self.plan.functions, self.config, caps)
+        # Imports only (functions build their AWS clients at first use), so this overlaps moto's own start;
+        # the functions the demo data goes through are needed first.
+        self.runtime.prewarm(first=[rule.function for rule in self.plan.rules])
+        self.runtime.watch_code()
         moto = dict(self.children)["moto"]
         wait_http("moto", self.config.moto_url, moto, START_TIMEOUT)
         provision(self.plan, self.config.moto_url)
-
-        caps = {source.function: source.max_concurrency for source in self.plan.sqs_sources}
-        self.runtime = Runtime(self.plan.functions, self.config, caps)
-        # The functions the demo data goes through are needed first.
-        self.runtime.prewarm(first=[rule.function for rule in self.plan.rules])
-        self.runtime.watch_code()
+        bus = EventBus(self.runtime, self.plan.rules, self.config.async_retries)
+        # Books360's side of the demo (DynamoDB, through the functions) and QuickBooks' side (the emulator) are
+        # independent: load them side by side.
+        books360_demo = threading.Thread(target=self.load_books360_demo, args=(bus,), name="demo", daemon=True)
+        if self.config.seed_demo:
+            books360_demo.start()
 
         emulator = dict(self.children)["emulator"]
         wait_http("QuickBooks emulator", f"{self.config.emulator_url}/_admin/companies", emulator, START_TIMEOUT)
         realm_id = self.seed_demo()
+        if books360_demo.is_alive():
+            books360_demo.join()
 
         sqs = client("sqs", self.config.moto_url)
         for source in self.plan.sqs_sources:
@@ -112,9 +121,6 @@ class Stack:
                 poller = QueuePoller(source, self.runtime, sqs, self.config.sqs_retry_seconds)
                 poller.start()
                 self.pollers.append(poller)
-        bus = EventBus(self.runtime, self.plan.rules, self.config.async_retries)
-        if realm_id is not None:
-            self.load_books360_demo(bus)
         self.scheduler = Scheduler(self.runtime, self.plan.schedules, self.config.async_retries)
         if self.config.schedules_enabled:
             for warning in self.scheduler.start():
