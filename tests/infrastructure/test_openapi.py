@@ -13,5 +13,10 @@ def test_committed_openapi_matches_the_routes():
     assert committed == openapi_document(), "openapi.json is stale: run `make openapi` and commit it"
 
 
-def test_openapi_lists_the_connection_route():
-    assert "/quickbooks/connection" in openapi_document()["paths"]
+def test_openapi_lists_the_routes_of_every_http_function():
+    paths = openapi_document()["paths"]
+
+    assert "/quickbooks/connection" in paths  # functions/api
+    assert "/quickbooks/customers/bulk-sync" in paths  # functions/bulk_sync
+    assert "/quickbooks/oauth/callback" in paths  # functions/oauth_callback
+    assert "/quickbooks/lists/refresh" in paths  # functions/list_refresh
