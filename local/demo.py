@@ -133,83 +133,158 @@ def seed_quickbooks(
 BOOKS360_SOURCE = "books360.accounting"
 
 
-def _client(client_id: str, name: str, email: str | None, city: str) -> dict[str, Any]:
+# Names the demo QuickBooks company already holds: some as customers (link them, or see the 409 on create), one
+# as a vendor (a client of that name is created with the " (Customer)" suffix).
+_CLIENT_NAMES = [
+    "Acme Corp",
+    "Globex LLC",
+    "Initech Inc",
+    "Umbrella Corporation",
+    "Hooli Cloud Services",
+    "Wayne Enterprises",
+    "Stark Industries",
+    "Wonka Confections",
+    "Cyberdyne Systems",
+    "Soylent Foods",
+    "Tyrell Corporation",
+    "Oscorp Labs",
+    "Pied Piper",
+    "Vandelay Industries",
+    "Dunder Mifflin",
+    "Bluth Company",
+    "Prestige Worldwide",
+    "Sterling Cooper",
+    "Gringotts Advisory",
+    "Monarch Solutions",
+    "Nakatomi Trading",
+    "Massive Dynamic",
+    "Black Mesa Research",
+    "Aperture Science",
+    "Virtucon",
+    "Gekko & Co",
+    "Duff Brewing",
+    "Krusty Krab",
+    "Los Pollos Hermanos",
+    "Paper Street Soap",
+    "Blue Sun Corp",
+    "Weyland Logistics",
+    "Ollivanders Wands",
+    "Cogswell Cogs",
+    "Spacely Sprockets",
+    "Sirius Cybernetics",
+    "Rekall Travel",
+    "Zorg Industries",
+    "Ghostbusters LLC",
+    "No Email Studio",
+]
+_VENDOR_NAMES = [
+    "Office Supplies Co",
+    "Hooli Ads Network",
+    "Paper Street Supplies",
+    "Jane Doe",
+    "Northwind Traders",
+    "Contoso Media",
+    "Fabrikam Print",
+    "Adventure Works Travel",
+    "Litware Analytics",
+    "Proseware Hosting",
+]
+_CITIES = ["Phoenix", "Springfield", "Gotham", "Oakland", "Austin", "Denver", "Portland", "Boston"]
+# (first month, months spanned, paid: "all" | "part" | "none"); months are 2026's, today is late November.
+_INVOICE_SHAPES = [(6, 1, "all"), (7, 2, "part"), (8, 1, "none"), (9, 3, "all"), (10, 1, "part"), (11, 1, "none")]
+
+
+def _slug(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())[:16]
+
+
+def _client(index: int, name: str) -> dict[str, Any]:
+    # Every seventh client, and the one named so, has no email: it can be linked, but not invoiced.
+    email = None if index % 7 == 6 or name == "No Email Studio" else f"billing@{_slug(name)}.example"
     return {
-        "clientId": client_id,
+        "clientId": f"cl-{index + 1:03d}",
         "name": name,
         "email": email,
         "companyName": name,
-        "phone": "(555) 010-0000",
-        "billingAddress": {"line1": "1 Main St", "city": city, "region": "CA", "postalCode": "94105", "country": "US"},
+        "phone": f"(555) 010-{1000 + index:04d}",
+        "billingAddress": {
+            "line1": f"{index + 1} Main St",
+            "city": _CITIES[index % len(_CITIES)],
+            "region": "CA",
+            "postalCode": f"94{index:03d}",
+            "country": "USA",
+        },
     }
 
 
-def _invoice(
-    invoice_id: str, client_id: str, number: str, month: str, amounts: list[str], paid: str | None
-) -> dict[str, Any]:
-    transactions = [
-        {"id": f"{invoice_id}-t{i}", "date": f"{month}-{10 + i:02d}", "description": f"Campaign spend {i}", "amount": a}
-        for i, a in enumerate(amounts, start=1)
-    ]
+def _vendor(index: int, name: str) -> dict[str, Any]:
+    return {
+        "vendorId": f"vd-{index + 1:03d}",
+        "name": name,
+        "email": None if index % 4 == 3 else f"ar@{_slug(name)}.example",
+        "companyName": name,
+        "phone": f"(555) 020-{1000 + index:04d}",
+    }
+
+
+def _invoice(index: int, client_id: str) -> dict[str, Any]:
+    first_month, span, paid = _INVOICE_SHAPES[index % len(_INVOICE_SHAPES)]
+    transactions: list[dict[str, str]] = []
+    for month in range(first_month, first_month + span):
+        for line in range(1 + (index + month) % 3):
+            cents = (index * 7919 + month * 131 + line * 57) % 90000 + 5000
+            transactions.append(
+                {
+                    "id": f"inv-{index + 1:03d}-t{len(transactions) + 1}",
+                    "date": f"2026-{min(month, 11):02d}-{5 + line * 9:02d}",
+                    "description": ["Ad spend", "Management fee", "Creative production"][line % 3],
+                    "amount": f"{cents // 100}.{cents % 100:02d}",
+                }
+            )
+    total = sum(int(t["amount"].replace(".", "")) for t in transactions)
+    paid_cents = {"all": total, "part": total // 3, "none": 0}[paid]
+    last_month = min(first_month + span - 1, 11)
     payments = (
         [
             {
-                "id": f"{invoice_id}-p1",
-                "date": f"{month}-28",
-                "amount": paid,
-                "paymentSystem": "stripe",
-                "brokerId": "brk-1",
+                "id": f"inv-{index + 1:03d}-p1",
+                "date": f"2026-{last_month:02d}-27",
+                "amount": f"{paid_cents // 100}.{paid_cents % 100:02d}",
+                "paymentSystem": ["stripe", "paypal", "wire"][index % 3],
+                "brokerId": ["brk-1", None, "brk-2"][index % 3],
             }
         ]
-        if paid
+        if paid_cents
         else []
     )
+    custom = {"CampaignId": f"CMP-{100 + index}", "Clicks": str(1000 + 37 * index)}
+    if index % 2 == 0:
+        custom["Region"] = ["West", "East", "North"][index % 3]
     return {
-        "invoiceId": invoice_id,
+        "invoiceId": f"inv-{index + 1:03d}",
         "clientId": client_id,
-        "number": number,
-        "createdAt": f"{month}-01T09:00:00Z",
-        "dateFrom": f"{month}-01",
-        "dateTo": f"{month}-28",
-        "dueDate": f"{month}-28",
+        "number": f"B360-{1001 + index}",
+        "createdAt": f"2026-{last_month:02d}-28T09:00:00Z",
+        "dateFrom": f"2026-{first_month:02d}-01",
+        "dateTo": f"2026-{last_month:02d}-28",
+        # Unpaid ones from before November are overdue by now.
+        "dueDate": f"2026-{min(last_month + 1, 12):02d}-15",
         "currency": "USD",
-        "customFields": {"CampaignId": f"cmp-{invoice_id}"},
+        "customFields": custom,
         "transactions": transactions,
         "payments": payments,
     }
 
 
 def books360_entries(tenant_id: str) -> list[dict[str, Any]]:
-    """The demo tenant's Books360 data as the PutEvents entries Books360 would publish (clients first)."""
-    clients = [
-        _client("cl-acme", "Acme Corp", "billing@acme.example", "Phoenix"),
-        _client("cl-globex", "Globex LLC", "ap@globex.example", "Springfield"),
-        _client("cl-wayne", "Wayne Enterprises", "finance@wayne.example", "Gotham"),
-        _client("cl-nomail", "No Email Studio", None, "Oakland"),
-    ]
-    vendors = [
-        {
-            "vendorId": "vd-hooli",
-            "name": "Hooli Cloud Services",
-            "email": "invoices@hooli.example",
-            "companyName": "Hooli",
-            "phone": None,
-        },
-        {
-            "vendorId": "vd-paper",
-            "name": "Paper Street Supplies",
-            "email": None,
-            "companyName": "Paper Street Supplies",
-            "phone": "(555) 010-3000",
-        },
-    ]
-    invoices = [
-        _invoice("inv-1001", "cl-acme", "B360-1001", "2026-09", ["1250.00", "300.50"], "1550.50"),
-        _invoice("inv-1002", "cl-acme", "B360-1002", "2026-10", ["980.00"], "400.00"),
-        _invoice("inv-1003", "cl-globex", "B360-1003", "2026-10", ["2100.00", "45.25", "19.99"], None),
-        _invoice("inv-1004", "cl-wayne", "B360-1004", "2026-11", ["5000.00"], None),
-        _invoice("inv-1005", "cl-nomail", "B360-1005", "2026-11", ["75.00"], None),
-    ]
+    """The demo tenant's Books360 data as the PutEvents entries Books360 would publish (clients first).
+
+    40 clients (some without email, some whose names the demo QuickBooks company already has), 10 vendors and
+    60 invoices (one to three months, paid, partly paid, unpaid and overdue, with custom fields).
+    """
+    clients = [_client(i, name) for i, name in enumerate(_CLIENT_NAMES)]
+    vendors = [_vendor(i, name) for i, name in enumerate(_VENDOR_NAMES)]
+    invoices = [_invoice(i, clients[i % len(clients)]["clientId"]) for i in range(60)]
     entries: list[dict[str, Any]] = []
     for kind, items in (("ClientUpserted", clients), ("VendorUpserted", vendors), ("InvoiceUpserted", invoices)):
         for item in items:
