@@ -24,6 +24,7 @@ class Settings(BaseModel):
     token_secret_prefix: str = "books360-qbo/tokens/"
     # The bulk queue's maxReceiveCount: on its last receive a failing item is marked failed, not left to the DLQ.
     bulk_max_receive_count: Annotated[int, Field(ge=1)] = 5
+    bulk_dead_letter_queue_arn: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

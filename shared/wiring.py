@@ -209,5 +209,6 @@ def bulk_worker() -> BulkWorker:
         runners=party_runners(party_store()),
         quickbooks_for=bulk_quickbooks_for,
         max_receive_count=settings().bulk_max_receive_count,
+        dead_letter_arn=settings().bulk_dead_letter_queue_arn,
         clock=now,
     )

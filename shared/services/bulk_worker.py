@@ -10,6 +10,7 @@ What becomes of a record::
                                                   minute after a 429) ...
     ... on its last receive (the queue's maxReceiveCount) the item fails with that error instead of going
         silently to the dead-letter queue, so a job never hangs in ``running``.
+    a record from the dead-letter queue ......... (a worker killed on the last try) its item fails
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class BulkItemRecord(SqsRecordModel):
 
 
 UNEXPECTED = "An unexpected error stopped this item; try it again."
+DEAD_LETTERED = "This item could not be processed after several attempts; try it again."
 
 
 @dataclass
@@ -54,16 +56,15 @@ class BulkWorker:
     quickbooks_for: Callable[[str], QuickBooksClient]
     max_receive_count: int
     clock: Callable[[], datetime]
+    dead_letter_arn: str = ""
 
     def handle(self, raw_record: dict[str, Any]) -> None:
         """Process one SQS record; raising hands it back to SQS for a later delivery."""
-        try:
-            record = BulkItemRecord.model_validate(raw_record)
-        except ValidationError as exc:
-            # Field paths only: the body may hold anything, and logs never carry bodies.
-            fields = [".".join(str(part) for part in error["loc"]) for error in exc.errors()]
-            logger.error("bulk message dropped: malformed", message_id=raw_record.get("messageId"), fields=fields)
-            metrics.add_metric(name="BulkMessageMalformed", unit="Count", value=1)
+        record = self._parse(raw_record)
+        if record is None:
+            return
+        if self.dead_letter_arn and raw_record.get("eventSourceARN") == self.dead_letter_arn:
+            self._dead_lettered(record.body)
             return
         message = record.body
         receives = int(record.attributes.ApproximateReceiveCount or "1")
@@ -85,6 +86,23 @@ class BulkWorker:
             outcome = ItemOutcome.failed(UNEXPECTED)
         if outcome is not None:
             self._record(message, outcome)
+
+    @staticmethod
+    def _parse(raw_record: dict[str, Any]) -> BulkItemRecord | None:
+        try:
+            return BulkItemRecord.model_validate(raw_record)
+        except ValidationError as exc:
+            # Field paths only: the body may hold anything, and logs never carry bodies.
+            fields = [".".join(str(part) for part in error["loc"]) for error in exc.errors()]
+            logger.error("bulk message dropped: malformed", message_id=raw_record.get("messageId"), fields=fields)
+            metrics.add_metric(name="BulkMessageMalformed", unit="Count", value=1)
+            return None
+
+    def _dead_lettered(self, message: BulkItemMessage) -> None:
+        state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)
+        if state is not None and state[0] is ItemStatus.PENDING:
+            metrics.add_metric(name="BulkItemDeadLettered", unit="Count", value=1)
+            self._record(message, ItemOutcome.failed(DEAD_LETTERED))
 
     def _run(self, message: BulkItemMessage) -> ItemOutcome | None:
         state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)

@@ -33,6 +33,7 @@ class Bulk:
     queue_url: str
     queue_arn: str
     dlq_url: str
+    dlq_arn: str
 
     def post(self, kind: PartyKind, body: Any, *, tenant: str = "t1") -> tuple[int, Any]:
         event = http_event(
@@ -131,8 +132,9 @@ def bulk(stack, monkeypatch) -> Bulk:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     monkeypatch.setenv("BULK_QUEUE_URL", queue_url)
     monkeypatch.setenv("BULK_MAX_RECEIVE_COUNT", max_receives)
+    monkeypatch.setenv("BULK_DEAD_LETTER_QUEUE_ARN", dlq_arn)
     wiring.reset()
-    return Bulk(stack, load_function("bulk_sync"), sqs, queue_url, queue_arn, dlq_url)
+    return Bulk(stack, load_function("bulk_sync"), sqs, queue_url, queue_arn, dlq_url, dlq_arn)
 
 
 # -- the request --------------------------------------------------------------------------------------------
@@ -355,6 +357,23 @@ def test_bulk_item_on_its_last_receive_fails_and_the_job_finishes(bulk):
     assert "ThrottleExceeded" in item["error"] or "throttl" in item["error"].lower()
     assert job["finishedAt"] is not None
     assert bulk.sqs.receive_message(QueueUrl=bulk.dlq_url).get("Messages", []) == []
+
+
+def test_bulk_item_whose_message_is_dead_lettered_fails_and_the_job_finishes(bulk):
+    # GIVEN a job whose only message ended in the dead-letter queue (its worker was killed on the last try)
+    bulk.stack.connect()
+    job_id = bulk.start(CUSTOMER, seed(CUSTOMER, 1))
+    message = bulk.receive(1)[0]
+    bulk.sqs.delete_message(QueueUrl=bulk.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    # WHEN the dead-letter queue hands it to the function
+    result = bulk.function.lambda_handler({"Records": [sqs_record(message, bulk.dlq_arn)]}, LambdaContext())
+
+    # THEN the item failed, the job finished, and the record was not handed back
+    _, job = bulk.job(job_id)
+    assert result["batchItemFailures"] == []
+    assert (job["status"], job["items"][0]["status"], job["failed"]) == ("failed", "failed", 1)
+    assert "could not be processed" in job["items"][0]["error"]
 
 
 def test_bulk_job_with_faults_at_several_points_ends_with_one_customer_per_item(bulk):
