@@ -37,9 +37,11 @@ if TYPE_CHECKING:
 
 LINK_ATTRIBUTE_PREFIX = "qbLink_"
 GUARD_PREFIX = "LINK#"
-# A filtered listing reads Query pages of growing size up to this many items (DynamoDB stops at 1 MB anyway)
-# until a page of the UI is full: a rare filter over 20,000 clients costs a few dozen Query calls, never a Scan.
-MAX_READ = 1000
+# A filtered listing reads Query pages of growing size up to MAX_READ items (DynamoDB stops at 1 MB anyway),
+# and at most READ_BUDGET items for one page of the UI: a rare filter over 20,000 clients costs a few Query
+# calls a page, never a Scan.
+MAX_READ = 2000
+READ_BUDGET = 10_000
 
 
 class LinkRefused(Exception):
@@ -59,7 +61,7 @@ class NotLinked(Exception):
 @dataclass(frozen=True)
 class PartyPage:
     parties: list[Party]
-    after: str | None  # the party id to continue after; None: this was the last page
+    after: str | None  # the party id to continue after (a page cut short by the read budget may not show it)
 
 
 class PartyStore:
@@ -94,21 +96,25 @@ class PartyStore:
             return PartyPage([], None)
         pk = tenant_pk(tenant_id)
         # One extra item tells whether another page exists, so the last page never carries a cursor. A filter
-        # that matches much fills the page in the first read; a rare one reads on, four times more each time.
-        read = limit + 1
+        # that matches much fills the page in the first read; a rare one reads on, four times more each time,
+        # until READ_BUDGET items were read: then the page is answered short (maybe empty) with a cursor at the
+        # position reached, so no request grows with the tenant's size.
+        read, budget = limit + 1, READ_BUDGET
         start = kind.sk_prefix + after if after else None
         found: list[dict[str, Any]] = []
-        while len(found) <= limit:
+        while len(found) <= limit and budget > 0:
             items, start = self.table.query_page(
                 pk, kind.sk_prefix, after_sk=start, limit=read, where=where, names=names, values=values
             )
             found.extend(items)
             if start is None:
                 break
-            read = min(read * 4, MAX_READ)
+            budget -= read
+            read = min(read * 4, MAX_READ, max(budget, 1))
         parties = [_party(kind, item) for item in found[:limit]]
-        more = len(found) > limit
-        return PartyPage(parties, parties[-1].party_id if more and parties else None)
+        if len(found) > limit:
+            return PartyPage(parties, parties[-1].party_id)
+        return PartyPage(parties, start.removeprefix(kind.sk_prefix) if start else None)
 
     def linked_parties(self, tenant_id: str, realm_id: str, kind: PartyKind, qb_ids: Iterable[str]) -> dict[str, str]:
         """QuickBooks id -> id of the party linked to it in ``realm_id``, for those linked (one BatchGetItem)."""

@@ -218,6 +218,24 @@ def test_list_parties_following_cursor_visits_every_item_exactly_once(stack, rea
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_list_parties_rare_filter_over_read_budget_pages_short_and_still_visits_each_once(
+    stack, realm, monkeypatch, kind
+):
+    # GIVEN 30 parties, 3 of them matching, and a budget of 8 items read per request
+    monkeypatch.setattr("shared.store.parties.READ_BUDGET", 8)
+    for n in range(30):
+        seed(kind, f"p-{n:02d}", f"Party {n}" + (" Rare" if n in (4, 17, 29) else ""))
+
+    # WHEN the filtered list is followed page after page
+    status, first = listing(stack, kind, **{kind.list_filter: "rare", "limit": "5"})
+    items = every_page(stack, kind, **{kind.list_filter: "rare", "limit": "5"})
+
+    # THEN the first page stops early with a cursor, and all pages together show each match once
+    assert status == 200 and len(first["items"]) < 3 and first["nextCursor"]
+    assert [item[kind.id_field] for item in items] == ["p-04", "p-17", "p-29"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_list_parties_page_filled_exactly_has_no_next_cursor(stack, realm, kind):
     for n in range(4):
         seed(kind, f"p-{n}", f"Party {n}")
