@@ -90,6 +90,7 @@ def load(client: Any, table: Table, clients: int, others: int) -> None:
 
 
 def ours(store: PartyStore, connections: ConnectionStore, filters: PartyFilters, cursor: str | None) -> int:
+    """Items on our page; a page cut short by the read budget (a rare filter) may hold fewer than the naive one."""
     page = list_parties(
         CUSTOMER,
         store,
@@ -186,7 +187,7 @@ def main() -> None:
                 print(f"{label:34} {our_ms:9.1f} {our_read:7d} {'-':>9} {'-':>7} {'-':>7}", flush=True)
                 continue
             naive_ms, naive_read, naive_count = timed(lambda f=filters, a=after: naive(client, table, f, a), 1, reads)
-            assert our_count == naive_count, (label, our_count, naive_count)
+            assert our_count <= naive_count, (label, our_count, naive_count)
             ratio = naive_ms / our_ms
             print(f"{label:34} {our_ms:9.1f} {our_read:7d} {naive_ms:9.1f} {naive_read:7d} {ratio:6.1f}x", flush=True)
 

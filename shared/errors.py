@@ -70,10 +70,9 @@ class ReauthorizationRequired(Conflict):
 
 
 class AlreadyLinked(Conflict):
-    """The Books360 object is already linked, or the QuickBooks object is linked to another one.
+    """The Books360 object is already linked (a bulk job counts such an item ``skipped``).
 
-    ``qb_id`` is the QuickBooks id of the existing link when the Books360 object is the one already linked
-    (a bulk job counts such an item ``skipped``).
+    ``qb_id`` is the QuickBooks id it is linked to.
     """
 
     type = "/problems/already-linked"
@@ -82,6 +81,13 @@ class AlreadyLinked(Conflict):
     def __init__(self, detail: str, *, qb_id: str | None = None) -> None:
         super().__init__(detail)
         self.qb_id = qb_id
+
+
+class LinkedToAnother(Conflict):
+    """The QuickBooks object is linked to another Books360 object (a failure, not a skip, in a bulk job)."""
+
+    type = "/problems/already-linked"
+    title = "Linked to another"
 
 
 class NameTaken(Conflict):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.cursors import InvalidCursor, open_cursor, sign_cursor
 from shared.domain.parties import Link, LinkStatus, display_name_for, marker_for, same_display_name
-from shared.errors import AlreadyLinked, BadRequest, FieldError, InvalidInput, NameTaken, NotFound
+from shared.errors import AlreadyLinked, BadRequest, FieldError, InvalidInput, LinkedToAnother, NameTaken, NotFound
 from shared.observability import logger
 from shared.quickbooks.client import quote, request_id_for
 from shared.quickbooks.documents import party_document
@@ -67,9 +67,10 @@ def create_and_link(
 ) -> LinkOutcome:
     """Create the QuickBooks customer/vendor for a Books360 client/vendor, then link it (safe to run twice).
 
-    Raises ``NotFound`` (unknown or deleted party), ``AlreadyLinked`` (already linked in the connected company,
-    or the object made is linked to another party), ``NameTaken`` (an object of the same kind has the name: 409
-    naming its id), ``QuickBooksRejected``, ``QuickBooksThrottled``, ``NotConnected``/``ReauthorizationRequired``.
+    Raises ``NotFound`` (unknown or deleted party), ``AlreadyLinked`` (already linked in the connected company),
+    ``LinkedToAnother`` (the object QuickBooks gave back is linked to another party), ``NameTaken`` (an object of
+    the same kind has the name: 409 naming its id), ``QuickBooksRejected``, ``QuickBooksThrottled``,
+    ``NotConnected``/``ReauthorizationRequired``.
     """
     realm_id = qbo.realm_id
     party = _unlinked_party(kind, store, tenant_id, party_id, realm_id)
@@ -164,7 +165,7 @@ def _store_link(kind: PartyKind, store: PartyStore, tenant_id: str, party_id: st
                 qb_id=existing.qb_id,
             ) from refused
         if refused.holder is not None:
-            raise AlreadyLinked(
+            raise LinkedToAnother(
                 f"QuickBooks {kind.key} {link.qb_id} is already linked to {kind.books360_name} {refused.holder}."
             ) from refused
         raise NotFound(f"No {kind.books360_name} {party_id}.") from refused

@@ -17,7 +17,7 @@ import pytest
 
 from shared import wiring
 from shared.domain.parties import CUSTOMER, PARTY_KINDS, VENDOR, Link, PartyKind
-from shared.errors import AlreadyLinked, NameTaken
+from shared.errors import AlreadyLinked, LinkedToAnother, NameTaken
 from shared.quickbooks.client import QuickBooksClient
 from shared.services import parties as service
 from shared.services.books360_events import apply_event
@@ -439,7 +439,7 @@ def test_sync_object_linked_to_another_party_returns_409(stack, realm, qb_user, 
 
     status, problem = sync(stack, kind, "p-2", {kind.qb_id_field: existing["Id"]})
 
-    assert status == 409 and "p-1" in problem["detail"]
+    assert status == 409 and problem["type"] == "/problems/already-linked" and "p-1" in problem["detail"]
     assert listing(stack, kind, **{kind.list_filter: "p-2"})[1]["items"][0]["status"] == "unsynced"
 
 
@@ -460,7 +460,7 @@ def test_sync_two_parties_to_one_object_at_once_exactly_one_wins(stack, realm, q
             service.link_existing(
                 kind, qbo, wiring.party_store(), tenant_id="t1", party_id=party_id, qb_id=existing["Id"], now=NOW
             )
-        except AlreadyLinked:
+        except (AlreadyLinked, LinkedToAnother):
             return "409"
         return "200"
 
