@@ -217,7 +217,7 @@ def list_parties(
     realm_id = connections.get(tenant_id).realm_id
     page = store.page(tenant_id, kind, realm_id=realm_id, filters=filters, limit=limit, after=after)
     rows = [PartyRow(p, p.status_in(realm_id), p.link_in(realm_id)) for p in page.parties]
-    return PartyList(rows, sign_cursor(cursor_key, scope, page.after) if page.after else None)
+    return PartyList(rows, sign_cursor(cursor_key, scope, page.after) if page.after is not None else None)
 
 
 def _opened(key: bytes, scope: dict[str, str], cursor: str) -> str:

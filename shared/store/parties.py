@@ -61,7 +61,7 @@ class NotLinked(Exception):
 @dataclass(frozen=True)
 class PartyPage:
     parties: list[Party]
-    after: str | None  # the party id to continue after (a page cut short by the read budget may not show it)
+    after: str | None  # the position to continue after: a party id, or "" for the start; None: the last page
 
 
 class PartyStore:
@@ -89,20 +89,28 @@ class PartyStore:
         limit: int,
         after: str | None,
     ) -> PartyPage:
-        """Up to ``limit`` parties matching ``filters`` in id order after party ``after``: one Query on the
-        tenant's partition (``begins_with(sk, CLIENT#)``) with a FilterExpression, never a Scan."""
+        """Up to ``limit`` parties matching ``filters`` in id order after position ``after`` (None: the first
+        page): Query calls on the tenant's partition (``begins_with(sk, CLIENT#)``) with a FilterExpression,
+        never a Scan.
+
+        A party whose id equals the text filter is looked up directly and leads the first page (searching by id
+        is instant however many parties come before it); the Query leaves it out, so no page shows it twice.
+        """
         where, names, values = _filter_expression(kind, realm_id, filters)
         if where is None:
             return PartyPage([], None)
         pk = tenant_pk(tenant_id)
+        exact = self.get(tenant_id, kind, filters.text) if filters.text and after is None else None
+        leading = [exact] if exact is not None and filters.matches(exact, realm_id) else []
+        want = limit - len(leading)
         # One extra item tells whether another page exists, so the last page never carries a cursor. A filter
         # that matches much fills the page in the first read; a rare one reads on, four times more each time,
         # until READ_BUDGET items were read: then the page is answered short (maybe empty) with a cursor at the
         # position reached, so no request grows with the tenant's size.
-        read, budget = limit + 1, READ_BUDGET
+        read, budget = want + 1, READ_BUDGET
         start = kind.sk_prefix + after if after else None
         found: list[dict[str, Any]] = []
-        while len(found) <= limit and budget > 0:
+        while len(found) <= want and budget > 0:
             items, start = self.table.query_page(
                 pk, kind.sk_prefix, after_sk=start, limit=read, where=where, names=names, values=values
             )
@@ -111,10 +119,11 @@ class PartyStore:
                 break
             budget -= read
             read = min(read * 4, MAX_READ, max(budget, 1))
-        parties = [_party(kind, item) for item in found[:limit]]
-        if len(found) > limit:
-            return PartyPage(parties, parties[-1].party_id)
-        return PartyPage(parties, start.removeprefix(kind.sk_prefix) if start else None)
+        queried = [_party(kind, item) for item in found[:want]]
+        if len(found) > want:
+            # "" is the very beginning, for a second page whose first has only the leading party.
+            return PartyPage(leading + queried, queried[-1].party_id if queried else (after or ""))
+        return PartyPage(leading + queried, start.removeprefix(kind.sk_prefix) if start else None)
 
     def linked_parties(self, tenant_id: str, realm_id: str, kind: PartyKind, qb_ids: Iterable[str]) -> dict[str, str]:
         """QuickBooks id -> id of the party linked to it in ``realm_id``, for those linked (one BatchGetItem)."""
@@ -282,7 +291,8 @@ def _filter_expression(
     names = {"#deleted": "deleted"}
     values: dict[str, Any] = {}
     if filters.text:
-        clauses.append("(#id = :text OR contains(#nameLower, :textLower))")
+        # The party whose id is the text leads the first page (``PartyStore.page``), never a queried one.
+        clauses.append("#id <> :text AND contains(#nameLower, :textLower)")
         names |= {"#id": kind.id_field, "#nameLower": "nameLower"}
         values |= {"text": filters.text, "textLower": filters.text.casefold()}
     if filters.email:

@@ -236,6 +236,48 @@ def test_list_parties_rare_filter_over_read_budget_pages_short_and_still_visits_
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_list_parties_id_far_down_the_list_leads_the_first_page(stack, realm, monkeypatch, kind):
+    # GIVEN 30 parties and a read budget far smaller than the list
+    monkeypatch.setattr("shared.store.parties.READ_BUDGET", 8)
+    for n in range(30):
+        seed(kind, f"p-{n:02d}", f"Party {n}")
+
+    # WHEN the tab is searched by the id of the last one
+    status, page = listing(stack, kind, **{kind.list_filter: "p-29"})
+
+    # THEN it is on the first page, and on no later one
+    assert status == 200
+    assert [item[kind.id_field] for item in page["items"]] == ["p-29"]
+    everything = every_page(stack, kind, **{kind.list_filter: "p-29"})
+    assert [item[kind.id_field] for item in everything] == ["p-29"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("limit", ["1", "2", "25"])
+def test_list_parties_id_also_in_other_names_shows_each_once(stack, realm, kind, limit):
+    # GIVEN party p-5, and parties whose names contain "p-5"
+    seed(kind, "p-1", "Shop p-5 North")
+    seed(kind, "p-5", "Five")
+    seed(kind, "p-7", "Shop P-5 South")
+    seed(kind, "p-8", "Unrelated")
+
+    # WHEN the tab is searched for "p-5", page after page
+    items = every_page(stack, kind, **{kind.list_filter: "p-5", "limit": limit})
+
+    # THEN the exact id leads, then the name matches in order, each once
+    assert [item[kind.id_field] for item in items] == ["p-5", "p-1", "p-7"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_list_parties_id_not_matching_other_filters_is_not_shown(stack, realm, kind):
+    seed(kind, "p-5", "Five", email="five@example.com")
+
+    status, page = listing(stack, kind, **{kind.list_filter: "p-5", "email": "nomatch", "status": "unsynced"})
+
+    assert status == 200 and page["items"] == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_list_parties_page_filled_exactly_has_no_next_cursor(stack, realm, kind):
     for n in range(4):
         seed(kind, f"p-{n}", f"Party {n}")
