@@ -18,6 +18,14 @@ and removed together in one DynamoDB transaction:
 
 Nothing here reads before it writes to decide a conflict: the conditions decide, and the failed condition only
 tells which conflict to name. The Books360 event upserts never touch the ``qbLink_`` attributes.
+
+Listing
+-------
+A page is Query calls on the tenant's partition (``begins_with(sk, CLIENT#)``, id order) with the filters as a
+FilterExpression over ``nameLower``/``emailLower``/``qbLink_{realm}.status``, never a Scan of the table. Reads
+grow from one page's worth up to ``MAX_READ`` items a call and stop at ``READ_BUDGET`` items a request (a rare
+filter then answers a short page with a cursor at the position reached). The page's position travels in the
+API's signed cursor (``shared.domain.cursors``).
 """
 
 from __future__ import annotations
