@@ -8,39 +8,19 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
 from shared.domain.parties import CUSTOMER, PARTY_KINDS, PartyKind
+from tests.e2e.helpers import emulator, publish, qb_names
 from tests.e2e.oauth import connect, new_tenant
 
 pytestmark = pytest.mark.e2e
 
 KINDS = list(PARTY_KINDS.values())
 JOB_TIMEOUT = 90.0
-
-
-def publish(stack, tenant: str, kind: PartyKind, count: int, prefix: str) -> list[str]:
-    """Books360 publishes ``count`` new parties of the tenant; their ids."""
-    ids = [f"{kind.key[0]}-{uuid.uuid4().hex[:8]}" for _ in range(count)]
-    entries = [
-        {
-            "Source": "books360.accounting",
-            "DetailType": kind.upsert_event,
-            "Detail": json.dumps(
-                {"tenantId": tenant, "version": 1, kind.id_field: party_id, "name": f"{prefix} {n}", "email": None}
-            ),
-        }
-        for n, party_id in enumerate(ids)
-    ]
-    for start in range(0, len(entries), 10):  # PutEvents takes at most 10 entries
-        answer = httpx.post(f"{stack.api_url}/_local/events", json={"Entries": entries[start : start + 10]}, timeout=60)
-        assert answer.status_code == 200 and answer.json()["FailedEntryCount"] == 0, answer.text
-    return ids
 
 
 def start_job(stack, tenant: str, kind: PartyKind, ids: list[str]) -> str:
@@ -64,25 +44,6 @@ def finished_job(stack, tenant: str, job_id: str, timeout: float = JOB_TIMEOUT) 
             if time.monotonic() > deadline:
                 pytest.fail(f"job {job_id} did not finish in {timeout} s: {job}\n{stack.output(80)}")
             time.sleep(0.25)
-
-
-def emulator(stack, method: str, path: str, **kwargs: Any) -> Any:
-    answer = httpx.request(method, f"{stack.emulator_url}{path}", timeout=30.0, **kwargs)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def qb_names(stack, realm_id: str, kind: PartyKind) -> list[str]:
-    """DisplayNames of every object of the kind in the company, as its user would list them."""
-    token = emulator(stack, "POST", "/_admin/tokens", json={"realmId": realm_id})["access_token"]
-    found = emulator(
-        stack,
-        "GET",
-        f"/v3/company/{realm_id}/query",
-        params={"query": f"SELECT * FROM {kind.qb_entity} MAXRESULTS 1000", "minorversion": 75},
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-    )
-    return [str(o["DisplayName"]) for o in found["QueryResponse"].get(kind.qb_entity, [])]
 
 
 def fault(stack, realm_id: str, **rule: Any) -> None:
