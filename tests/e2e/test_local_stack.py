@@ -16,6 +16,7 @@ import uuid
 import httpx
 import pytest
 
+from local.demo import books360_entries
 from tests.e2e.conftest import ROOT, LocalStack, free_ports
 
 pytestmark = pytest.mark.e2e
@@ -283,4 +284,17 @@ def test_bulk_queue_is_drained_by_its_function(local_stack: LocalStack) -> None:
 
 
 def test_demo_tenant_data_was_published_at_start(local_stack: LocalStack) -> None:
-    assert "demo Books360 data loaded: 11 events for tenant demo" in local_stack.output(last=100_000)
+    # GIVEN the stack loaded the demo tenant's Books360 data at start
+    published = len(books360_entries("demo"))
+    assert f"demo Books360 data loaded: {published} events for tenant demo" in local_stack.output(last=100_000)
+
+    # THEN the demo tenant's tab shows its 40 clients
+    with local_stack.client("demo") as api:
+        seen, cursor = 0, None
+        while True:
+            page = api.get("/quickbooks/customers", params={"limit": 100, **({"cursor": cursor} if cursor else {})})
+            seen += len(page.json()["items"])
+            cursor = page.json()["nextCursor"]
+            if cursor is None:
+                break
+    assert seen >= 40
