@@ -128,12 +128,12 @@ class QuickBooksRejected(AppError):
         self.element = element
 
 
-class QuickBooksThrottled(AppError):
-    """QuickBooks answered 429 (or kept failing transiently); the request may be retried later."""
+class Busy(AppError):
+    """Something we depend on is busy for a moment; the same request may be retried (``Retry-After``)."""
 
     status = 503
-    type = "/problems/quickbooks-throttled"
-    title = "QuickBooks is busy"
+    type = "/problems/busy"
+    title = "Busy, try again shortly"
 
     def __init__(self, detail: str, *, retry_after: int = 60) -> None:
         super().__init__(detail)
@@ -141,3 +141,20 @@ class QuickBooksThrottled(AppError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class QuickBooksThrottled(Busy):
+    """QuickBooks answered 429 (or kept failing transiently); the request may be retried later."""
+
+    type = "/problems/quickbooks-throttled"
+    title = "QuickBooks is busy"
+
+
+class StorageBusy(Busy):
+    """DynamoDB or Secrets Manager throttled us, or two writers met on one item; retry in a moment."""
+
+    type = "/problems/storage-busy"
+    title = "Busy, try again shortly"
+
+    def __init__(self, detail: str = "Too many changes at once; try again in a moment.") -> None:
+        super().__init__(detail, retry_after=1)

@@ -5,7 +5,7 @@ What becomes of a record::
     malformed body ............................ logged, counted, dropped (retrying could never help)
     item unknown (job expired) or already final  nothing to do (a repeated delivery)
     run → outcome (succeeded, skipped, failed)   recorded; the job finishes with its last item
-    QuickBooks throttled / unexpected error ..... the record fails (partial batch failure) and comes back after
+    busy (QuickBooks 429, DynamoDB conflict) ... the record fails (partial batch failure) and comes back after
                                                   ``retry_after`` (ChangeMessageVisibility: Intuit asks for a
                                                   minute after a 429) ...
     ... on its last receive (the queue's maxReceiveCount) the item fails with that error instead of going
@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json, ValidationError
 
 from shared.domain.jobs import BulkItemMessage, ItemOutcome, ItemStatus
-from shared.errors import AlreadyLinked, AppError, QuickBooksThrottled
+from shared.errors import AlreadyLinked, AppError, Busy
 from shared.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class BulkWorker:
         last_try = receives >= self.max_receive_count
         try:
             outcome = self._run(message)
-        except QuickBooksThrottled as exc:
+        except Busy as exc:
             if not last_try:
                 logger.info(
                     "bulk item retried later", job_id=message.job_id, item_id=message.item_id, receives=receives
@@ -125,7 +125,7 @@ class BulkWorker:
                 qbo.close()
         except AlreadyLinked as exc:
             return ItemOutcome.skipped(exc.detail, qb_id=exc.qb_id)
-        except QuickBooksThrottled:
+        except Busy:
             raise
         except AppError as exc:
             # Unknown object, name taken, QuickBooks' refusal in its own words, not connected any more.

@@ -15,10 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from shared.domain.jobs import ItemStatus, Job, JobItem, JobStatus, final_status
-from shared.store.table import ConditionFailed, tenant_pk
+from shared.store.table import ConditionFailed, TransactionRefused, tenant_pk
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,11 +120,9 @@ class JobStore:
             "ExpressionAttributeValues": {":running": {"S": JobStatus.RUNNING.value}, ":one": {"N": "1"}},
         }
         try:
-            self.table.client.transact_write_items(TransactItems=[{"Update": item_update}, {"Update": job_update}])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                return False
-            raise
+            self.table.transact([{"Update": item_update}, {"Update": job_update}])
+        except TransactionRefused:
+            return False  # the item had its outcome already (a repeated delivery) or the job finished
         return True
 
     def finish_if_done(self, tenant_id: str, job_id: str, *, now: datetime) -> JobStatus | None:

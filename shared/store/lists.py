@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import Binary
 
 from shared.domain.lists import CompanyLists
+from shared.errors import QuickBooksRejected, StorageBusy
 from shared.store.table import tenant_pk
 
 if TYPE_CHECKING:
@@ -36,11 +37,14 @@ READ_ATTEMPTS = 3
 ENCODING = "zlib+json"
 
 
-class ListsTooLarge(Exception):
-    """The compressed lists do not fit in one DynamoDB transaction."""
+class ListsTooLarge(QuickBooksRejected):
+    """The compressed lists do not fit in one DynamoDB transaction (a company with an enormous chart)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("lists-too-large", message)
 
 
-class ListsReadConflict(Exception):
+class ListsReadConflict(StorageBusy):
     """The lists kept changing under every read attempt (refreshes writing back to back)."""
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from shared.errors import StorageBusy
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -187,6 +189,9 @@ class Table:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                # A conflict with another writer or a throttle, not a condition of ours: worth a retry.
+                raise StorageBusy() from exc
             raise TransactionRefused(reasons) from exc
 
     def put_action(self, item: Mapping[str, Any], *, new: bool = False) -> dict[str, Any]:

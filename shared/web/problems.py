@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import ClientError
 
-from shared.errors import AppError, BadRequest, FieldError, InvalidInput, NotFound
+from shared.errors import AppError, BadRequest, FieldError, InvalidInput, NotFound, StorageBusy
 from shared.observability import logger
 
 if TYPE_CHECKING:
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 PROBLEM_JSON = "application/problem+json"
+# AWS answers that mean "too much at once" rather than "wrong": the caller may simply try again.
+AWS_BUSY_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "LimitExceededException",
+    }
+)
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
@@ -78,6 +89,9 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
+        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in AWS_BUSY_CODES:
+            logger.warning("aws busy", code=error.response["Error"]["Code"])
+            return problem_response(StorageBusy())
         # The details go to the log only; the caller learns nothing about our internals.
         logger.exception("unhandled error", error_type=type(error).__name__)
         return Response(

@@ -76,3 +76,21 @@ def test_unknown_route_returns_404_problem(aws, lambda_context):
 
     assert answer["statusCode"] == 404
     assert json.loads(answer["body"])["title"] == "Not found"
+
+
+def test_dynamodb_throttling_answers_503_problem_not_500(aws, lambda_context, monkeypatch):
+    # GIVEN DynamoDB throttles reads
+    from botocore.exceptions import ClientError
+
+    def throttled(**_):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "GetItem")
+
+    monkeypatch.setattr(wiring.table().client, "get_item", throttled)
+
+    # WHEN the UI asks for its connection
+    answer = api.lambda_handler(http_event("GET", "/quickbooks/connection", claims={"tenant_id": "t1"}), lambda_context)
+
+    # THEN it may retry shortly
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["Retry-After"] == "1"
+    assert json.loads(answer["body"])["status"] == 503
