@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.domain.connection import ConnectionStatus
-from shared.errors import NotConnected, ReauthorizationRequired
+from shared.errors import AppError, NotConnected, ReauthorizationRequired
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
 from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
@@ -135,24 +135,36 @@ def complete_connect(
         return CallbackOutcome(False, "invalid_state", tenant_id)
     if connections.get(tenant_id).status is not ConnectionStatus.CONNECTING:
         return CallbackOutcome(False, "invalid_state", tenant_id)
+    previous = ConnectionStatus(pending.previous_status)
     try:
         tokens = oauth.exchange_code(code, redirect_uri=redirect_uri)
-        client = QuickBooksClient(api_base_url, _Bearer(realm_id, tokens.access_token), transport=transport)
-        try:
-            company_name = str(client.company_info().get("CompanyName") or realm_id)
-        finally:
-            client.close()
     except (OAuthError, OAuthUnavailable) as exc:
         logger.warning("quickbooks code exchange failed", tenant_id=tenant_id, error_type=type(exc).__name__)
-        connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
+        connections.cancel_connecting(tenant_id, digest, previous)
         return CallbackOutcome(False, "token_exchange_failed", tenant_id)
-    vault.put(tenant_id, realm_id, tokens)
+    try:
+        company_name = _company_name(api_base_url, realm_id, tokens.access_token, transport)
+    except AppError as exc:
+        # QuickBooks will not honour these tokens for this company (or it is down): nothing is kept. They are not
+        # revoked: revoking disconnects the app from the whole company, other connections to it included.
+        logger.warning("quickbooks company unreadable after connect", tenant_id=tenant_id, error=exc.title)
+        connections.cancel_connecting(tenant_id, digest, previous)
+        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
+    # Connected first, tokens second: a losing attempt (an older tab) must never overwrite the winner's tokens,
+    # nor revoke them (a revoke would disconnect the winner too when both chose the same company).
     if not connections.complete(tenant_id, digest, realm_id, company_name, now):
-        # A newer connect started meanwhile; that one decides, these tokens are not kept.
-        vault.delete(tenant_id)
         return CallbackOutcome(False, "invalid_state", tenant_id)
+    vault.put(tenant_id, realm_id, tokens)
     logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=realm_id)
     return CallbackOutcome(True, None, tenant_id)
+
+
+def _company_name(api_base_url: str, realm_id: str, access_token: str, transport: httpx.BaseTransport | None) -> str:
+    client = QuickBooksClient(api_base_url, _Bearer(realm_id, access_token), transport=transport)
+    try:
+        return str(client.company_info().get("CompanyName") or realm_id)
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)

@@ -235,3 +235,39 @@ def test_put_connection_unreadable_json_is_400(stack):
 
     assert status == 400
     assert problem["status"] == 400
+
+
+def test_callback_company_unreadable_redirects_token_exchange_failed_and_keeps_nothing(stack):
+    # GIVEN QuickBooks fails every CompanyInfo read of the chosen company right after consent
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    stack.http.post(
+        "/_admin/faults", json={"realmId": realm, "method": "GET", "entity": "companyinfo", "status": 500, "count": 10}
+    )
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN the UI hears it failed, and no tokens were stored
+    assert location.endswith("result=error&reason=token_exchange_failed")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+    names = [s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]]
+    assert "books360-qbo/tokens/t1" not in names
+
+
+def test_two_tabs_the_later_finish_of_an_older_attempt_never_replaces_the_winner(stack):
+    # GIVEN the admin opened two consent tabs: an older attempt for company A, the newer for company B
+    realm_a, realm_b = stack.company("A Co"), stack.company("B Co")
+    _, older = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    _, newer = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query_a = stack.consent(older["authorizeUrl"], realm_a)
+    query_b = stack.consent(newer["authorizeUrl"], realm_b)
+
+    # WHEN B finishes first, then A
+    assert stack.callback(query_b).endswith("result=connected")
+    assert stack.callback(query_a).endswith("reason=invalid_state")
+
+    # THEN the tenant is connected to B, with B's tokens, and QuickBooks calls work
+    assert stack.api("GET", "/quickbooks/connection")[1]["realmId"] == realm_b
+    assert wiring.quickbooks_for("t1").company_info()["Id"] == realm_b
