@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter, ValidationError
+
+from shared.domain.types import TenantId
 from shared.errors import Unauthorized
 
 TENANT_CLAIM = "tenant_id"
+_TENANT = TypeAdapter(TenantId)
 
 
 class _Routing(Protocol):
@@ -23,4 +27,8 @@ def tenant_id_of(app: _Routing) -> str:
     tenant = (claims or {}).get(TENANT_CLAIM)
     if not isinstance(tenant, str) or not tenant.strip():
         raise Unauthorized("The token carries no tenant_id claim.")
-    return tenant
+    try:
+        # Every key and message is built from it: a malformed one is refused before anything is written.
+        return _TENANT.validate_python(tenant)
+    except ValidationError as exc:
+        raise Unauthorized("The token's tenant_id claim is not a valid tenant id.") from exc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from shared import wiring
 from shared.domain import Connection, ConnectionStatus
 from tests.conftest import load_function
@@ -94,3 +96,12 @@ def test_dynamodb_throttling_answers_503_problem_not_500(aws, lambda_context, mo
     assert answer["statusCode"] == 503
     assert answer["headers"]["Retry-After"] == "1"
     assert json.loads(answer["body"])["status"] == 503
+
+
+@pytest.mark.parametrize("tenant", ["org|42", "a b", "x" * 129])
+def test_malformed_tenant_claim_returns_401(aws, lambda_context, tenant):
+    answer = api.lambda_handler(
+        http_event("GET", "/quickbooks/connection", claims={"tenant_id": tenant}), lambda_context
+    )
+
+    assert answer["statusCode"] == 401
