@@ -120,3 +120,15 @@ def test_secrets_access_is_limited_to_the_project_prefixes():
                     for target in targets:
                         sub = target["Fn::Sub"]
                         assert "${TokenSecretPrefix}" in sub or "${QboAppSecretName}" in sub, (name, sub)
+
+
+def test_bulk_worker_may_delay_a_throttled_item():
+    policies = load_template()["Resources"]["BulkSyncFunction"]["Properties"]["Policies"]
+
+    assert {"SQSPollerPolicy": {"QueueName": {"Fn::GetAtt": ["BulkQueue", "QueueName"]}}} in policies
+
+
+def test_responses_are_not_captured_in_traces():
+    env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
