@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.connection import Connection, ConnectionStatus
-from shared.store.table import ConditionFailed, tenant_pk
+from shared.store.table import ConditionFailed, TransactionRefused, tenant_pk
 
 if TYPE_CHECKING:
     from shared.store.table import Table
@@ -49,27 +49,36 @@ class ConnectionStore:
         )
 
     def complete(self, tenant_id: str, state_digest: str, realm_id: str, company_name: str, now: datetime) -> bool:
-        """Connected, if ``state_digest`` is still the tenant's pending one (a superseded state is refused)."""
+        """Connected, if ``state_digest`` is still the tenant's pending one (a superseded state is refused).
+
+        The realm pointer (which tenants a webhook of that company concerns) moves in the same transaction: a
+        tenant that connects another company stops hearing about the one it left.
+        """
+        previous_realm = self.get(tenant_id).realm_id
+        connect = self.table.update_action(
+            tenant_pk(tenant_id),
+            CONNECTION_SK,
+            set_values={
+                "status": ConnectionStatus.CONNECTED.value,
+                "realmId": realm_id,
+                "companyName": company_name,
+                "connectedAt": _format_time(now),
+                "listsUpdatedAt": None,
+                "gsi1pk": CONNECTED_INDEX,
+                "gsi1sk": tenant_id,
+            },
+            remove=["pendingState"],
+            condition="#pendingState = :state",
+            values={"state": state_digest},
+        )
+        pointer = {"pk": _realm_pk(realm_id), "sk": tenant_pk(tenant_id), "tenantId": tenant_id}
+        actions = [{"Update": connect}, self.table.put_action(pointer)]
+        if previous_realm and previous_realm != realm_id:
+            actions.append(self.table.delete_action(_realm_pk(previous_realm), tenant_pk(tenant_id)))
         try:
-            self.table.update(
-                tenant_pk(tenant_id),
-                CONNECTION_SK,
-                set_values={
-                    "status": ConnectionStatus.CONNECTED.value,
-                    "realmId": realm_id,
-                    "companyName": company_name,
-                    "connectedAt": _format_time(now),
-                    "listsUpdatedAt": None,
-                    "gsi1pk": CONNECTED_INDEX,
-                    "gsi1sk": tenant_id,
-                },
-                remove=["pendingState"],
-                condition="#pendingState = :state",
-                values={"state": state_digest},
-            )
-        except ConditionFailed:
+            self.table.transact(actions)
+        except TransactionRefused:
             return False
-        self.table.put({"pk": _realm_pk(realm_id), "sk": tenant_pk(tenant_id), "tenantId": tenant_id})
         return True
 
     def cancel_connecting(self, tenant_id: str, state_digest: str, previous: ConnectionStatus) -> None:

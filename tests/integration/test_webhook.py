@@ -117,3 +117,19 @@ def test_webhook_after_disconnect_is_ignored(stack):
     stack.api("PUT", "/quickbooks/connection", body={"active": False})
 
     assert deliver(stack, [cloudevent(realm, event_id="ev-late")])[1]["ignored"] == 1
+
+
+def test_webhook_of_the_company_left_behind_after_reauthorization_is_ignored(stack):
+    # GIVEN a tenant whose first company revoked the app, and who then connected a second company
+    first = stack.connect()
+    stack.http.post("/_admin/expire-tokens", json={"realmId": first, "refreshToo": True})
+    stack.call("list_refresh", "POST", "/quickbooks/lists/refresh")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "reauthorization_required"
+    second = stack.connect(realm_id=stack.company("Second Co"))
+
+    # WHEN both companies send an event
+    old = deliver(stack, [cloudevent(first, event_id="ev-old")])[1]
+    new = deliver(stack, [cloudevent(second, event_id="ev-new")])[1]
+
+    # THEN only the connected company's event concerns the tenant
+    assert (old["ignored"], new["new"]) == (1, 1)
