@@ -20,8 +20,6 @@ read, create with the `` (Customer)`` / `` (Vendor)`` suffix) when the other kin
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,10 +123,11 @@ def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party
 
 
 def _post(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party, display_name: str) -> dict[str, Any]:
-    document = party_document(kind, party, display_name)
-    content = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-    request_id = request_id_for(tenant_id, kind.key, party.party_id, content)
-    return qbo.create(kind.qb_entity, document, request_id=request_id)
+    # The requestid names the party and which name is tried, never the content: a client renamed in Books360
+    # between a lost answer and the retry must get the first customer back, not a second one.
+    variant = "plain" if display_name == party.name else "suffixed"
+    request_id = request_id_for(tenant_id, qbo.realm_id, kind.key, party.party_id, variant)
+    return qbo.create(kind.qb_entity, party_document(kind, party, display_name), request_id=request_id)
 
 
 def _same_kind_holder(

@@ -741,6 +741,27 @@ def test_create_and_link_after_dropped_connection_makes_one_object(stack, realm,
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_create_retried_after_a_rename_gets_the_first_object_back(stack, realm, qb_user, kind):
+    # GIVEN a create QuickBooks carried out whose answer never arrived (dropped, then busy on every retry)
+    entity = kind.qb_entity.lower()
+    for status, count in ((0, 1), (503, 3)):
+        rule = {"realmId": realm, "method": "POST", "entity": entity, "status": status, "count": count}
+        assert stack.http.post("/_admin/faults", json=rule).status_code in (200, 201)
+    seed(kind, "p-1", "Acme Corp")
+    first_status, _ = sync(stack, kind, "p-1", {"create": True})
+    assert first_status == 503
+
+    # WHEN Books360 renames the party before the admin tries again
+    seed(kind, "p-1", "Acme Corporation", version=2)
+    status, created = sync(stack, kind, "p-1", {"create": True})
+
+    # THEN QuickBooks gave the first object back: still exactly one, and it is the one linked
+    assert status == 200, created
+    (made,) = qb_user.all(kind.qb_entity)
+    assert made["Id"] == created[kind.qb_id_field]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_create_and_link_own_earlier_object_without_requestid_replay_is_adopted(stack, realm, qb_user, kind):
     # GIVEN an object an earlier run made for this party (our marker), whose requestid QuickBooks forgot
     earlier = qb_user.create(
