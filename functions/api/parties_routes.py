@@ -269,17 +269,26 @@ def party_router(kind: PartyKind) -> Router:
         search: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 25
     ) -> QbPartiesOut:
         tenant_id = tenant_id_of(router)
-        qbo, store = wiring.quickbooks_for(tenant_id), wiring.party_store()
-        return models.qb_parties_of(
-            service.search_quickbooks(kind, qbo, store, tenant_id=tenant_id, search=search, limit=limit)
-        )
+        with wiring.quickbooks_for(tenant_id) as qbo:
+            found = service.search_quickbooks(
+                kind, qbo, wiring.party_store(), tenant_id=tenant_id, search=search, limit=limit
+            )
+        return models.qb_parties_of(found)
 
     @router.post(f"{item}/sync", summary=f"Link to a QuickBooks {kind.key}, or create one and link it")
     @typed
     def sync(party_id: PartyId, body: Annotated[SyncIn, Body()]) -> SyncOut:
         tenant_id = tenant_id_of(router)
-        qbo, store, now = wiring.quickbooks_for(tenant_id), wiring.party_store(), wiring.now()
-        linked = service.sync_party(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, qb_id=body.qb_id, now=now)
+        with wiring.quickbooks_for(tenant_id) as qbo:
+            linked = service.sync_party(
+                kind,
+                qbo,
+                wiring.party_store(),
+                tenant_id=tenant_id,
+                party_id=party_id,
+                qb_id=body.qb_id,
+                now=wiring.now(),
+            )
         return models.sync_out.of(linked)
 
     @router.get(f"{item}", summary=f"View Info: the Books360 {kind.books360_name} and its QuickBooks {kind.key}")

@@ -26,18 +26,9 @@ class ListsRefreshedOut(ApiModel):
 
 
 def _refresh(tenant_id: str) -> ListsRefreshed:
-    qbo = wiring.quickbooks_for(tenant_id)
-    try:
-        return refresh_lists(
-            qbo,
-            wiring.connection_store(),
-            wiring.lists_store(),
-            wiring.settings_store(),
-            tenant_id=tenant_id,
-            now=wiring.now(),
-        )
-    finally:
-        qbo.close()
+    with wiring.quickbooks_for(tenant_id) as qbo:
+        stores = wiring.connection_store(), wiring.lists_store(), wiring.settings_store()
+        return refresh_lists(qbo, *stores, tenant_id=tenant_id, now=wiring.now())
 
 
 @router.post("/quickbooks/lists/refresh", summary="Update Lists: read accounts and payment methods from QuickBooks")

@@ -118,11 +118,8 @@ class BulkWorker:
         if runner is None:
             return ItemOutcome.failed(f"Bulk jobs of kind {message.kind!r} are not supported.")
         try:
-            qbo = self.quickbooks_for(message.tenant_id)
-            try:
+            with self.quickbooks_for(message.tenant_id) as qbo:
                 return runner(qbo, message, job_created_at, self.clock())
-            finally:
-                qbo.close()
         except AlreadyLinked as exc:
             return ItemOutcome.skipped(exc.detail, qb_id=exc.qb_id)
         except Busy:

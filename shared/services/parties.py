@@ -339,7 +339,8 @@ def view_party(
     qb_object: dict[str, Any] | None = None
     if link is not None:
         try:
-            qb_object = quickbooks().read(kind.qb_entity, link.qb_id)
+            with quickbooks() as qbo:
+                qb_object = qbo.read(kind.qb_entity, link.qb_id)
         except ObjectNotFound:
             qb_object = None
     return PartyView(party, party.status_in(realm_id), link, qb_object)
