@@ -1,4 +1,8 @@
-"""The ``auto-invoice-sync`` schedule: every 15 minutes, catch up invoices of linked clients."""
+"""The ``auto-invoice-sync`` schedule (every 15 minutes): the catch-up sweep.
+
+Today it re-queues the items of bulk jobs whose messages were lost; catching up invoices of linked clients joins
+it with the invoices feature.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
+from shared import wiring
 from shared.observability import logger, metrics, tracer
+from shared.services.jobs import requeue_stale_jobs
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,5 +24,5 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    logger.info("auto-invoice-sync fired", rule=event.resources)
-    return {"ranAt": event.time.isoformat()}
+    requeued = requeue_stale_jobs(wiring.job_store(), wiring.bulk_queue(), now=wiring.now())
+    return {"ranAt": event.time.isoformat(), "bulkItemsRequeued": requeued}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared.domain.jobs import BulkItemMessage, ItemOutcome
@@ -57,6 +58,31 @@ def start_job(
         jobs.finish_if_done(tenant_id, job.job_id, now=now)
     logger.info("bulk job started", job_id=job.job_id, kind=kind, total=job.total, not_queued=len(unsent))
     return JobAccepted(job.job_id, job.total)
+
+
+# Longer than an item can legitimately stay in flight (5 receives of up to 6 minutes' visibility each).
+STALE_AFTER = timedelta(hours=1)
+
+
+def requeue_stale_jobs(jobs: JobStore, queue: BulkQueue, *, now: datetime) -> int:
+    """Send again the messages of pending items of jobs open for over an hour; the number of items re-sent.
+
+    Covers a request that wrote its job and died before queueing every message. Sending again is safe: the
+    worker runs an item once whatever the deliveries, and writes to QuickBooks carry their requestid.
+    """
+    resent = 0
+    for tenant_id, job_id, kind in jobs.open_jobs(created_before=now - STALE_AFTER):
+        pending = jobs.pending_items(tenant_id, job_id)
+        if not pending:
+            jobs.finish_if_done(tenant_id, job_id, now=now)
+            continue
+        messages = [BulkItemMessage(tenant_id=tenant_id, job_id=job_id, kind=kind, item_id=i) for i in pending]
+        unsent = queue.send(messages)
+        resent += len(messages) - len(unsent)
+        logger.warning("bulk job items queued again", job_id=job_id, items=len(messages), unsent=len(unsent))
+    if resent:
+        metrics.add_metric(name="BulkItemsRequeued", unit="Count", value=resent)
+    return resent
 
 
 def get_job(jobs: JobStore, tenant_id: str, job_id: str) -> Job:

@@ -60,6 +60,9 @@ class JobStore:
             "done": 0,
             "createdAt": now.isoformat(),
             "expiresAt": expires_at,
+            # Unfinished jobs carry a sparse index entry so a sweep can find one whose messages were lost.
+            "gsi1pk": OPEN_JOBS,
+            "gsi1sk": f"{now.isoformat()}#{tenant_id}#{job_id}",
         }
         items = [
             {
@@ -125,6 +128,18 @@ class JobStore:
             return False  # the item had its outcome already (a repeated delivery) or the job finished
         return True
 
+    def open_jobs(self, *, created_before: datetime) -> list[tuple[str, str, str]]:
+        """``(tenant, job id, kind)`` of every unfinished job created before the given time, oldest first."""
+        found = []
+        for head in self.table.query_index(OPEN_JOBS):
+            if datetime.fromisoformat(str(head["createdAt"])) < created_before:
+                found.append((str(head["pk"]).removeprefix("TENANT#"), str(head["jobId"]), str(head["kind"])))
+        return found
+
+    def pending_items(self, tenant_id: str, job_id: str) -> list[str]:
+        items = self.table.query_prefix(tenant_pk(tenant_id), item_sk(job_id, ""))
+        return [str(i["itemId"]) for i in items if i.get("status") == ItemStatus.PENDING.value]
+
     def finish_if_done(self, tenant_id: str, job_id: str, *, now: datetime) -> JobStatus | None:
         """Give the job its final status once every item has an outcome (idempotent); None while items remain."""
         head = self.table.get(tenant_pk(tenant_id), job_sk(job_id))
@@ -145,11 +160,15 @@ class JobStore:
                 tenant_pk(tenant_id),
                 job_sk(job_id),
                 set_values={"status": status.value, "finishedAt": now.isoformat()},
+                remove=["gsi1pk", "gsi1sk"],
                 condition="attribute_not_exists(#finishedAt)",
             )
         except ConditionFailed:
             pass  # another worker finished it a moment ago, with the same counts
         return status
+
+
+OPEN_JOBS = "OPENJOB"
 
 
 def _job(head: dict[str, Any], items: list[dict[str, Any]]) -> Job:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -19,7 +20,7 @@ from shared.domain.parties import CUSTOMER, PARTY_KINDS, PartyKind
 from shared.services.books360_events import apply_event
 from shared.services.parties import create_and_link
 from tests.conftest import load_function
-from tests.support.events import LambdaContext, http_event
+from tests.support.events import LambdaContext, eventbridge_event, http_event
 from tests.support.template import load_template
 
 KINDS = list(PARTY_KINDS.values())
@@ -444,3 +445,28 @@ def test_bulk_item_retried_after_linking_but_before_recording_succeeds(bulk):
     assert (job["status"], job["succeeded"], job["skipped"]) == ("succeeded", 1, 0)
     assert job["items"][0]["qbId"] == lost.qb_id
     assert len(qb_objects(bulk.stack, realm, CUSTOMER)) == 1
+
+
+def test_bulk_job_whose_messages_were_lost_is_finished_by_the_sweep(bulk, monkeypatch):
+    # GIVEN a job whose request died after writing it: none of its messages reached the queue
+    realm = bulk.stack.connect()
+    job_id = bulk.start(CUSTOMER, seed(CUSTOMER, 3))
+    for message in bulk.receive(10):
+        bulk.sqs.delete_message(QueueUrl=bulk.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    sweep = load_function("auto_sync")
+    scheduled = eventbridge_event("Scheduled Event", {}, source="aws.events")
+
+    # WHEN the catch-up sweep runs, first soon after, then an hour later
+    soon = sweep.lambda_handler(scheduled, LambdaContext())
+    later = wiring.now() + timedelta(hours=1, minutes=1)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+    late = sweep.lambda_handler(scheduled, LambdaContext())
+    bulk.drain()
+
+    # THEN only the late sweep sent the items again, and the job finished with one customer each
+    assert (soon["bulkItemsRequeued"], late["bulkItemsRequeued"]) == (0, 3)
+    _, job = bulk.job(job_id)
+    assert (job["status"], job["succeeded"]) == ("succeeded", 3)
+    assert len(qb_objects(bulk.stack, realm, CUSTOMER)) == 3
+    # AND a finished job is never swept again
+    assert sweep.lambda_handler(scheduled, LambdaContext())["bulkItemsRequeued"] == 0
