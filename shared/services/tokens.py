@@ -70,15 +70,15 @@ class TenantTokens:
     def refresh_rejected(self, rejected_token: str) -> None:
         self._refresh(stale=rejected_token)
 
-    def _read(self) -> TokenSet:
-        stored = self.vault.get(self.tenant_id)
+    def _read(self, *, fresh: bool = False) -> TokenSet:
+        stored = self.vault.get(self.tenant_id, fresh=fresh)
         if stored is None or stored.realm_id != self._realm_id:
             raise NotConnected("QuickBooks is not connected for this account.")
         return stored.tokens
 
     def _fresh_elsewhere(self, stale: str) -> TokenSet | None:
         """The stored tokens, if someone else already replaced ``stale`` with a live one."""
-        tokens = self._read()
+        tokens = self._read(fresh=True)
         if tokens.access_token != stale and tokens.access_expires_at - REFRESH_MARGIN > self.clock():
             return tokens
         return None
@@ -100,7 +100,7 @@ class TenantTokens:
             if done is not None:
                 self._current = done
                 return done
-            refreshed = self._call_intuit(self._read().refresh_token)
+            refreshed = self._call_intuit(self._read(fresh=True).refresh_token)
             # The old refresh token is spent: store the new pair before anyone uses the new access token.
             self.vault.put(self.tenant_id, self._realm_id, refreshed)
             metrics.add_metric(name="TokenRefreshed", unit="Count", value=1)

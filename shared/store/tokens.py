@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from shared.quickbooks.oauth import TokenSet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @dataclass(frozen=True)
@@ -18,17 +22,34 @@ class StoredTokens:
     tokens: TokenSet
 
 
-class TokenVault:
-    """Reads and writes a tenant's token secret (``{prefix}{tenantId}``)."""
+CACHE_SECONDS = 60.0
 
-    def __init__(self, client: Any, prefix: str) -> None:
+
+class TokenVault:
+    """Reads and writes a tenant's token secret (``{prefix}{tenantId}``), keeping what it read for a minute.
+
+    A warm container reuses the tokens it read or wrote for ``CACHE_SECONDS``; the refresh path asks for
+    ``fresh`` reads (another container may have rotated them), and a rejected token leads there anyway.
+    """
+
+    def __init__(self, client: Any, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.prefix = prefix
+        self.clock = clock
+        self._cache: dict[str, tuple[float, StoredTokens | None]] = {}
 
     def name(self, tenant_id: str) -> str:
         return f"{self.prefix}{tenant_id}"
 
-    def get(self, tenant_id: str) -> StoredTokens | None:
+    def get(self, tenant_id: str, *, fresh: bool = False) -> StoredTokens | None:
+        cached = self._cache.get(tenant_id)
+        if not fresh and cached is not None and cached[0] > self.clock():
+            return cached[1]
+        stored = self._read(tenant_id)
+        self._cache[tenant_id] = (self.clock() + CACHE_SECONDS, stored)
+        return stored
+
+    def _read(self, tenant_id: str) -> StoredTokens | None:
         try:
             answer = self.client.get_secret_value(SecretId=self.name(tenant_id))
         except ClientError as exc:
@@ -66,8 +87,10 @@ class TokenVault:
                 SecretString=secret,
                 Description="QuickBooks Online tokens of one Books360 tenant",
             )
+        self._cache[tenant_id] = (self.clock() + CACHE_SECONDS, StoredTokens(realm_id, tokens))
 
     def delete(self, tenant_id: str) -> None:
+        self._cache.pop(tenant_id, None)
         try:
             self.client.delete_secret(SecretId=self.name(tenant_id), ForceDeleteWithoutRecovery=True)
         except ClientError as exc:
