@@ -26,6 +26,7 @@ def post_webhook() -> WebhookAck:
     received = receive_webhook(
         wiring.connection_store(),
         wiring.webhook_event_store(),
+        wiring.party_store(),
         raw_body=raw,
         signature=event.headers.get("intuit-signature"),
         verifier_token=wiring.app_secret()["webhookVerifier"],

@@ -34,6 +34,21 @@ class ChangeEvent(BaseModel):
     occurred_at: str | None = None
 
 
+def removed_object_id(event: ChangeEvent, qb_entity: str) -> str | None:
+    """The id of a ``qb_entity`` object this event takes away, or None (contract: "Intuit webhooks").
+
+    A name-list object "deleted" in QuickBooks (made inactive) arrives as ``Delete``; a ``Merge`` takes away the
+    object merged into another (``deletedId``), not the survivor.
+    """
+    if event.entity != qb_entity.lower():
+        return None
+    if event.operation == "Delete":
+        return event.entity_id
+    if event.operation == "Merge":
+        return event.deleted_id
+    return None
+
+
 class UnreadablePayload(ValueError):
     """The body is neither Intuit format."""
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.domain.webhooks import UnreadablePayload, parse_events, signature_matches
+from shared.domain.parties import PARTY_KINDS
+from shared.domain.webhooks import UnreadablePayload, parse_events, removed_object_id, signature_matches
 from shared.errors import BadRequest, Unauthorized
 from shared.observability import logger, metrics
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from shared.domain.webhooks import ChangeEvent
     from shared.store.connection import ConnectionStore
+    from shared.store.parties import PartyStore
     from shared.store.webhook_events import WebhookEventStore
 
 
@@ -26,6 +29,7 @@ class WebhookReceived:
 def receive_webhook(
     connections: ConnectionStore,
     events: WebhookEventStore,
+    parties: PartyStore,
     *,
     raw_body: bytes,
     signature: str | None,
@@ -48,7 +52,18 @@ def receive_webhook(
         tenants = tenants_by_realm[change.realm_id]
         if not tenants:
             ignored += 1
-        new += sum(events.record(tenant, change, now) for tenant in tenants)
+        for tenant in tenants:
+            if events.record(tenant, change, now):
+                new += 1
+                _mark_links(parties, tenant, change)
     # Counts only: webhook bodies name customers and amounts, so they never reach the log.
     logger.info("webhook received", events=len(changes), new=new, ignored=ignored)
     return WebhookReceived(len(changes), new, ignored)
+
+
+def _mark_links(parties: PartyStore, tenant_id: str, change: ChangeEvent) -> None:
+    """A linked customer or vendor deleted or merged away in QuickBooks shows ``deleted_in_qb``; nothing is unlinked."""
+    for kind in PARTY_KINDS.values():
+        qb_id = removed_object_id(change, kind.qb_entity)
+        if qb_id is not None and parties.mark_deleted_in_qb(tenant_id, change.realm_id, kind, qb_id):
+            metrics.add_metric(name="LinkDeletedInQuickBooks", unit="Count", value=1)

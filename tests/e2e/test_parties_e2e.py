@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from shared.domain.parties import PARTY_KINDS, PartyKind
-from tests.e2e.helpers import publish, qb_create, qb_names
+from tests.e2e.helpers import emulator, publish, qb_create, qb_names
 from tests.e2e.oauth import connect, new_tenant
 
 pytestmark = pytest.mark.e2e
@@ -163,3 +163,28 @@ def test_tab_errors_through_the_stack(local_stack, kind: PartyKind):
     assert both_forms.status_code == 422
     assert foreign.status_code == 404
     assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.key)
+def test_object_made_inactive_in_quickbooks_shows_deleted_in_qb_through_intuits_webhook(local_stack, kind):
+    # GIVEN a party linked to the QuickBooks object it created
+    tenant = new_tenant()
+    realm = connect(local_stack, tenant)
+    (party,) = publish(local_stack, tenant, kind, 1, f"Hook {tag()}")
+    with local_stack.client(tenant) as api:
+        linked = api.post(f"/quickbooks/{kind.plural}/{party}/sync", json={"create": True}).json()
+    qb_id = linked[kind.qb_id_field]
+
+    # WHEN the company's user makes it inactive in QuickBooks, and Intuit delivers its signed webhook
+    token = emulator(local_stack, "POST", "/_admin/tokens", json={"realmId": realm})["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    path = f"/v3/company/{realm}/{kind.qb_entity.lower()}"
+    current = emulator(local_stack, "GET", f"{path}/{qb_id}", params={"minorversion": 75}, headers=headers)
+    update = {"Id": qb_id, "SyncToken": current[kind.qb_entity]["SyncToken"], "sparse": True, "Active": False}
+    emulator(local_stack, "POST", path, params={"minorversion": 75}, json=update, headers=headers)
+    emulator(local_stack, "POST", "/_admin/webhooks/flush")
+
+    # THEN the tab shows it deleted in QuickBooks, and the link is kept for the user to decide
+    with local_stack.client(tenant) as api:
+        (row,) = api.get(f"/quickbooks/{kind.plural}", params={kind.list_filter: party}).json()["items"]
+    assert (row["status"], row[kind.qb_id_field]) == ("deleted_in_qb", qb_id)

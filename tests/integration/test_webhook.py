@@ -8,6 +8,7 @@ import hmac
 import json
 
 from shared import wiring
+from shared.services.books360_events import apply_event
 
 VERIFIER = "v"  # the app secret the stack fixture stores
 
@@ -133,3 +134,51 @@ def test_webhook_of_the_company_left_behind_after_reauthorization_is_ignored(sta
 
     # THEN only the connected company's event concerns the tenant
     assert (old["ignored"], new["new"]) == (1, 1)
+
+
+def test_webhook_delete_of_a_linked_customer_shows_deleted_in_qb_and_keeps_the_link(stack):
+    # GIVEN a client linked to a QuickBooks customer it created
+    realm = stack.connect()
+    detail = {"tenantId": "t1", "version": 1, "clientId": "c-1", "name": "Gone Corp", "email": "a@gone.example"}
+    apply_event(wiring.books360_store(), "ClientUpserted", detail, event_id="e1")
+    status, linked = stack.api("POST", "/quickbooks/customers/c-1/sync", body={"create": True})
+    assert status == 200, linked
+
+    # WHEN QuickBooks reports it deleted (made inactive), twice
+    payload = [cloudevent(realm, entity_id=linked["qbCustomerId"], event_id="ev-del")]
+    deliver(stack, payload)
+    deliver(stack, payload)
+
+    # THEN the tab shows it deleted in QuickBooks, still naming the QuickBooks id
+    (row,) = stack.api("GET", "/quickbooks/customers", query={"client": "c-1"})[1]["items"]
+    assert (row["status"], row["qbCustomerId"]) == ("deleted_in_qb", linked["qbCustomerId"])
+
+
+def test_webhook_merge_that_takes_a_linked_vendor_away_shows_deleted_in_qb(stack):
+    realm = stack.connect()
+    detail = {"tenantId": "t1", "version": 1, "vendorId": "v-1", "name": "Merged Supplies"}
+    apply_event(wiring.books360_store(), "VendorUpserted", detail, event_id="e2")
+    _, linked = stack.api("POST", "/quickbooks/vendors/v-1/sync", body={"create": True})
+    merged = {
+        "eventNotifications": [
+            {
+                "realmId": realm,
+                "dataChangeEvent": {
+                    "entities": [
+                        {
+                            "name": "Vendor",
+                            "id": "999",
+                            "operation": "Merge",
+                            "lastUpdated": "2026-11-25T10:00:00Z",
+                            "deletedId": linked["qbVendorId"],
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+
+    deliver(stack, merged)
+
+    (row,) = stack.api("GET", "/quickbooks/vendors", query={"vendor": "v-1"})[1]["items"]
+    assert row["status"] == "deleted_in_qb"
