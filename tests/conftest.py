@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -61,3 +62,24 @@ def load_function(name: str) -> ModuleType:
         return module
     finally:
         sys.path.remove(str(folder))
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch):
+    """DynamoDB's isolation for moto's in-process backend, for tests that race two threads.
+
+    moto applies a transaction item by item and rolls back by restoring a snapshot of the whole table, which
+    also wipes out whatever another thread wrote meanwhile; DynamoDB serialises transactions against other
+    writes. One lock around moto's writes gives that back; the race under test (ours) is unchanged.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)

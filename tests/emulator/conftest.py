@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from emulator.app import create_app
 from emulator.state import EmulatorConfig, EmulatorState
+from tests.support.live import serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -33,22 +30,10 @@ class RunningEmulator:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[RunningEmulator]:
-    # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted sockets; without it every answer waits ~40 ms
-    # (Nagle + delayed ACK between the header and body writes).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(EmulatorConfig(base_url=url))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield RunningEmulator(url, app)
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    app = create_app(EmulatorConfig())
+    with serve(app, log_level="critical") as url:
+        app.state.emulator.config.base_url = url  # the discovery document names the emulator's own address
+        yield RunningEmulator(url, app)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -14,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
-import uvicorn
 
 from emulator import oauth
 from emulator.app import create_app
 from emulator.state import EmulatorConfig, EmulatorState
+from tests.support.live import serve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,28 +43,15 @@ class Emulator:
 @contextmanager
 def serve_emulator(redirect_uris: list[str] | None = None) -> Iterator[Emulator]:
     """The whole emulator app, served by uvicorn on a free port, with two companies."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(EmulatorConfig(base_url=url, redirect_uris=redirect_uris or []))
+    app = create_app(EmulatorConfig(redirect_uris=redirect_uris or []))
     state: EmulatorState = app.state.emulator
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=url, timeout=10) as http:
-            realms = [
-                http.post("/_admin/companies", json={"companyName": name}).json()["realmId"]
-                for name in ("Acme Books", "Other & Co")
-            ]
-            yield Emulator(url, state, http, *realms)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        state.config.base_url = url  # the discovery document names the emulator's own address
+        realms = [
+            http.post("/_admin/companies", json={"companyName": name}).json()["realmId"]
+            for name in ("Acme Books", "Other & Co")
+        ]
+        yield Emulator(url, state, http, *realms)
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from emulator import webhooks
 from emulator.app import create_app
 from emulator.state import EmulatorConfig, EmulatorState
+from tests.support.live import serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -121,24 +121,11 @@ class Emulator:
 
 @contextmanager
 def serve_emulator() -> Iterator[Emulator]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(EmulatorConfig(base_url=url))
+    app = create_app(EmulatorConfig())
     state: EmulatorState = app.state.emulator
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=url, timeout=10) as http:
-            yield Emulator(url, state, http)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        state.config.base_url = url  # the discovery document names the emulator's own address
+        yield Emulator(url, state, http)
 
 
 @pytest.fixture(scope="module")
