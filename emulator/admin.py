@@ -3,12 +3,16 @@
 * ``POST /_admin/companies {"companyName", "customFields": [up to 3 names], "realmId", "limits"}`` -> ``{"realmId"}``.
   ``limits: {"ratePerMinute": n, "maxConcurrent": n}`` replaces the configured throttling for that company only
   (the throughput bench lifts it this way). A taken ``realmId`` is a 409.
-* ``POST /_admin/faults {"realmId", "method", "entity", "status", "count", "latencyMs"}``: omitted keys match
-  anything; ``entity`` is the lower-case path segment (``customer``, ``query``, ``batch``) or ``token``.
+* ``POST /_admin/faults {"realmId", "method", "entity", "operation", "status", "count", "latencyMs"}``: omitted
+  keys match anything; ``entity`` is the lower-case path segment (``customer``, ``query``, ``batch``) or ``token``;
+  ``operation`` is the ``?operation=`` parameter (``delete``, ``void``, ``update``), so
+  ``{"method": "POST", "entity": "invoice", "operation": "delete"}`` fails invoice deletes only, while a rule
+  without ``operation`` matches every ``POST invoice`` (creates, updates, deletes, voids and ``/send`` alike).
   A ``status`` (429, 500, 503, or 0 = carry out, then drop the connection) without ``count`` applies once;
   ``latencyMs`` without ``count`` delays every matching request until reset. ``GET /_admin/faults`` lists them.
 * ``GET /_admin/requests?realmId`` -> ``{"total", "byEndpoint", "throttled", "maxConcurrent"}``; token calls
-  carry no realm, so ``POST token`` appears only in the report without ``realmId``.
+  carry no realm, so ``POST token`` appears only in the report without ``realmId``. Keys are method and path
+  entity only: ``POST /invoice?operation=delete`` and ``POST /invoice/{id}/send`` count as ``POST invoice``.
 * ``POST /_admin/reset``: companies, faults, statistics, tokens and webhooks are forgotten.
 """
 
@@ -133,10 +137,12 @@ def fault_rule(data: dict[str, Any]) -> FaultRule:
         count = 1  # a status without a count answers the next matching request only
     method = _optional_str(data, "method")
     entity = _optional_str(data, "entity")
+    operation = _optional_str(data, "operation")
     return FaultRule(
         realm_id=_optional_str(data, "realmId"),
         method=method.upper() if method else None,
         entity=entity.lower() if entity else None,
+        operation=operation.lower() if operation else None,
         status=status,
         count=count,
         latency_ms=latency,

@@ -102,6 +102,8 @@ ITEM_TYPES_NEEDING_INCOME = frozenset({"Service", "NonInventory", "Inventory"})
 ITEM_TYPES_WRITABLE = ITEM_TYPES_NEEDING_INCOME | {"Category", "Group"}
 INVENTORY_FIELDS = ("QtyOnHand", "InvStartDate", "AssetAccountRef", "ExpenseAccountRef")
 PAYMENT_METHOD_TYPES = frozenset({"CREDIT_CARD", "NON_CREDIT_CARD"})
+MAX_TEXT = 4000  # line Description, PrivateNote
+MAX_DOC_NUMBER = 21
 
 
 @dataclass
@@ -140,8 +142,9 @@ class EntitySpec:
     defaults: Callable[[Company], Record] = _no_defaults
     prepare: Hook = _no_hook  # entity rules run after the common ones; may derive fields
     after_save: Hook = _no_hook
-    before_remove: Hook = _no_hook  # may refuse a delete or a void
+    before_remove: Hook = _no_hook  # may refuse a delete
     after_remove: Hook = _no_hook
+    before_void: Hook = _no_hook  # may refuse a void
     void: Hook | None = None  # zeroes a stored copy in place; None: the entity cannot be voided
     filterable: frozenset[str] = frozenset()  # queryable in WHERE / ORDERBY besides Id and MetaData times
 
@@ -353,7 +356,7 @@ class Company:
         if spec.void is None:
             raise errors.bad_request(f"Operation Void is not supported for {spec.name}")
         previous = self._current(spec, body)
-        spec.before_remove(self, previous, None)
+        spec.before_void(self, previous, None)
         record = dict(previous)
         note = previous.get("PrivateNote")
         record["PrivateNote"] = f"Voided - {note}" if note else "Voided"
@@ -429,6 +432,9 @@ class Company:
         for ref_field, target in spec.refs:
             if ref_field in record:
                 check_ref(self, ref_field, record[ref_field], target)
+        # The 4000-character memo limit is believed, not confirmed (qbo-api-facts 2.3).
+        if spec.transaction and len(str(record.get("PrivateNote", ""))) > MAX_TEXT:
+            raise errors.length("PrivateNote", MAX_TEXT, len(str(record["PrivateNote"])))
         spec.prepare(self, record, previous)
 
 
@@ -642,6 +648,12 @@ def _sales_line(company: Company, line: Record) -> Decimal:
 
 
 def _prepare_invoice(company: Company, record: Record, previous: Record | None) -> None:
+    """Lines, totals, DocNumber and custom fields of an invoice being created or updated.
+
+    An update may not bring the total below what payments already apply to the invoice: QuickBooks' behaviour
+    here is not documented (guess); the emulator refuses with 6000, so a client lowering an invoice must first
+    re-point or delete the payments (or lower their amounts) and then update the invoice.
+    """
     raw_lines = record.get("Line") or []
     if not isinstance(raw_lines, list):
         raise errors.bad_request("Property Name:Line specified is unsupported or invalid", "Line")
@@ -657,6 +669,9 @@ def _prepare_invoice(company: Company, record: Record, previous: Record | None) 
         if line_type == "SubTotalLineDetail":
             continue
         line["DetailType"] = line_type
+        description = line.get("Description")
+        if description is not None and len(str(description)) > MAX_TEXT:
+            raise errors.length("Line.Description", MAX_TEXT, len(str(description)))
         if line_type == "SalesItemLineDetail":
             subtotal += _sales_line(company, line)
         elif line_type == "DescriptionOnly":
@@ -686,8 +701,8 @@ def _prepare_invoice(company: Company, record: Record, previous: Record | None) 
     if doc_number is None or doc_number == "AUTO_GENERATE":
         doc_number = str(company.next_doc_number)
         company.next_doc_number += 1
-    if len(str(doc_number)) > 21:
-        raise errors.length("DocNumber", 21, len(str(doc_number)))
+    if len(str(doc_number)) > MAX_DOC_NUMBER:
+        raise errors.length("DocNumber", MAX_DOC_NUMBER, len(str(doc_number)))
     record["DocNumber"] = str(doc_number)
     record.setdefault("DueDate", record["TxnDate"])
     if "CustomField" in record:
@@ -695,7 +710,10 @@ def _prepare_invoice(company: Company, record: Record, previous: Record | None) 
     invoice_id = previous["Id"] if previous else ""
     applied = sum(company.applied.get(invoice_id, {}).values(), ZERO)
     if total < applied:
-        raise errors.business("The invoice total is less than the payments already applied to it.")
+        raise errors.business(
+            f"The invoice total {wire.decimal_text(total)} is less than the {wire.decimal_text(applied)} "
+            "that payments already apply to it. Unlink or reduce the payments first."
+        )
     record["TotalAmt"] = total
     record["Balance"] = total - applied
     record["HomeBalance"] = total - applied
@@ -751,6 +769,11 @@ def _after_invoice(company: Company, record: Record, previous: Record | None) ->
 
 
 def _refuse_if_paid(company: Company, record: Record, previous: Record | None) -> None:
+    """A void of an invoice that payments are applied to is refused (6000).
+
+    Guess, kept from before and matching what an integrator reported from production ("QuickBooks will not void
+    an invoice that has a payment applied"); a delete, unlike a void, is allowed (see ``_after_invoice_removed``).
+    """
     if company.applied.get(record["Id"]):
         raise errors.business("This invoice has payments applied to it. Delete or unlink the payments first.")
 
@@ -765,10 +788,52 @@ def _void_invoice(company: Company, record: Record, previous: Record | None) -> 
 
 
 def _after_invoice_removed(company: Company, record: Record, previous: Record | None) -> None:
+    """A deleted invoice lets go of the payments applied to it: each keeps its money, now unapplied.
+
+    Intuit's help ("What happens if I delete an invoice that has a payment?"): the payment stays on the books, in
+    the bank or Undeposited Funds, but no longer has an offsetting invoice. So the delete is allowed; the lines of
+    each payment that linked the invoice disappear (a line keeps its other links), its ``UnappliedAmt`` grows,
+    and, as for any change, its SyncToken goes up (guess). No webhook is raised for the payment (unconfirmed).
+    """
+    invoice_id = record["Id"]
+    for payment_id in company.applied.pop(invoice_id, {}):
+        payment = company.records["Payment"].get(payment_id)
+        if payment is not None:
+            _drop_links(company, payment, invoice_id)
+    company.voided.discard(invoice_id)
     customer = _ref_value(record.get("CustomerRef"), "CustomerRef")
     if customer:
-        company.invoices_of.get(customer, set()).discard(record["Id"])
+        company.invoices_of.get(customer, set()).discard(invoice_id)
     _refresh_customer(company, customer)
+
+
+def _drop_links(company: Company, payment: Record, invoice_id: str) -> None:
+    lines = []
+    for line in payment.get("Line") or []:
+        links = [
+            link
+            for link in line.get("LinkedTxn") or []
+            if not (link.get("TxnType") == "Invoice" and str(link.get("TxnId")) == invoice_id)
+        ]
+        if links:
+            lines.append({**line, "LinkedTxn": links})
+    if lines:
+        payment["Line"] = lines
+    else:
+        payment.pop("Line", None)
+    payment["UnappliedAmt"] = payment["TotalAmt"] - sum((line["Amount"] for line in lines), ZERO)
+    _touch(company, payment)
+
+
+def _touch(company: Company, record: Record) -> None:
+    """A transaction changed as the side effect of another write: a new SyncToken and LastUpdatedTime.
+
+    Integrators report that QuickBooks bumps an invoice's SyncToken when a payment is applied to it (a client
+    updating the invoice with the token it had gets 5010), so the emulator does the same for every derived change
+    (observed by third parties, not in Intuit's reference). CDC reports the touched record; no webhook is sent.
+    """
+    record["SyncToken"] = str(int(record["SyncToken"]) + 1)
+    record["MetaData"] = {**record["MetaData"], "LastUpdatedTime": wire.stamp(company.clock())}
 
 
 # --- payments --------------------------------------------------------------------------------------
@@ -789,6 +854,14 @@ def _allocations(record: Record) -> dict[str, Decimal]:
 
 
 def _prepare_payment(company: Company, record: Record, previous: Record | None) -> None:
+    """Validate a payment's links to invoices (its lines are replaced whole on every update).
+
+    Each linked invoice must exist (2500) and belong to the payment's customer (620). What a payment applies to
+    one invoice may not exceed the invoice's open balance counting every *other* payment (so a payment re-pointed
+    or re-amounted by an update may use what it applied before), and the lines together may not exceed TotalAmt:
+    both are a 6000 business validation error (facts say the limits exist but give no code; 6000 is a guess).
+    A TotalAmt above the lines is allowed and stays on the payment as ``UnappliedAmt``.
+    """
     total = record["TotalAmt"]
     if total < 0:
         raise errors.business("The payment amount cannot be negative.")
@@ -845,8 +918,9 @@ def _unlink_payment(company: Company, payment_id: str) -> set[str]:
     return touched
 
 
-def _refresh_invoice(company: Company, invoice_id: str) -> None:
-    invoice = company.get("Invoice", invoice_id)
+def _refresh_invoice(company: Company, invoice_id: str, changed: bool) -> None:
+    """Balance and LinkedTxn from the payments applied; ``changed``: what is applied to it moved (new SyncToken)."""
+    invoice = company.records["Invoice"].get(invoice_id)
     if invoice is None:
         return
     payments = company.applied.get(invoice_id, {})
@@ -854,21 +928,25 @@ def _refresh_invoice(company: Company, invoice_id: str) -> None:
     invoice["Balance"] = balance
     invoice["HomeBalance"] = balance
     invoice["LinkedTxn"] = [{"TxnId": pid, "TxnType": "Payment"} for pid in payments]
+    if changed:
+        _touch(company, invoice)
     _refresh_customer(company, invoice["CustomerRef"]["value"])
 
 
 def _after_payment(company: Company, record: Record, previous: Record | None) -> None:
-    touched = _unlink_payment(company, record["Id"])
-    for invoice_id, amount in _allocations(record).items():
-        company.applied.setdefault(invoice_id, {})[record["Id"]] = amount
-        touched.add(invoice_id)
-    for invoice_id in touched:
-        _refresh_invoice(company, invoice_id)
+    payment_id = record["Id"]
+    before = {invoice_id: paid[payment_id] for invoice_id, paid in company.applied.items() if payment_id in paid}
+    _unlink_payment(company, payment_id)
+    after = _allocations(record)
+    for invoice_id, amount in after.items():
+        company.applied.setdefault(invoice_id, {})[payment_id] = amount
+    for invoice_id in before.keys() | after.keys():
+        _refresh_invoice(company, invoice_id, changed=before.get(invoice_id) != after.get(invoice_id))
 
 
 def _after_payment_removed(company: Company, record: Record, previous: Record | None) -> None:
     for invoice_id in _unlink_payment(company, record["Id"]):
-        _refresh_invoice(company, invoice_id)
+        _refresh_invoice(company, invoice_id, changed=True)
 
 
 def _void_payment(company: Company, record: Record, previous: Record | None) -> None:
@@ -995,8 +1073,8 @@ SPECS: Mapping[str, EntitySpec] = {
             defaults=_invoice_defaults,
             prepare=_prepare_invoice,
             after_save=_after_invoice,
-            before_remove=_refuse_if_paid,
             after_remove=_after_invoice_removed,
+            before_void=_refuse_if_paid,
             void=_void_invoice,
         ),
         EntitySpec(

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from emulator import errors, wire
 
@@ -30,7 +31,13 @@ INJECTABLE_STATUSES = frozenset({0, 429, 500, 503})
 
 @dataclass
 class FaultRule:
-    """One ``/_admin/faults`` entry; ``None`` matches anything, ``count`` None means "every request"."""
+    """One ``/_admin/faults`` entry; ``None`` matches anything, ``count`` None means "every request".
+
+    ``operation`` is compared with the request's ``?operation=`` parameter (lower-case): ``delete`` singles out
+    ``POST /invoice?operation=delete`` from the creates and updates that share ``POST invoice``. A request without
+    the parameter (a create, or an update sent without ``operation=update``) has the operation ``""``, which only
+    rules without ``operation`` match.
+    """
 
     realm_id: str | None = None
     method: str | None = None
@@ -38,14 +45,16 @@ class FaultRule:
     status: int | None = None
     count: int | None = None
     latency_ms: int = 0
+    operation: str | None = None
 
-    def matches(self, realm_id: str | None, method: str, entity: str) -> bool:
+    def matches(self, realm_id: str | None, method: str, entity: str, operation: str = "") -> bool:
         # Token calls carry no realm: a rule aimed at the token endpoint matches them whatever its realmId.
         realm_ok = self.realm_id is None or self.realm_id == realm_id or (entity == self.entity == "token")
         return (
             realm_ok
             and (self.method is None or self.method == method)
             and (self.entity is None or self.entity == entity)
+            and (self.operation is None or self.operation == operation)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +62,7 @@ class FaultRule:
             "realmId": self.realm_id,
             "method": self.method,
             "entity": self.entity,
+            "operation": self.operation,
             "status": self.status,
             "count": self.count,
             "latencyMs": self.latency_ms,
@@ -75,12 +85,12 @@ class FaultBook:
     def clear(self) -> None:
         self.rules.clear()
 
-    def take(self, realm_id: str | None, method: str, entity: str) -> Verdict:
+    def take(self, realm_id: str | None, method: str, entity: str, operation: str = "") -> Verdict:
         """Consume one use of the first matching counted rule; standing latencies add up."""
         verdict = Verdict()
         counted_taken = False
         for rule in list(self.rules):
-            if not rule.matches(realm_id, method, entity):
+            if not rule.matches(realm_id, method, entity, operation):
                 continue
             if rule.count is None:
                 verdict.latency_ms += rule.latency_ms
@@ -143,6 +153,13 @@ def fault_response_body(fault: QboFault, clock: float) -> bytes:
     return wire.dumps({"Fault": fault.fault(), "time": wire.server_time(clock)}).encode()
 
 
+def operation_of(scope: Scope) -> str:
+    """The lower-case ``?operation=`` parameter of a request (``delete``, ``void``, ``update``), else ``""``."""
+    raw: bytes = scope.get("query_string", b"")
+    values = parse_qs(raw.decode("latin-1")).get("operation") or [""]
+    return values[0].lower()
+
+
 def classify(scope: Scope) -> tuple[str | None, str] | None:
     """(realmId, lower-case entity) of an API or token request; None for anything else."""
     path: str = scope["path"]
@@ -180,8 +197,9 @@ class ApiGate:
         traffic.in_flight += 1
         traffic.max_concurrent = max(traffic.max_concurrent, traffic.in_flight)
         try:
-            verdict = self.state.faults.take(realm_id, method, entity)
+            verdict = self.state.faults.take(realm_id, method, entity, operation_of(scope))
             traffic.total += 1
+            # A delete, void or send is counted under its entity too: ``POST invoice``.
             traffic.by_endpoint[f"{method} {entity}"] += 1
             if verdict.latency_ms:
                 await asyncio.sleep(verdict.latency_ms / 1000)

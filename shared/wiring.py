@@ -18,12 +18,15 @@ from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
 from shared.services.bulk_worker import BulkWorker
 from shared.services.connection import CALLBACK_PATH, require_connected
+from shared.services.invoices import InvoiceStores, deletion_runner, queue_deletion
 from shared.services.job_items import party_runners
 from shared.services.tokens import TenantTokens
 from shared.settings import Settings
 from shared.store.books360 import Books360Store
 from shared.store.bulk_queue import BulkQueue
+from shared.store.company_facts import CompanyFactsStore
 from shared.store.connection import ConnectionStore
+from shared.store.invoices import InvoiceStore
 from shared.store.jobs import JobStore
 from shared.store.leases import LeaseStore
 from shared.store.lists import ListsStore
@@ -114,6 +117,28 @@ def books360_store() -> Books360Store:
 @_once
 def party_store() -> PartyStore:
     return PartyStore(table())
+
+
+@_once
+def invoice_store() -> InvoiceStore:
+    return InvoiceStore(table())
+
+
+@_once
+def company_facts_store() -> CompanyFactsStore:
+    return CompanyFactsStore(table())
+
+
+@_once
+def invoice_stores() -> InvoiceStores:
+    return InvoiceStores(
+        invoices=invoice_store(),
+        parties=party_store(),
+        settings=settings_store(),
+        facts=company_facts_store(),
+        leases=lease_store(),
+        connections=connection_store(),
+    )
 
 
 @_once
@@ -211,4 +236,10 @@ def bulk_worker() -> BulkWorker:
         max_receive_count=settings().bulk_max_receive_count,
         dead_letter_arn=settings().bulk_dead_letter_queue_arn,
         clock=now,
+        delete_invoice=deletion_runner(invoice_stores()),
     )
+
+
+def queue_invoice_deletion(tenant_id: str, invoice_id: str) -> bool:
+    """After ``InvoiceDeleted``: the deletion in QuickBooks goes through the bulk queue (paced, retried)."""
+    return queue_deletion(invoice_store(), bulk_queue(), tenant_id=tenant_id, invoice_id=invoice_id)

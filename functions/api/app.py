@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import connection_routes
+import invoices_routes
 import jobs_routes
 import lists_routes
 import parties_routes
@@ -11,6 +12,11 @@ import settings_routes
 from shared.web import http_app, http_handler
 
 app = http_app(
-    connection_routes.router, settings_routes.router, lists_routes.router, jobs_routes.router, *parties_routes.routers
+    connection_routes.router,
+    settings_routes.router,
+    lists_routes.router,
+    jobs_routes.router,
+    invoices_routes.router,
+    *parties_routes.routers,
 )
 lambda_handler = http_handler(app)

@@ -20,5 +20,11 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    outcome = apply_event(wiring.books360_store(), event.detail_type, event.detail, event_id=event.id)
+    outcome = apply_event(
+        wiring.books360_store(),
+        event.detail_type,
+        event.detail,
+        event_id=event.id,
+        on_invoice_deleted=wiring.queue_invoice_deletion,
+    )
     return {"status": outcome.status, "objectId": outcome.object_id}

@@ -2,7 +2,44 @@
 
 from __future__ import annotations
 
-from shared.web import http_app, http_handler
+from datetime import datetime  # noqa: TC003 - pydantic reads the model's annotations at run time
 
-app = http_app()
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from shared import wiring
+from shared.services import invoices as service
+from shared.web import ApiModel, http_app, http_handler, tenant_id_of
+
+router = Router()
+
+
+class InvoiceSyncedOut(ApiModel):
+    invoice_id: str
+    qb_invoice_ids: list[str]
+    qb_payment_ids: list[str]
+    customer_created: bool
+    synced_at: datetime | None
+
+    @classmethod
+    def of(cls, synced: service.InvoiceSynced) -> InvoiceSyncedOut:
+        return cls(
+            invoice_id=synced.invoice_id,
+            qb_invoice_ids=synced.qb_invoice_ids,
+            qb_payment_ids=synced.qb_payment_ids,
+            customer_created=synced.customer_created,
+            synced_at=synced.synced_at,
+        )
+
+
+@router.post("/quickbooks/invoices/<invoiceId>/sync", summary="Write the invoice and its payments to QuickBooks")
+def sync(invoiceId: str) -> InvoiceSyncedOut:  # noqa: N803 - the contract's path parameter name
+    tenant_id = tenant_id_of(router)
+    with wiring.quickbooks_for(tenant_id) as qbo:
+        synced = service.sync_invoice(
+            qbo, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoiceId, now=wiring.now()
+        )
+    return InvoiceSyncedOut.of(synced)
+
+
+app = http_app(router)
 lambda_handler = http_handler(app)

@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 - pydantic needs it at run time
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
 
 from shared.domain.types import TenantId  # noqa: TC001 - pydantic needs it at run time
@@ -112,12 +112,37 @@ def final_status(*, total: int, succeeded: int, failed: int, skipped: int) -> Jo
     return JobStatus.PARTIALLY_FAILED
 
 
-class BulkItemMessage(BaseModel):
-    """The body of one SQS message: one item of one job (camelCase on the wire)."""
-
+class _Message(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
+
+class BulkItemMessage(_Message):
+    """The body of one SQS message: one item of one job (camelCase on the wire)."""
+
+    type: Literal["job-item"] = "job-item"
     tenant_id: TenantId
     job_id: Annotated[str, Field(min_length=1, max_length=64)]
     kind: Annotated[str, Field(min_length=1, max_length=32)]
     item_id: ItemId
+
+
+class InvoiceDeletionMessage(_Message):
+    """Books360 deleted a linked invoice: what was written for it in QuickBooks is deleted by the queue's worker,
+    paced and retried like every other write (contract: "InvoiceDeleted")."""
+
+    type: Literal["invoice-deletion"] = "invoice-deletion"
+    tenant_id: TenantId
+    invoice_id: ItemId
+
+
+def _message_type(value: Any) -> str:
+    # Messages queued before ``type`` existed are job items.
+    found = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return str(found or "job-item")
+
+
+QueueMessage = Annotated[
+    Annotated[BulkItemMessage, Tag("job-item")] | Annotated[InvoiceDeletionMessage, Tag("invoice-deletion")],
+    Discriminator(_message_type),
+]
+"""Every message body of the bulk queue, told apart by ``type`` at the edge (the worker's record model)."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.domain.books360 import Client, Invoice, InvoiceDeleted, Vendor
+from shared.domain.invoices import created_date
 from shared.domain.parties import CUSTOMER, VENDOR
 from shared.observability import logger, metrics
 from shared.store.books360 import INVOICE_PREFIX
@@ -67,6 +68,8 @@ def _invoice_fields(invoice: Invoice) -> dict[str, Any]:
     document["amount"] = sum((t.amount for t in invoice.transactions), Decimal("0"))
     document["paid"] = sum((p.amount for p in invoice.payments), Decimal("0"))
     document["numberLower"] = invoice.number.casefold()
+    # The tab's date filter compares UTC creation dates as ISO strings.
+    document["createdDate"] = created_date(invoice).isoformat()
     return document
 
 
@@ -92,11 +95,19 @@ HANDLERS: dict[str, tuple[type[Versioned], Callable[[Books360Store, Any], tuple[
 }
 
 
-def apply_event(store: Books360Store, detail_type: str, detail: Any, *, event_id: str) -> EventOutcome:
+def apply_event(
+    store: Books360Store,
+    detail_type: str,
+    detail: Any,
+    *,
+    event_id: str,
+    on_invoice_deleted: Callable[[str, str], object] | None = None,
+) -> EventOutcome:
     """Store one Books360 change unless a newer version is already stored.
 
     A malformed event is rejected (logged with the fields at fault, never their values, and counted), not
-    raised: retrying it could never succeed, and the events around it must go on.
+    raised: retrying it could never succeed, and the events around it must go on. After an ``InvoiceDeleted``
+    (applied or repeated), ``on_invoice_deleted(tenant_id, invoice_id)`` queues its deletion in QuickBooks.
     """
     handler = HANDLERS.get(detail_type)
     if handler is None:
@@ -109,6 +120,8 @@ def apply_event(store: Books360Store, detail_type: str, detail: Any, *, event_id
     applied, object_id = apply(store, model)
     metrics.add_metric(name="Books360EventApplied" if applied else "Books360EventStale", unit="Count", value=1)
     logger.info("books360 event", detail_type=detail_type, event_id=event_id, object_id=object_id, applied=applied)
+    if on_invoice_deleted is not None and isinstance(model, InvoiceDeleted):
+        on_invoice_deleted(model.tenant_id, model.invoice_id)
     return EventOutcome("applied" if applied else "stale", detail_type, object_id)
 
 

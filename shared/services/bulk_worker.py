@@ -11,6 +11,10 @@ What becomes of a record::
     ... on its last receive (the queue's maxReceiveCount) the item fails with that error instead of going
         silently to the dead-letter queue, so a job never hangs in ``running``.
     a record from the dead-letter queue ......... (a worker killed on the last try) its item fails
+
+An invoice deletion (``InvoiceDeletionMessage``: Books360 deleted a linked invoice) takes the same road without a
+job: busy comes back later; on its last receive, or refused for good (not connected any more), it is logged
+and counted, and what is still linked stays on the invoice for a later deletion.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json, ValidationError
 
-from shared.domain.jobs import BulkItemMessage, ItemOutcome, ItemStatus
+from shared.domain.jobs import BulkItemMessage, InvoiceDeletionMessage, ItemOutcome, ItemStatus, QueueMessage
 from shared.errors import AlreadyLinked, AppError, Busy
 from shared.observability import logger, metrics
 
@@ -39,9 +43,12 @@ if TYPE_CHECKING:
     Called with the client, the message, when the job was created (work done since then may be this item's own,
     from a delivery that stopped before recording it) and now."""
 
+    InvoiceDeleter = Callable[[QuickBooksClient, InvoiceDeletionMessage], object]
+    """Deletes in QuickBooks what was written for a Books360 invoice that Books360 deleted."""
 
-class BulkItemRecord(SqsRecordModel):
-    body: Json[BulkItemMessage]
+
+class QueueRecord(SqsRecordModel):
+    body: Json[QueueMessage]
 
 
 UNEXPECTED = "An unexpected error stopped this item; try it again."
@@ -57,18 +64,23 @@ class BulkWorker:
     max_receive_count: int
     clock: Callable[[], datetime]
     dead_letter_arn: str = ""
+    delete_invoice: InvoiceDeleter | None = None
 
     def handle(self, raw_record: dict[str, Any]) -> None:
         """Process one SQS record; raising hands it back to SQS for a later delivery."""
         record = self._parse(raw_record)
         if record is None:
             return
-        if self.dead_letter_arn and raw_record.get("eventSourceARN") == self.dead_letter_arn:
-            self._dead_lettered(record.body)
-            return
-        message = record.body
+        dead_lettered = bool(self.dead_letter_arn) and raw_record.get("eventSourceARN") == self.dead_letter_arn
         receives = int(record.attributes.ApproximateReceiveCount or "1")
         last_try = receives >= self.max_receive_count
+        message = record.body
+        if isinstance(message, InvoiceDeletionMessage):
+            self._delete_invoice(message, record.receiptHandle, last_try=last_try or dead_lettered)
+            return
+        if dead_lettered:
+            self._dead_lettered(message)
+            return
         try:
             outcome = self._run(message)
         except Busy as exc:
@@ -88,15 +100,35 @@ class BulkWorker:
             self._record(message, outcome)
 
     @staticmethod
-    def _parse(raw_record: dict[str, Any]) -> BulkItemRecord | None:
+    def _parse(raw_record: dict[str, Any]) -> QueueRecord | None:
         try:
-            return BulkItemRecord.model_validate(raw_record)
+            return QueueRecord.model_validate(raw_record)
         except ValidationError as exc:
             # Field paths only: the body may hold anything, and logs never carry bodies.
             fields = [".".join(str(part) for part in error["loc"]) for error in exc.errors()]
             logger.error("bulk message dropped: malformed", message_id=raw_record.get("messageId"), fields=fields)
             metrics.add_metric(name="BulkMessageMalformed", unit="Count", value=1)
             return None
+
+    def _delete_invoice(self, message: InvoiceDeletionMessage, receipt_handle: str, *, last_try: bool) -> None:
+        if self.delete_invoice is None:
+            logger.error("invoice deletion dropped: no deleter", invoice_id=message.invoice_id)
+            return
+        try:
+            with self.quickbooks_for(message.tenant_id) as qbo:
+                self.delete_invoice(qbo, message)
+        except Busy as exc:
+            if not last_try:
+                self.queue.delay(receipt_handle, exc.retry_after)
+                raise
+            self._deletion_failed(message, exc.detail)
+        except AppError as exc:
+            self._deletion_failed(message, exc.detail)
+
+    @staticmethod
+    def _deletion_failed(message: InvoiceDeletionMessage, error: str) -> None:
+        metrics.add_metric(name="InvoiceDeletionFailed", unit="Count", value=1)
+        logger.error("invoice deletion in quickbooks failed", invoice_id=message.invoice_id, error=error)
 
     def _dead_lettered(self, message: BulkItemMessage) -> None:
         state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)

@@ -23,13 +23,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.domain.cursors import InvalidCursor, open_cursor, sign_cursor
+from shared.domain.cursors import sign_cursor
 from shared.domain.parties import Link, LinkStatus, display_name_for, marker_for, same_display_name
-from shared.errors import AlreadyLinked, BadRequest, FieldError, InvalidInput, LinkedToAnother, NameTaken, NotFound
+from shared.errors import (
+    AlreadyLinked,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    LinkedToAnother,
+    NameTaken,
+    NotFound,
+)
 from shared.observability import logger
 from shared.quickbooks.client import quote, request_id_for
 from shared.quickbooks.documents import party_document
 from shared.quickbooks.errors import DuplicateName, ObjectNotFound
+from shared.services.paging import opened_cursor
 from shared.store.parties import LinkRefused, NotLinked
 
 if TYPE_CHECKING:
@@ -83,6 +92,41 @@ def create_and_link(
     outcome = _store_link(kind, store, tenant_id, party_id, link)
     logger.info("party created and linked", kind=kind.key, party_id=party_id, qb_id=outcome.qb_id)
     return outcome
+
+
+def ensure_linked(
+    kind: PartyKind,
+    qbo: QuickBooksClient,
+    store: PartyStore,
+    *,
+    tenant_id: str,
+    party_id: str,
+    now: datetime,
+) -> tuple[LinkOutcome, bool]:
+    """The party's link in the connected company, creating the QuickBooks object first when it has none; and
+    whether this call created it. Safe when several callers race for the same party (an invoice sync, a bulk
+    job's items of one client): the losers get the winner's link (``create_and_link``'s guarantees).
+
+    A link QuickBooks deleted (``deleted_in_qb``) is a 409: nothing is written to a customer that is gone.
+    """
+    party = store.get(tenant_id, kind, party_id)
+    if party is None:
+        raise NotFound(f"No {kind.books360_name} {party_id}.")
+    existing = party.link_in(qbo.realm_id)
+    if existing is None:
+        try:
+            return create_and_link(kind, qbo, store, tenant_id=tenant_id, party_id=party_id, now=now), True
+        except AlreadyLinked:
+            party = store.get(tenant_id, kind, party_id)
+            existing = party.link_in(qbo.realm_id) if party else None
+            if existing is None:
+                raise
+    if existing.status is LinkStatus.DELETED_IN_QB:
+        raise Conflict(
+            f"QuickBooks {kind.key} {existing.qb_id}, linked to {kind.books360_name} {party_id}, was deleted in "
+            f"QuickBooks; unsync the {kind.books360_name} and sync it again."
+        )
+    return _outcome(party_id, existing), False
 
 
 def _unlinked_party(kind: PartyKind, store: PartyStore, tenant_id: str, party_id: str, realm_id: str) -> Party:
@@ -212,21 +256,11 @@ def list_parties(
 ) -> PartyList:
     """A page of the tab, filtered; the cursor is bound to tenant, tab and filters (another one is a 400)."""
     scope = {"tenant": tenant_id, "list": kind.plural, **filters.scope()}
-    after = _opened(cursor_key, scope, cursor) if cursor else None
+    after = opened_cursor(cursor_key, scope, cursor) if cursor else None
     realm_id = connections.get(tenant_id).realm_id
     page = store.page(tenant_id, kind, realm_id=realm_id, filters=filters, limit=limit, after=after)
     rows = [PartyRow(p, p.status_in(realm_id), p.link_in(realm_id)) for p in page.parties]
     return PartyList(rows, sign_cursor(cursor_key, scope, page.after) if page.after is not None else None)
-
-
-def _opened(key: bytes, scope: dict[str, str], cursor: str) -> str:
-    try:
-        return open_cursor(key, scope, cursor)
-    except InvalidCursor as exc:
-        raise BadRequest(
-            "The cursor is not one this list gave for these filters; start again without it.",
-            errors=[FieldError("cursor", str(exc))],
-        ) from exc
 
 
 @dataclass(frozen=True)

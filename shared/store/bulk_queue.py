@@ -1,18 +1,20 @@
-"""The bulk queue (SQS): one message an item of a job, and the delay a throttled item waits before its retry."""
+"""The bulk queue (SQS): one message an item of a job (or an invoice deletion), and the delay a throttled message
+waits before its retry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 
 from shared.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from shared.domain.jobs import BulkItemMessage
+M = TypeVar("M", bound=BaseModel)
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 3
@@ -20,8 +22,8 @@ MAX_VISIBILITY_SECONDS = 43_200  # SQS's upper bound for a message's visibility 
 
 
 @dataclass(frozen=True)
-class Unsent:
-    message: BulkItemMessage
+class Unsent(Generic[M]):
+    message: M
     reason: str
 
 
@@ -30,14 +32,14 @@ class BulkQueue:
         self.client = client
         self.queue_url = queue_url
 
-    def send(self, messages: Sequence[BulkItemMessage]) -> list[Unsent]:
+    def send(self, messages: Sequence[M]) -> list[Unsent[M]]:
         """Send in batches of 10, retrying what SQS did not take; what still failed after that, with why."""
-        unsent: list[Unsent] = []
+        unsent: list[Unsent[M]] = []
         for start in range(0, len(messages), SEND_BATCH):
             unsent += self._send_batch(list(messages[start : start + SEND_BATCH]))
         return unsent
 
-    def _send_batch(self, batch: list[BulkItemMessage]) -> list[Unsent]:
+    def _send_batch(self, batch: list[M]) -> list[Unsent[M]]:
         waiting = dict(enumerate(batch))
         reasons: dict[int, str] = {}
         for _ in range(SEND_ATTEMPTS):

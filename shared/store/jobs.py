@@ -98,30 +98,20 @@ class JobStore:
         pk = tenant_pk(tenant_id)
         fields: dict[str, Any] = {"finishedAt": now.isoformat(), "qbId": outcome.qb_id, "error": outcome.error}
         present = {name: value for name, value in fields.items() if value is not None}
-        item_update = {
-            "TableName": self.table.name,
-            "Key": {"pk": {"S": pk}, "sk": {"S": item_sk(job_id, item_id)}},
-            "UpdateExpression": "SET #status = :status, " + ", ".join(f"#{name} = :{name}" for name in present),
-            "ConditionExpression": "#status = :pending",
-            "ExpressionAttributeNames": {"#status": "status", **{f"#{name}": name for name in present}},
-            "ExpressionAttributeValues": self.table.to_dynamo(
-                {":status": outcome.status.value, ":pending": ItemStatus.PENDING.value}
-                | {f":{name}": value for name, value in present.items()}
-            ),
-        }
-        job_update = {
-            "TableName": self.table.name,
-            "Key": {"pk": {"S": pk}, "sk": {"S": job_sk(job_id)}},
-            "UpdateExpression": "SET #status = :running ADD #counter :one, #done :one",
-            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#finishedAt)",
-            "ExpressionAttributeNames": {
-                "#status": "status",
-                "#counter": _COUNTERS[outcome.status],
-                "#done": "done",
-                "#finishedAt": "finishedAt",
-            },
-            "ExpressionAttributeValues": {":running": {"S": JobStatus.RUNNING.value}, ":one": {"N": "1"}},
-        }
+        item_update = self.table.update_action(
+            pk,
+            item_sk(job_id, item_id),
+            set_values={"status": outcome.status.value, **present},
+            condition="#status = :pending",
+            values={"pending": ItemStatus.PENDING.value},
+        )
+        job_update = self.table.update_action(
+            pk,
+            job_sk(job_id),
+            set_values={"status": JobStatus.RUNNING.value},
+            add={_COUNTERS[outcome.status]: 1, "done": 1},
+            condition="attribute_exists(#pk) AND attribute_not_exists(#finishedAt)",
+        )
         try:
             self.table.transact([{"Update": item_update}, {"Update": job_update}])
         except TransactionRefused:

@@ -50,14 +50,4 @@ class LeaseStore:
 
     def release(self, tenant_id: str, name: str, owner: str) -> None:
         """Give the lease back, only if it is still ours."""
-        try:
-            self.table.client.delete_item(
-                TableName=self.table.name,
-                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"LOCK#{name}"}},
-                ConditionExpression="#o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self.table.delete_if(tenant_pk(tenant_id), f"LOCK#{name}", condition="#owner = :owner", values={"owner": owner})

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
 if TYPE_CHECKING:
     from shared.store.table import Table
 
@@ -32,8 +30,8 @@ def state_digest(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def _key(state: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"OAUTHSTATE#{state_digest(state)}"}, "sk": {"S": "OAUTHSTATE"}}
+def _key(state: str) -> tuple[str, str]:
+    return f"OAUTHSTATE#{state_digest(state)}", "OAUTHSTATE"
 
 
 class OAuthStateStore:
@@ -42,11 +40,11 @@ class OAuthStateStore:
 
     def put(self, state: str, tenant_id: str, now: datetime, *, previous_status: str) -> PendingState:
         pending = PendingState(tenant_id, now, now + STATE_LIFETIME, previous_status)
-        key = _key(state)
+        pk, sk = _key(state)
         self.table.put(
             {
-                "pk": key["pk"]["S"],
-                "sk": key["sk"]["S"],
+                "pk": pk,
+                "sk": sk,
                 "tenantId": tenant_id,
                 "createdAt": now.isoformat(),
                 "stateExpiresAt": pending.expires_at.isoformat(),
@@ -57,19 +55,10 @@ class OAuthStateStore:
         return pending
 
     def consume(self, state: str) -> PendingState | None:
-        """Remove and return the state in one conditional delete: a second use finds nothing."""
-        try:
-            answer = self.table.client.delete_item(
-                TableName=self.table.name,
-                Key=_key(state),
-                ConditionExpression="attribute_exists(pk)",
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        item = self.table.from_dynamo(answer["Attributes"])
+        """Remove and return the state in one DeleteItem: a second use finds nothing."""
+        item = self.table.pop(*_key(state))
+        if item is None:
+            return None
         return PendingState(
             tenant_id=item["tenantId"],
             created_at=datetime.fromisoformat(item["createdAt"]),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from shared.store.table import ConditionFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,22 +53,17 @@ class DynamoPacer:
             now = self._clock()
             window = int(now // self.window_seconds) * self.window_seconds
             try:
-                self.table.client.update_item(
-                    TableName=self.table.name,
-                    Key={"pk": {"S": f"PACE#{realm_id}"}, "sk": {"S": str(window)}},
-                    UpdateExpression="ADD #n :one SET expiresAt = :expires",
-                    ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-                    ExpressionAttributeNames={"#n": "n"},
-                    ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":limit": {"N": str(self.per_window)},
-                        ":expires": {"N": str(window + RECORD_TTL_SECONDS)},
-                    },
+                self.table.update(
+                    f"PACE#{realm_id}",
+                    str(window),
+                    add={"n": 1},
+                    set_values={"expiresAt": window + RECORD_TTL_SECONDS},
+                    condition="attribute_not_exists(#n) OR #n < :limit",
+                    values={"limit": self.per_window},
                 )
                 return
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
+            except ConditionFailed:
+                pass
             self._sleep(window + self.window_seconds - now + 0.01)
 
     def release(self, realm_id: str) -> None:

@@ -10,22 +10,20 @@ and removed together in one DynamoDB transaction:
   ``qbLink_{realmId} = {qbId, displayName, syncedAt, status, created}``. Top-level rather than nested in one
   ``qbLinks`` map because DynamoDB cannot ``SET`` a path under a map that does not exist yet, and the first link
   must be one conditional write (``attribute_not_exists(qbLink_{realm})``: "already linked" is a 409).
-* a guard item ``LINK#{realmId}#{QbEntity}#{qbId}`` in the tenant's partition, put with
-  ``attribute_not_exists``: a QuickBooks object can be linked to one party only (else 409). It names the party
-  and carries the index keys ``gsi1pk = REALM#{realmId}#{QbEntity}#{qbId}``, ``gsi1sk = TENANT#{tenantId}``, so
-  a webhook finds every link of a QuickBooks object in one query, whichever realm the tenant is connected to
-  now (the keys sit on the guard, not the party item, because a party has one guard per realm it was linked in).
+* the guard item of the QuickBooks object (``shared.store.links``: ``LINK#{realmId}#{QbEntity}#{qbId}``, put
+  only if absent, so a QuickBooks object is linked to one party only, else 409; indexed for webhooks). A party's
+  guard also names it: ``partyId`` and ``kind``.
 
-Nothing here reads before it writes to decide a conflict: the conditions decide, and the failed condition only
-tells which conflict to name. The Books360 event upserts never touch the ``qbLink_`` attributes.
+As everywhere links are written, the conditions decide a conflict, never a read before the write. The Books360
+event upserts never touch the ``qbLink_`` attributes.
 
 Listing
 -------
 A page is Query calls on the tenant's partition (``begins_with(sk, CLIENT#)``, id order) with the filters as a
 FilterExpression over ``nameLower``/``emailLower``/``qbLink_{realm}.status``, never a Scan of the table. Reads
 grow from one page's worth up to ``MAX_READ`` items a call and stop at ``READ_BUDGET`` items a request (a rare
-filter then answers a short page with a cursor at the position reached). The page's position travels in the
-API's signed cursor (``shared.domain.cursors``).
+filter then answers a short page with a cursor at the position reached): ``Table.query_budgeted``. The page's
+position travels in the API's signed cursor (``shared.domain.cursors``).
 """
 
 from __future__ import annotations
@@ -35,7 +33,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.parties import BillingAddress, Link, LinkStatus, Party, PartyFilters
-from shared.store.table import ConditionFailed, TransactionRefused, tenant_pk
+from shared.store.links import LinkGuards
+from shared.store.table import READ_BUDGET, ConditionFailed, TransactionRefused, tenant_pk
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -44,12 +43,6 @@ if TYPE_CHECKING:
     from shared.store.table import Table
 
 LINK_ATTRIBUTE_PREFIX = "qbLink_"
-GUARD_PREFIX = "LINK#"
-# A filtered listing reads Query pages of growing size up to MAX_READ items (DynamoDB stops at 1 MB anyway),
-# and at most READ_BUDGET items for one page of the UI: a rare filter over 20,000 clients costs a few Query
-# calls a page, never a Scan.
-MAX_READ = 2000
-READ_BUDGET = 10_000
 
 
 class LinkRefused(Exception):
@@ -77,6 +70,7 @@ class PartyStore:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.guards = LinkGuards(table)
 
     # -- reads ---------------------------------------------------------------------------------------------
 
@@ -107,36 +101,27 @@ class PartyStore:
         where, names, values = _filter_expression(kind, realm_id, filters)
         if where is None:
             return PartyPage([], None)
-        pk = tenant_pk(tenant_id)
         exact = self.get(tenant_id, kind, filters.text) if filters.text and after is None else None
         leading = [exact] if exact is not None and filters.matches(exact, realm_id) else []
-        want = limit - len(leading)
-        # One extra item tells whether another page exists, so the last page never carries a cursor. A filter
-        # that matches much fills the page in the first read; a rare one reads on, four times more each time,
-        # until READ_BUDGET items were read: then the page is answered short (maybe empty) with a cursor at the
-        # position reached, so no request grows with the tenant's size.
-        read, budget = want + 1, READ_BUDGET
-        start = kind.sk_prefix + after if after else None
-        found: list[dict[str, Any]] = []
-        while len(found) <= want and budget > 0:
-            items, start = self.table.query_page(
-                pk, kind.sk_prefix, after_sk=start, limit=read, where=where, names=names, values=values
-            )
-            found.extend(items)
-            if start is None:
-                break
-            budget -= read
-            read = min(read * 4, MAX_READ, max(budget, 1))
-        queried = [_party(kind, item) for item in found[:want]]
-        if len(found) > want:
-            # "" is the very beginning, for a second page whose first has only the leading party.
-            return PartyPage(leading + queried, queried[-1].party_id if queried else (after or ""))
-        return PartyPage(leading + queried, start.removeprefix(kind.sk_prefix) if start else None)
+        # READ_BUDGET read here, not bound as query_budgeted's default, so a test can make it small.
+        items, next_sk = self.table.query_budgeted(
+            tenant_pk(tenant_id),
+            kind.sk_prefix,
+            want=limit - len(leading),
+            after_sk=kind.sk_prefix + after if after else None,
+            where=where,
+            names=names,
+            values=values,
+            budget=READ_BUDGET,
+        )
+        # "" is the very beginning, for a second page whose first has only the leading party.
+        after_next = next_sk.removeprefix(kind.sk_prefix) if next_sk is not None else None
+        return PartyPage(leading + [_party(kind, item) for item in items], after_next)
 
     def linked_parties(self, tenant_id: str, realm_id: str, kind: PartyKind, qb_ids: Iterable[str]) -> dict[str, str]:
         """QuickBooks id -> id of the party linked to it in ``realm_id``, for those linked (one BatchGetItem)."""
-        guards = self.table.get_many(tenant_pk(tenant_id), (_guard_sk(realm_id, kind, qb_id) for qb_id in qb_ids))
-        return {str(g["qbId"]): str(g["partyId"]) for g in guards.values()}
+        guards = self.guards.get_many(tenant_id, realm_id, kind.qb_entity, qb_ids)
+        return {qb_id: str(guard["partyId"]) for qb_id, guard in guards.items()}
 
     # -- writes --------------------------------------------------------------------------------------------
 
@@ -154,23 +139,24 @@ class PartyStore:
             condition="attribute_exists(#pk) AND attribute_not_exists(#deleted) AND attribute_not_exists(#link)",
             names={"#link": attribute},
         )
-        guard = {
-            "pk": pk,
-            "sk": _guard_sk(link.realm_id, kind, link.qb_id),
-            "partyId": party_id,
-            "kind": kind.key,
-            "realmId": link.realm_id,
-            "qbId": link.qb_id,
-            "gsi1pk": realm_index_key(link.realm_id, kind, link.qb_id),
-            "gsi1sk": pk,
-        }
+        guard = self.guards.put_action(
+            tenant_id,
+            link.realm_id,
+            kind.qb_entity,
+            link.qb_id,
+            owner_sk=kind.sk_prefix + party_id,
+            partyId=party_id,
+            kind=kind.key,
+        )
         try:
-            self.table.transact([{"Update": party_update}, self.table.put_action(guard, new=True)])
+            self.table.transact([{"Update": party_update}, guard])
         except TransactionRefused as refused:
             party_refused, guard_refused = (reason == "ConditionalCheckFailed" for reason in refused.reasons[:2])
             party = self.get(tenant_id, kind, party_id) if party_refused or not guard_refused else None
-            holder = self._guard_holder(pk, link.realm_id, kind, link.qb_id) if guard_refused else None
-            raise LinkRefused(party.link_in(link.realm_id) if party else None, holder) from refused
+            holder = self.guards.holder(tenant_id, link.realm_id, kind.qb_entity, link.qb_id) if guard_refused else None
+            raise LinkRefused(
+                party.link_in(link.realm_id) if party else None, str(holder["partyId"]) if holder else None
+            ) from refused
 
     def unlink(self, tenant_id: str, kind: PartyKind, party_id: str, realm_id: str) -> Link:
         """Remove the party's link in ``realm_id`` and its guard together; the removed link. Raises ``NotLinked``."""
@@ -190,7 +176,7 @@ class PartyStore:
         )
         try:
             self.table.transact(
-                [{"Update": party_update}, self.table.delete_action(pk, _guard_sk(realm_id, kind, link.qb_id))]
+                [{"Update": party_update}, self.guards.delete_action(tenant_id, realm_id, kind.qb_entity, link.qb_id)]
             )
         except TransactionRefused as refused:
             # Unlinked (or relinked) meanwhile by someone else: what we read is no longer the link to remove.
@@ -204,8 +190,7 @@ class PartyStore:
         A repeated call changes nothing.
         """
         pk = tenant_pk(tenant_id)
-        guards = [g for g in self.table.query_index(realm_index_key(realm_id, kind, qb_id)) if g.get("pk") == pk]
-        for guard in guards:
+        for guard in self.guards.holders_by_index(tenant_id, realm_id, kind.qb_entity, qb_id):
             party_id = str(guard["partyId"])
             party = self.get(tenant_id, kind, party_id)
             link = party.link_in(realm_id) if party else None
@@ -225,19 +210,6 @@ class PartyStore:
                 continue  # unlinked meanwhile: nothing to mark
             return party_id
         return None
-
-    def _guard_holder(self, pk: str, realm_id: str, kind: PartyKind, qb_id: str) -> str | None:
-        guard = self.table.get(pk, _guard_sk(realm_id, kind, qb_id))
-        return str(guard["partyId"]) if guard else None
-
-
-def realm_index_key(realm_id: str, kind: PartyKind, qb_id: str) -> str:
-    """``gsi1pk`` of a link: from a QuickBooks object (as a webhook names it) to the Books360 party."""
-    return f"REALM#{realm_id}#{kind.qb_entity}#{qb_id}"
-
-
-def _guard_sk(realm_id: str, kind: PartyKind, qb_id: str) -> str:
-    return f"{GUARD_PREFIX}{realm_id}#{kind.qb_entity}#{qb_id}"
 
 
 def _link_attribute(realm_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -11,12 +12,18 @@ from shared.errors import StorageBusy
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from decimal import Decimal
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
 GSI1 = "gsi1"
+# A filtered listing (``Table.query_budgeted``) reads Query pages of growing size up to MAX_READ items a call
+# (DynamoDB stops at 1 MB anyway), and at most READ_BUDGET items for one page of the UI: a rare filter over
+# 20,000 items costs a few Query calls a page, never a Scan.
+MAX_READ = 2000
+READ_BUDGET = 10_000
 
 
 class ConditionFailed(Exception):
@@ -54,6 +61,45 @@ class Table:
     def delete(self, pk: str, sk: str) -> None:
         self.client.delete_item(TableName=self.name, Key=self._key(pk, sk))
 
+    def delete_if(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Delete the item only if ``condition`` holds; False when it did not (or there was no item to test).
+
+        ``#attr`` in the condition names the attribute ``attr``, as in ``update``; ``values`` are given without
+        their colon (``{"owner": ...}`` for ``:owner``).
+        """
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": self._key(pk, sk),
+            "ConditionExpression": condition,
+        }
+        aliases = _aliases(condition, names)
+        if aliases:
+            arguments["ExpressionAttributeNames"] = aliases
+        if values:
+            arguments["ExpressionAttributeValues"] = {f":{k}": _serializer.serialize(v) for k, v in values.items()}
+        try:
+            self.client.delete_item(**arguments)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def pop(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """Delete the item and return what it held; None when there was none. One DeleteItem: of two callers
+        popping the same item, only one gets it (single use)."""
+        answer = self.client.delete_item(TableName=self.name, Key=self._key(pk, sk), ReturnValues="ALL_OLD")
+        old = answer.get("Attributes")
+        return self.from_dynamo(old) if old else None
+
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Put ``item`` only if no item has its key yet; False when one had (a repeat)."""
         try:
@@ -71,19 +117,31 @@ class Table:
         *,
         set_values: Mapping[str, Any] | None = None,
         remove: Iterable[str] = (),
+        add: Mapping[str, int | Decimal] | None = None,
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """SET and REMOVE attributes, only if ``condition`` holds (``#name``/``:value`` placeholders as usual).
+        """SET, REMOVE and ADD attributes, only if ``condition`` holds (``#name``/``:value`` placeholders as usual).
 
-        Attribute names are always aliased (``#a0``...), so reserved words need no care; the condition refers to
-        attributes as ``#attr`` where ``attr`` is the attribute's own name, or by the placeholders of ``names``
-        (for names that are no valid placeholder, and nested paths ``#a.#b``). Raises ``ConditionFailed``.
+        ``set_values`` maps attributes to their new values (None removes the attribute), ``remove`` names more
+        attributes to remove, ``add`` adds numbers to numeric attributes (an absent one counts from 0): counters
+        that concurrent writers move without reading first. Attribute names are always aliased (``#s0``, ``#r0``,
+        ``#a0``...), so reserved words need no care; the condition refers to attributes as ``#attr`` where
+        ``attr`` is the attribute's own name, or by the placeholders of ``names`` (for names that are no valid
+        placeholder, and nested paths ``#a.#b``); ``values`` are given without their colon. Raises
+        ``ConditionFailed``; answers the item as it is after the update.
         """
         arguments = {
             **self.update_action(
-                pk, sk, set_values=set_values, remove=remove, condition=condition, values=values, names=names
+                pk,
+                sk,
+                set_values=set_values,
+                remove=remove,
+                add=add,
+                condition=condition,
+                values=values,
+                names=names,
             ),
             "ReturnValues": "ALL_NEW",
         }
@@ -102,6 +160,7 @@ class Table:
         *,
         set_values: Mapping[str, Any] | None = None,
         remove: Iterable[str] = (),
+        add: Mapping[str, int | Decimal] | None = None,
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
@@ -111,6 +170,7 @@ class Table:
         expression_values = {f":{k}": _serializer.serialize(v) for k, v in (values or {}).items()}
         sets: list[str] = []
         removes: list[str] = []
+        adds: list[str] = []
         for attr, value in (set_values or {}).items():
             if value is None:
                 remove = [*remove, attr]
@@ -123,10 +183,17 @@ class Table:
             alias = f"#r{len(removes)}"
             aliases[alias] = attr
             removes.append(alias)
-        for word in (condition or "").replace("(", " ").replace(")", " ").replace(",", " ").replace(".", " ").split():
-            if word.startswith("#") and word not in aliases:
-                aliases[word] = word[1:]
-        clauses = [f"SET {', '.join(sets)}" if sets else "", f"REMOVE {', '.join(removes)}" if removes else ""]
+        for attr, number in (add or {}).items():
+            alias = f"#a{len(adds)}"
+            aliases[alias] = attr
+            expression_values[f":a{len(adds)}"] = _serializer.serialize(number)
+            adds.append(f"{alias} :a{len(adds)}")
+        aliases = _aliases(condition, aliases)
+        clauses = [
+            f"SET {', '.join(sets)}" if sets else "",
+            f"REMOVE {', '.join(removes)}" if removes else "",
+            f"ADD {', '.join(adds)}" if adds else "",
+        ]
         expression = " ".join(c for c in clauses if c)
         arguments: dict[str, Any] = {
             "TableName": self.name,
@@ -232,8 +299,8 @@ class Table:
         values: Mapping[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One Query page of ``pk`` under ``sk_prefix``, after ``after_sk``: the matching items and the sort key
-        to continue after (None at the end). ``limit`` counts items read, before ``where`` (a FilterExpression)
-        drops any."""
+        to continue after (None at the end). ``limit`` counts items read, before ``where`` (a FilterExpression,
+        ``#attr`` naming the attribute ``attr`` as in ``update``) drops any."""
         arguments: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -243,8 +310,9 @@ class Table:
                 **{f":{k}": _serializer.serialize(v) for k, v in (values or {}).items()},
             },
         }
-        if names:
-            arguments["ExpressionAttributeNames"] = dict(names)
+        aliases = _aliases(where, names)
+        if aliases:
+            arguments["ExpressionAttributeNames"] = aliases
         if where:
             arguments["FilterExpression"] = where
         if limit:
@@ -254,6 +322,54 @@ class Table:
         answer = self.client.query(**arguments)
         last = answer.get("LastEvaluatedKey")
         return [self.from_dynamo(item) for item in answer.get("Items", [])], (last["sk"]["S"] if last else None)
+
+    def query_budgeted(
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        want: int,
+        after_sk: str | None = None,
+        where: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        budget: int = READ_BUDGET,
+        max_read: int = MAX_READ,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a filtered listing: up to ``want`` items of ``pk`` under ``sk_prefix`` after ``after_sk``
+        (None or "": from the start) that match ``where``, reading at most about ``budget`` items; never a Scan.
+
+        Answers the items, in sort-key order, and the sort key to continue after (the next call's ``after_sk``)::
+
+            Query Limit=want+1 ──▶ ×4 ──▶ ×4 ... (at most max_read a call) until:
+              want+1 matched     → the first want items, the last one's sk     more matches exist
+              budget items read  → what matched (maybe nothing), the sk the    a short page; the caller
+                                   last Query reached (LastEvaluatedKey)       continues from there
+              the prefix ends    → what matched, None                          the last page
+
+        One more item than wanted tells whether another page exists, so the last page never carries a position.
+        A filter that matches much fills the page in the first read; a rare one reads on, four times more each
+        time, until ``budget`` items were read: then the page is answered short, so no request grows with the
+        size of the partition (``Limit`` counts items read, before ``where`` drops any).
+
+        With ``want`` 0 and a match ahead, the position is ``after_sk`` itself ("" for the very start).
+        """
+        if want < 0:
+            raise ValueError(f"want must be 0 or more, not {want}")
+        read, start = want + 1, after_sk or None
+        found: list[dict[str, Any]] = []
+        while len(found) <= want and budget > 0:
+            items, start = self.query_page(
+                pk, sk_prefix, after_sk=start, limit=read, where=where, names=names, values=values
+            )
+            found.extend(items)
+            if start is None:
+                break
+            budget -= read
+            read = min(read * 4, max_read, max(budget, 1))
+        if len(found) > want:
+            return found[:want], (str(found[want - 1]["sk"]) if want else (after_sk or ""))
+        return found, start
 
     @staticmethod
     def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -266,3 +382,11 @@ class Table:
     @staticmethod
     def from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
         return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _aliases(condition: str | None, names: Mapping[str, str] | None) -> dict[str, str]:
+    """``names``, and ``#attr`` -> ``attr`` for every other ``#attr`` placeholder of ``condition``."""
+    aliases = dict(names or {})
+    for placeholder in re.findall(r"#[A-Za-z0-9_]+", condition or ""):
+        aliases.setdefault(placeholder, placeholder[1:])
+    return aliases

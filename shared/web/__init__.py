@@ -2,7 +2,15 @@
 
 from shared.web.context import tenant_id_of
 from shared.web.entry import http_app, http_handler
-from shared.web.models import ApiModel
+from shared.web.models import ApiModel, MoneyOut
 from shared.web.problems import problem_response, register_problem_handlers
 
-__all__ = ["ApiModel", "http_app", "http_handler", "problem_response", "register_problem_handlers", "tenant_id_of"]
+__all__ = [
+    "ApiModel",
+    "MoneyOut",
+    "http_app",
+    "http_handler",
+    "problem_response",
+    "register_problem_handlers",
+    "tenant_id_of",
+]

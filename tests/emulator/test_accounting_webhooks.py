@@ -71,3 +71,66 @@ def test_customer_create_and_inactivation_are_delivered_signed(
     checker = QuickBooks(minorversion=75)
     for body, signature in receiver.deliveries:
         assert checker.validate_webhook_signature(body.decode(), signature, VERIFIER)
+
+
+def _changes(receiver: Receiver, realm_id: str, fmt: str) -> list[tuple[str, str, str]]:
+    """(entity, id, operation) of every delivered change of one company, in order, whatever the format."""
+    changes: list[tuple[str, str, str]] = []
+    for body, _ in receiver.deliveries:
+        payload = json.loads(body)
+        if fmt == "classic":
+            for notification in payload["eventNotifications"]:
+                if notification["realmId"] == realm_id:
+                    entities = notification["dataChangeEvent"]["entities"]
+                    changes += [(e["name"], e["id"], e["operation"]) for e in entities]
+        else:
+            for event in payload:
+                if event["intuitaccountid"] == realm_id:
+                    _, entity, action, _ = event["type"].split(".")
+                    changes.append((entity, event["intuitentityid"], action))
+    return changes
+
+
+@pytest.mark.parametrize("fmt", ["classic", "cloudevents"])
+def test_invoice_and_payment_create_update_delete_are_delivered(
+    company: Company, receiver: Receiver, http: httpx.Client, fmt: str
+) -> None:
+    # GIVEN an endpoint registered in the format
+    http.post("/_admin/webhooks", json={"url": receiver.url, "verifierToken": VERIFIER, "format": fmt})
+    customer = company.create("Customer", {"DisplayName": "Hooked Payer"})
+    line = {"Amount": 100, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+    link = {"TxnId": "", "TxnType": "Invoice"}
+
+    # WHEN an invoice and a payment are each created, updated and deleted
+    invoice = company.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [line]})
+    link["TxnId"] = invoice["Id"]
+    payment = company.create(
+        "Payment",
+        {"TotalAmt": 40, "CustomerRef": {"value": customer["Id"]}, "Line": [{"Amount": 40, "LinkedTxn": [link]}]},
+    )
+    invoice_token = company.get(f"invoice/{invoice['Id']}").json()["Invoice"]["SyncToken"]
+    company.create("Invoice", {"Id": invoice["Id"], "SyncToken": invoice_token, "sparse": True, "PrivateNote": "x"})
+    company.create("Payment", {"Id": payment["Id"], "SyncToken": "0", "sparse": True, "PrivateNote": "y"})
+    assert company.post("payment", {"Id": payment["Id"], "SyncToken": "1"}, operation="delete").status_code == 200
+    invoice_token = company.get(f"invoice/{invoice['Id']}").json()["Invoice"]["SyncToken"]
+    gone = {"Id": invoice["Id"], "SyncToken": invoice_token}
+    assert company.post("invoice", gone, operation="delete").status_code == 200
+    http.post("/_admin/webhooks/flush")
+
+    # THEN each write arrived once, signed, in QuickBooks' words for the format
+    expected = [
+        ("Invoice", invoice["Id"], "Create"),
+        ("Payment", payment["Id"], "Create"),
+        ("Invoice", invoice["Id"], "Update"),
+        ("Payment", payment["Id"], "Update"),
+        ("Payment", payment["Id"], "Delete"),
+        ("Invoice", invoice["Id"], "Delete"),
+    ]
+    if fmt == "cloudevents":
+        actions = {"Create": "created", "Update": "updated", "Delete": "deleted"}
+        expected = [(entity.lower(), entity_id, actions[operation]) for entity, entity_id, operation in expected]
+    changes = _changes(receiver, company.realm_id, fmt)
+    assert [change for change in changes if change[0].lower() != "customer"] == expected
+    checker = QuickBooks(minorversion=75)
+    for body, signature in receiver.deliveries:
+        assert checker.validate_webhook_signature(body.decode(), signature, VERIFIER)

@@ -84,5 +84,7 @@ def stack(aws, emulator, http, monkeypatch) -> Stack:  # noqa: F811 - the import
     http.post("/_admin/reset")
     wiring.reset()
     return Stack(
-        emulator, http, {name: load_function(name) for name in ("api", "oauth_callback", "list_refresh", "webhook")}
+        emulator,
+        http,
+        {name: load_function(name) for name in ("api", "oauth_callback", "list_refresh", "webhook", "sync_invoice")},
     )

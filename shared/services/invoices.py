@@ -1,0 +1,715 @@
+"""The Invoices tab (guide: "The Invoices tab"; contract: "Invoices tab"): list, preview, sync, View QB Info,
+unlink, and the deletion in QuickBooks that follows a deletion in Books360.
+
+One sync of one invoice::
+
+    check ....... invoice and client known, client email, transactions ── else 404/422, nothing written
+    lease ....... LOCK#invoice#{id}: one writer per invoice at a time ── a concurrent sync answers 409
+    customer .... ensure_linked(client): the linked customer, or one created and linked first (the customers
+                  tab's create rules, name clashes included)
+    facts ....... the Item the lines use and the invoice custom fields, read once per company (cached)
+    plan ........ plan_sync: creates, updates, deletes; an unchanged invoice plans no write and makes none
+    intents ..... the creates about to be sent are recorded as pending (one DynamoDB write)
+    writes ...... payments gone ─▶ parts ─▶ payments ─▶ parts gone; each answer recorded as it comes
+                  (the link map and the guard items, one transaction), so a crash resumes where it stopped
+    done ........ synced, with the version synced; a refusal records ``failed`` with QuickBooks' words
+
+Exactly once: every create carries a requestid derived from tenant, company, invoice, part or payment and its
+generation, never the content, so QuickBooks answers a repeated create with the first object. A create recorded
+as pending but not answered (the answer was lost with the process) is looked up by our marker first; what is
+found, or what a replayed create returns, is then updated to the current document. A stale SyncToken (5010) is
+re-read and the write retried once; a delete of what QuickBooks no longer has counts as done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from shared.domain.books360 import Invoice  # noqa: TC001 - a dataclass field type read by readers and mypy alike
+from shared.domain.cursors import sign_cursor
+from shared.domain.invoices import (
+    Action,
+    CompanyFacts,
+    InvoiceLink,
+    InvoiceStatus,
+    PartPlan,
+    PaymentPlan,
+    Problem,
+    Scope,
+    SyncInput,
+    SyncPlan,
+    SyncStatus,
+    Written,
+    invoice_marker,
+    invoice_status,
+    payment_marker,
+    plan_sync,
+    sync_problems,
+)
+from shared.domain.jobs import InvoiceDeletionMessage
+from shared.domain.parties import CUSTOMER, display_name_for
+from shared.errors import AppError, Busy, Conflict, FieldError, InvalidInput, NotFound
+from shared.observability import logger, metrics
+from shared.quickbooks import documents, models
+from shared.quickbooks.client import quote, request_id_for
+from shared.quickbooks.errors import DuplicateName, InvalidReference, ObjectNotFound, StaleObject
+from shared.services.paging import opened_cursor
+from shared.services.parties import ensure_linked
+from shared.store.company_facts import CachedFacts
+from shared.store.invoices import QB_INVOICE, QB_PAYMENT, TooManyClients
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    from shared.domain.settings import Settings
+    from shared.quickbooks.client import QuickBooksClient
+    from shared.store.bulk_queue import BulkQueue
+    from shared.store.company_facts import CompanyFactsStore
+    from shared.store.connection import ConnectionStore
+    from shared.store.invoices import InvoiceFilters, InvoiceStore, StoredInvoice
+    from shared.store.leases import LeaseStore
+    from shared.store.parties import PartyStore
+    from shared.store.settings import SettingsStore
+
+LEASE_SECONDS = 120
+"""Longer than one sync may take (the function times out at 60 s); a crashed holder's lease lapses then."""
+ITEMS = {"service": ("Books360 Service", "Service"), "product": ("Books360 Product", "NonInventory")}
+"""``itemType`` -> the QuickBooks Item the lines use: its Name and Type (contract)."""
+
+
+class SyncInProgress(Conflict):
+    type = "/problems/sync-in-progress"
+    title = "A sync of this invoice is under way"
+
+
+@dataclass(frozen=True)
+class InvoiceStores:
+    """What the invoice use cases read and write, built once per container (``shared.wiring``)."""
+
+    invoices: InvoiceStore
+    parties: PartyStore
+    settings: SettingsStore
+    facts: CompanyFactsStore
+    leases: LeaseStore
+    connections: ConnectionStore
+
+
+@dataclass(frozen=True)
+class InvoiceSynced:
+    invoice_id: str
+    qb_invoice_ids: list[str]
+    qb_payment_ids: list[str]
+    customer_created: bool
+    synced_at: datetime | None
+
+
+# -- sync ------------------------------------------------------------------------------------------------------
+
+
+def sync_invoice(
+    qbo: QuickBooksClient,
+    stores: InvoiceStores,
+    *,
+    tenant_id: str,
+    invoice_id: str,
+    now: datetime,
+    owner: str | None = None,
+) -> InvoiceSynced:
+    """ "Sync with QB": write the invoice and its payments to QuickBooks, or bring what was written up to date.
+
+    Raises ``NotFound``, ``InvalidInput`` (``client.email``, ``transactions``; nothing written), ``SyncInProgress``
+    (409), ``Conflict`` (the customer or an invoice was deleted in QuickBooks), ``QuickBooksRejected`` (recorded
+    as ``failed``), ``QuickBooksThrottled``.
+    """
+    stored = _invoice(stores, tenant_id, invoice_id)
+    _source_or_problems(stores, stored, raise_problems=True)
+    lease_owner = owner or uuid.uuid4().hex
+    lease = f"invoice#{invoice_id}"
+    if not stores.leases.acquire(tenant_id, lease, lease_owner, seconds=LEASE_SECONDS):
+        raise SyncInProgress(f"The invoice {invoice_id} is being synced right now; try again in a moment.")
+    try:
+        return _sync_held(qbo, stores, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True)
+    finally:
+        stores.leases.release(tenant_id, lease, lease_owner)
+
+
+def _sync_held(
+    qbo: QuickBooksClient, stores: InvoiceStores, *, tenant_id: str, invoice_id: str, now: datetime, item_retry: bool
+) -> InvoiceSynced:
+    # Read again under the lease: what an earlier holder recorded is what this one resumes from.
+    stored = _invoice(stores, tenant_id, invoice_id)
+    source = _source_or_problems(stores, stored, raise_problems=True)
+    realm_id = qbo.realm_id
+    link = stored.link_in(realm_id) or InvoiceLink(realm_id=realm_id)
+    if link.status is SyncStatus.DELETED_IN_QB:
+        raise Conflict(
+            f"What was synced for invoice {invoice_id} was deleted in QuickBooks; unlink it (View QB Info > "
+            "Delete) before syncing it again."
+        )
+    customer, created = ensure_linked(
+        CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=stored.invoice.client_id, now=now
+    )
+    settings = stores.settings.get(tenant_id)
+    facts = company_facts(qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=True)
+    scope = Scope(tenant_id, realm_id, invoice_id)
+    plan = plan_sync(source, settings, facts, scope=scope, customer_id=customer.qb_id, link=link, today=now.date())
+    writer = _Writer(qbo, stores.invoices, tenant_id, invoice_id, link, customer.qb_id)
+    try:
+        writer.write(plan)
+    except InvalidReference as exc:
+        if not item_retry or "Item" not in exc.message:
+            writer.failed(exc.detail)
+            raise
+        # The Item we cached was made inactive or deleted in QuickBooks: find or make it again, then resume.
+        stores.facts.forget(tenant_id, realm_id, settings.item_type.value)
+        return _sync_held(qbo, stores, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=False)
+    except ObjectNotFound as exc:
+        writer.deleted_in_quickbooks(exc.detail)
+        raise Conflict(
+            f"A QuickBooks object synced for invoice {invoice_id} was deleted in QuickBooks ({exc.message}); "
+            "unlink it (View QB Info > Delete) before syncing it again."
+        ) from exc
+    except AppError as exc:
+        writer.failed(exc.detail)
+        raise
+    final = writer.done(plan, version=stored.version, now=now)
+    metrics.add_metric(name="InvoiceSynced", unit="Count", value=1)
+    logger.info(
+        "invoice synced",
+        invoice_id=invoice_id,
+        writes=plan.writes,
+        qb_invoice_ids=final.qb_invoice_ids,
+        customer_created=created,
+    )
+    return InvoiceSynced(invoice_id, final.qb_invoice_ids, final.qb_payment_ids, created, final.synced_at)
+
+
+class _Writer:
+    """Sends a plan's writes in order and records each answer at once (see the module docstring)."""
+
+    def __init__(
+        self,
+        qbo: QuickBooksClient,
+        store: InvoiceStore,
+        tenant_id: str,
+        invoice_id: str,
+        link: InvoiceLink,
+        customer_id: str,
+    ) -> None:
+        self.qbo = qbo
+        self.store = store
+        self.tenant_id = tenant_id
+        self.invoice_id = invoice_id
+        self.link = link
+        self.customer_id = customer_id
+        # Creates sent by an earlier run whose answers were never recorded: looked up before sending again.
+        self.unanswered = frozenset(link.pending)
+
+    def save(self, link: InvoiceLink) -> None:
+        self.store.save_link(self.tenant_id, self.invoice_id, link, self.link)
+        self.link = link
+
+    def write(self, plan: SyncPlan) -> None:
+        creates = {f"part:{p.key}": p.request_id for p in plan.parts if p.action is Action.CREATE}
+        creates |= {f"payment:{p.payment_id}": p.request_id for p in plan.payments if p.action is Action.CREATE}
+        new_intents = {t: r for t, r in creates.items() if r and t not in self.link.pending}
+        if new_intents or self.link.customer_id != self.customer_id:
+            self.save(replace(self.link, pending={**self.link.pending, **new_intents}, customer_id=self.customer_id))
+        for payment in plan.payments:
+            if payment.action is Action.DELETE:
+                self.delete_payment(payment)
+        for part in plan.parts:
+            if part.action in (Action.CREATE, Action.UPDATE):
+                self._write_part(part)
+        for payment in plan.payments:
+            if payment.action in (Action.CREATE, Action.UPDATE):
+                self._write_payment(payment)
+        for part in plan.parts:
+            if part.action is Action.DELETE:
+                self.delete_part(part)
+
+    # -- parts (QuickBooks invoices) -----------------------------------------------------------------------
+
+    def _write_part(self, part: PartPlan) -> None:
+        assert part.document is not None and part.request_id is not None
+        target = f"part:{part.key}"
+        body = documents.invoice_document(part.document, customer_id=self.customer_id)
+        written = part.written
+        if part.action is Action.CREATE:
+            resumed = target in self.unanswered
+            found = self._find_invoice(part.key) if resumed else None
+            saved = found or models.Saved.of(self.qbo.create(QB_INVOICE, body.body(), request_id=part.request_id))
+            if not resumed:
+                self._record_part(part.key, Written(saved.Id, saved.SyncToken, part.fingerprint), target)
+                return
+            # What QuickBooks holds may be an earlier content (a replayed create): bring it up to date.
+            written = Written(saved.Id, saved.SyncToken, "")
+            self._record_part(part.key, written, target)
+        assert written is not None
+        saved = self._update(QB_INVOICE, body, written, target, part.fingerprint)
+        self._record_part(part.key, Written(saved.Id, saved.SyncToken, part.fingerprint), target)
+
+    def _record_part(self, key: str, written: Written, target: str) -> None:
+        pending = {t: r for t, r in self.link.pending.items() if t != target}
+        self.save(replace(self.link, parts={**self.link.parts, key: written}, pending=pending))
+
+    def delete_part(self, part: PartPlan) -> None:
+        assert part.written is not None and part.request_id is not None
+        self._delete(QB_INVOICE, part.written, part.request_id)
+        target = f"part:{part.key}"
+        parts = {k: w for k, w in self.link.parts.items() if k != part.key}
+        generations = {**self.link.generations, target: self.link.generation(target) + 1}
+        self.save(replace(self.link, parts=parts, generations=generations))
+
+    def _find_invoice(self, key: str) -> models.Saved | None:
+        marker = invoice_marker(self.invoice_id, key)
+        statement = f"CustomerRef = {quote(self.customer_id)}"
+        for found in self.qbo.query_all(QB_INVOICE, statement):
+            note = str(found.get("PrivateNote") or "")
+            if note == marker or note.startswith(marker + ";"):
+                return models.Saved.of(found)
+        return None
+
+    # -- payments ------------------------------------------------------------------------------------------
+
+    def _write_payment(self, payment: PaymentPlan) -> None:
+        assert payment.document is not None and payment.request_id is not None
+        target = f"payment:{payment.payment_id}"
+        invoice_ids = {key: w.qb_id for key, w in self.link.parts.items()}
+        body = documents.payment_document(payment.document, customer_id=self.customer_id, invoice_ids=invoice_ids)
+        written = payment.written
+        if payment.action is Action.CREATE:
+            resumed = target in self.unanswered
+            found = self._find_payment(payment.payment_id) if resumed else None
+            saved = found or models.Saved.of(self.qbo.create(QB_PAYMENT, body.body(), request_id=payment.request_id))
+            if not resumed:
+                self._record_payment(payment.payment_id, Written(saved.Id, saved.SyncToken, payment.fingerprint))
+                return
+            written = Written(saved.Id, saved.SyncToken, "")
+            self._record_payment(payment.payment_id, written)
+        assert written is not None
+        saved = self._update(QB_PAYMENT, body, written, target, payment.fingerprint)
+        self._record_payment(payment.payment_id, Written(saved.Id, saved.SyncToken, payment.fingerprint))
+
+    def _record_payment(self, payment_id: str, written: Written) -> None:
+        target = f"payment:{payment_id}"
+        pending = {t: r for t, r in self.link.pending.items() if t != target}
+        payments = {**self.link.payments, payment_id: written}
+        self.save(replace(self.link, parts=_tokens_unknown(self.link.parts), payments=payments, pending=pending))
+
+    def delete_payment(self, payment: PaymentPlan) -> None:
+        assert payment.written is not None and payment.request_id is not None
+        self._delete(QB_PAYMENT, payment.written, payment.request_id)
+        target = f"payment:{payment.payment_id}"
+        payments = {k: w for k, w in self.link.payments.items() if k != payment.payment_id}
+        generations = {**self.link.generations, target: self.link.generation(target) + 1}
+        parts = _tokens_unknown(self.link.parts)
+        self.save(replace(self.link, parts=parts, payments=payments, generations=generations))
+
+    def _find_payment(self, payment_id: str) -> models.Saved | None:
+        marker = payment_marker(self.invoice_id, payment_id)
+        for found in self.qbo.query_all(QB_PAYMENT, f"CustomerRef = {quote(self.customer_id)}"):
+            if found.get("PrivateNote") == marker:
+                return models.Saved.of(found)
+        return None
+
+    # -- writes with SyncTokens ----------------------------------------------------------------------------
+
+    def _update(
+        self, entity: str, body: models.QbModel, written: Written, target: str, fingerprint: str
+    ) -> models.Saved:
+        """A sparse update with the recorded SyncToken; a stale one (5010) is read again and retried once."""
+        scope = Scope(self.tenant_id, self.qbo.realm_id, self.invoice_id)
+        if written.sync_token == UNKNOWN_TOKEN:
+            written = self._current(entity, written)
+        document = {**body.body(), "Id": written.qb_id, "SyncToken": written.sync_token}
+        try:
+            return models.Saved.of(
+                self.qbo.update(entity, document, request_id=scope.update_id(target, written, fingerprint))
+            )
+        except StaleObject:
+            current = models.Saved.of(self.qbo.read(entity, written.qb_id))
+            fresh = Written(written.qb_id, current.SyncToken, written.fingerprint)
+            document["SyncToken"] = current.SyncToken
+            return models.Saved.of(
+                self.qbo.update(entity, document, request_id=scope.update_id(target, fresh, fingerprint))
+            )
+
+    def _current(self, entity: str, written: Written) -> Written:
+        current = models.Saved.of(self.qbo.read(entity, written.qb_id))
+        return Written(written.qb_id, current.SyncToken, written.fingerprint)
+
+    def _delete(self, entity: str, written: Written, request_id: str) -> None:
+        """Delete; already gone in QuickBooks counts as done; a stale SyncToken is read again, retried once."""
+        try:
+            if written.sync_token == UNKNOWN_TOKEN:
+                written = self._current(entity, written)
+            self.qbo.delete(entity, written.qb_id, written.sync_token, request_id=request_id)
+        except ObjectNotFound:
+            return
+        except StaleObject:
+            try:
+                current = models.Saved.of(self.qbo.read(entity, written.qb_id))
+                self.qbo.delete(entity, written.qb_id, current.SyncToken, request_id=request_id + "-1")
+            except ObjectNotFound:
+                return
+
+    # -- outcomes ------------------------------------------------------------------------------------------
+
+    def done(self, plan: SyncPlan, *, version: int, now: datetime) -> InvoiceLink:
+        link = self.link
+        unchanged = (
+            plan.writes == 0
+            and link.status is SyncStatus.SYNCED
+            and link.synced_version == version
+            and dict(link.part_numbers) == dict(plan.part_numbers)
+        )
+        if unchanged:
+            return link
+        final = replace(
+            link,
+            status=SyncStatus.SYNCED,
+            part_numbers=dict(plan.part_numbers),
+            synced_at=now if plan.writes or link.synced_at is None else link.synced_at,
+            synced_version=version,
+            last_error=None,
+        )
+        self.save(final)
+        return final
+
+    def failed(self, error: str) -> None:
+        self.save(replace(self.link, status=SyncStatus.FAILED, last_error=error))
+
+    def deleted_in_quickbooks(self, error: str) -> None:
+        self.save(replace(self.link, status=SyncStatus.DELETED_IN_QB, last_error=error))
+
+
+UNKNOWN_TOKEN = ""
+"""A part's SyncToken after a payment applied to it or removed from it was written: QuickBooks changed the invoice
+(its Balance and LinkedTxn), so the next update reads the token first instead of meeting a 5010."""
+
+
+def _tokens_unknown(parts: Mapping[str, Written]) -> dict[str, Written]:
+    return {key: replace(w, sync_token=UNKNOWN_TOKEN) for key, w in parts.items()}
+
+
+# -- company facts ---------------------------------------------------------------------------------------------
+
+
+def company_facts(
+    qbo: QuickBooksClient,
+    store: CompanyFactsStore,
+    *,
+    tenant_id: str,
+    settings: Settings,
+    now: datetime,
+    cache: bool,
+) -> CompanyFacts:
+    """The Item the lines use and, with Sync Custom Fields, the invoice custom fields; read once per company and
+    kept (``cache``; a preview reads without keeping, and an Item it would create shows as ``""``)."""
+    item_type = settings.item_type.value
+    cached = store.get(tenant_id, qbo.realm_id, item_type)
+    need_fields = settings.sync_custom_fields
+    if cached is not None and (not need_fields or cached.custom_fields_fresh(now)):
+        return CompanyFacts(cached.item_id, cached.custom_fields or {})
+    item_id = cached.item_id if cached else _find_or_create_item(qbo, tenant_id, item_type, create=cache)
+    fields = documents.invoice_custom_fields(qbo.preferences()) if need_fields else None
+    if cache and item_id:
+        read_at = now if fields is not None else None
+        store.put(tenant_id, qbo.realm_id, item_type, CachedFacts(item_id, fields, read_at))
+    return CompanyFacts(item_id, fields or {})
+
+
+def _find_or_create_item(qbo: QuickBooksClient, tenant_id: str, item_type: str, *, create: bool) -> str:
+    """``Books360 Service``/``Books360 Product``: found by name (made active again if it was made inactive), or
+    created once per company with the first active Income account (requestid per tenant, company and type)."""
+    name, qb_type = ITEMS[item_type]
+    found = _item_named(qbo, name)
+    if found is not None:
+        if not found.Active and create:
+            request_id = request_id_for(tenant_id, qbo.realm_id, "item", item_type, "reactivate", found.SyncToken)
+            qbo.update("Item", {"Id": found.Id, "SyncToken": found.SyncToken, "Active": True}, request_id=request_id)
+        return found.Id
+    if not create:
+        return ""
+    accounts = qbo.query(
+        "Account", "SELECT * FROM Account WHERE AccountType = 'Income' AND Active = true ORDERBY Id MAXRESULTS 1"
+    )
+    if not accounts:
+        raise Conflict(f"The QuickBooks company has no active Income account for the {name!r} item; add one.")
+    item = models.Item(Name=name, Type=qb_type, IncomeAccountRef=models.Ref(value=str(accounts[0]["Id"])))
+    try:
+        created = qbo.create("Item", item.body(), request_id=request_id_for(tenant_id, qbo.realm_id, "item", item_type))
+    except DuplicateName:
+        # Made meanwhile by another sync of this company (another tenant connected to it, say).
+        again = _item_named(qbo, name)
+        if again is None:
+            raise
+        return again.Id
+    return str(created["Id"])
+
+
+def _item_named(qbo: QuickBooksClient, name: str) -> models.Saved | None:
+    found = qbo.query("Item", f"SELECT * FROM Item WHERE Active IN (true, false) AND Name = {quote(name)}")
+    return models.Saved.of(found[0]) if found else None
+
+
+# -- preview ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerPreview:
+    client_id: str
+    display_name: str
+    qb_customer_id: str | None
+    action: str  # "linked" | "create"
+
+
+@dataclass(frozen=True)
+class SyncPreview:
+    invoice_id: str
+    customer: CustomerPreview
+    plan: SyncPlan
+    problems: list[Problem]
+
+
+def preview_sync(
+    quickbooks: Callable[[], QuickBooksClient],
+    stores: InvoiceStores,
+    *,
+    tenant_id: str,
+    invoice_id: str,
+    now: datetime,
+) -> SyncPreview:
+    """What "Sync with QB" would write, writing nothing anywhere: QuickBooks is only read, and only for what is
+    not cached yet (an unchanged invoice of a linked client is previewed without a call)."""
+    stored = _invoice(stores, tenant_id, invoice_id)
+    source, problems = _source_and_problems(stores, stored)
+    client = stores.parties.get(tenant_id, CUSTOMER, stored.invoice.client_id)
+    with quickbooks() as qbo:
+        realm_id = qbo.realm_id
+        link = client.link_in(realm_id) if client else None
+        customer = CustomerPreview(
+            client_id=stored.invoice.client_id,
+            display_name=link.display_name
+            if link
+            else display_name_for(CUSTOMER, source.client_name, held_by_other_kind=False),
+            qb_customer_id=link.qb_id if link else None,
+            action="linked" if link else "create",
+        )
+        settings = stores.settings.get(tenant_id)
+        facts = company_facts(qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=False)
+    plan = plan_sync(
+        source,
+        settings,
+        facts,
+        scope=Scope(tenant_id, realm_id, invoice_id),
+        customer_id=customer.qb_customer_id,
+        link=stored.link_in(realm_id),
+        today=now.date(),
+    )
+    return SyncPreview(invoice_id, customer, plan, problems)
+
+
+# -- the tab: list, View QB Info, unlink -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    stored: StoredInvoice
+    client_name: str | None
+    status: InvoiceStatus
+    sync_status: SyncStatus
+    link: InvoiceLink | None
+
+    @property
+    def invoice(self) -> Invoice:
+        return self.stored.invoice
+
+    @property
+    def due(self) -> Decimal:
+        return max(self.stored.amount - self.stored.paid, self.stored.amount * 0)
+
+
+@dataclass(frozen=True)
+class InvoiceList:
+    rows: list[InvoiceRow]
+    next_cursor: str | None
+
+
+def list_invoices(
+    stores: InvoiceStores,
+    *,
+    tenant_id: str,
+    filters: InvoiceFilters,
+    limit: int,
+    cursor: str | None,
+    cursor_key: bytes,
+    today: date,
+) -> InvoiceList:
+    """A page of the tab, filtered; the cursor is bound to tenant, tab and filters (another one is a 400)."""
+    scope = {"tenant": tenant_id, "list": "invoices", **filters.scope()}
+    after = opened_cursor(cursor_key, scope, cursor) if cursor else None
+    realm_id = stores.connections.get(tenant_id).realm_id
+    try:
+        page = stores.invoices.page(tenant_id, realm_id=realm_id, filters=filters, limit=limit, after=after)
+    except TooManyClients as exc:
+        message = "More than 100 clients have this in their name; type more of it, or the client's id."
+        raise InvalidInput(message, errors=[FieldError("client", message)]) from exc
+    names = stores.invoices.client_names(tenant_id, {s.invoice.client_id for s in page.invoices})
+    rows = [
+        InvoiceRow(
+            stored=s,
+            client_name=names.get(s.invoice.client_id),
+            status=invoice_status(s.amount, s.paid, s.invoice.due_date, today),
+            sync_status=s.status_in(realm_id),
+            link=s.link_in(realm_id),
+        )
+        for s in page.invoices
+    ]
+    return InvoiceList(rows, sign_cursor(cursor_key, scope, page.after) if page.after is not None else None)
+
+
+@dataclass(frozen=True)
+class QuickBooksView:
+    """View QB Info: the linked QuickBooks invoices and payments as QuickBooks returns them, read live."""
+
+    invoices: list[dict[str, Any]]
+    payments: list[dict[str, Any]]
+
+
+def view_in_quickbooks(
+    quickbooks: Callable[[], QuickBooksClient], stores: InvoiceStores, *, tenant_id: str, invoice_id: str
+) -> QuickBooksView:
+    """Each linked object read live; one deleted in QuickBooks shows as ``{"id", "deleted": true}``. An unlinked
+    invoice shows empty lists without calling QuickBooks."""
+    stored = _invoice(stores, tenant_id, invoice_id)
+    realm_id = stores.connections.get(tenant_id).realm_id
+    link = stored.link_in(realm_id)
+    if link is None or not link.linked:
+        return QuickBooksView([], [])
+    with quickbooks() as qbo:
+        return QuickBooksView(
+            [_read_live(qbo, QB_INVOICE, qb_id) for qb_id in link.qb_invoice_ids],
+            [_read_live(qbo, QB_PAYMENT, qb_id) for qb_id in link.qb_payment_ids],
+        )
+
+
+def _read_live(qbo: QuickBooksClient, entity: str, qb_id: str) -> dict[str, Any]:
+    try:
+        return qbo.read(entity, qb_id)
+    except ObjectNotFound:
+        return {"id": qb_id, "deleted": True}
+
+
+def unlink(stores: InvoiceStores, *, tenant_id: str, invoice_id: str) -> None:
+    """The manual unlink ("View QB Info" > "Delete" after a deletion in QuickBooks): the invoice is unsynced
+    again and nothing changes in QuickBooks. An invoice with nothing linked is a 404, as for clients."""
+    stored = _invoice(stores, tenant_id, invoice_id)
+    realm_id = stores.connections.get(tenant_id).realm_id
+    link = stored.link_in(realm_id)
+    if link is None or not link.linked:
+        raise NotFound(f"The invoice {invoice_id} is not linked to QuickBooks.")
+    owner = uuid.uuid4().hex
+    lease = f"invoice#{invoice_id}"
+    if not stores.leases.acquire(tenant_id, lease, owner, seconds=LEASE_SECONDS):
+        raise SyncInProgress(f"The invoice {invoice_id} is being synced right now; try again in a moment.")
+    try:
+        current = _invoice(stores, tenant_id, invoice_id).link_in(realm_id)
+        if current is None or not current.linked:
+            raise NotFound(f"The invoice {invoice_id} is not linked to QuickBooks.")
+        stores.invoices.forget(tenant_id, invoice_id, current)
+    finally:
+        stores.leases.release(tenant_id, lease, owner)
+    logger.info("invoice unlinked", invoice_id=invoice_id, qb_invoice_ids=link.qb_invoice_ids)
+
+
+# -- deleted in Books360 ---------------------------------------------------------------------------------------
+
+
+def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant_id: str, invoice_id: str) -> int:
+    """Books360 deleted a linked invoice: its payments, then its invoices, are deleted in QuickBooks (already
+    gone counts as done), each deletion recorded as it happens; the number of objects deleted. An invoice that
+    Books360 brought back meanwhile (a newer upsert) is left alone. Raises ``SyncInProgress`` while a sync holds
+    the invoice (the message comes back later)."""
+    owner = uuid.uuid4().hex
+    lease = f"invoice#{invoice_id}"
+    if not stores.leases.acquire(tenant_id, lease, owner, seconds=LEASE_SECONDS):
+        raise Busy(f"The invoice {invoice_id} is being synced right now.", retry_after=5)
+    try:
+        stored = stores.invoices.get(tenant_id, invoice_id, with_deleted=True)
+        link = stored.link_in(qbo.realm_id) if stored else None
+        if stored is None or not stored.deleted or link is None or not link.linked:
+            return 0
+        scope = Scope(tenant_id, qbo.realm_id, invoice_id)
+        writer = _Writer(qbo, stores.invoices, tenant_id, invoice_id, link, link.customer_id or "")
+        deleted = 0
+        for payment_id, written in sorted(link.payments.items()):
+            target = f"payment:{payment_id}"
+            writer.delete_payment(
+                PaymentPlan(payment_id, Action.DELETE, None, written, "", scope.delete_id(target, written))
+            )
+            deleted += 1
+        for key, written in sorted(link.parts.items()):
+            writer.delete_part(PartPlan(key, Action.DELETE, None, written, "", scope.delete_id(f"part:{key}", written)))
+            deleted += 1
+        writer.save(replace(writer.link, status=SyncStatus.UNSYNCED, last_error=None))
+    finally:
+        stores.leases.release(tenant_id, lease, owner)
+    logger.info("invoice deleted in quickbooks", invoice_id=invoice_id, objects=deleted)
+    return deleted
+
+
+def queue_deletion(invoices: InvoiceStore, queue: BulkQueue, *, tenant_id: str, invoice_id: str) -> bool:
+    """After ``InvoiceDeleted``: queue the deletion in QuickBooks when something is linked (False: nothing to do).
+
+    Called for a repeated event too (the tombstone is then "stale"): queueing twice is harmless, the deletion
+    finds nothing left the second time. A refused send raises, so EventBridge delivers the event again."""
+    stored = invoices.get(tenant_id, invoice_id, with_deleted=True)
+    if stored is None or not stored.deleted or not any(link.linked for link in stored.links.values()):
+        return False
+    unsent = queue.send([InvoiceDeletionMessage(tenant_id=tenant_id, invoice_id=invoice_id)])
+    if unsent:
+        raise Busy(f"The deletion of invoice {invoice_id} could not be queued: {unsent[0].reason}.")
+    logger.info("invoice deletion queued", invoice_id=invoice_id)
+    return True
+
+
+def deletion_runner(stores: InvoiceStores) -> Callable[[QuickBooksClient, InvoiceDeletionMessage], int]:
+    """The bulk worker's handler of ``InvoiceDeletionMessage``s."""
+
+    def run(qbo: QuickBooksClient, message: InvoiceDeletionMessage) -> int:
+        return delete_in_quickbooks(qbo, stores, tenant_id=message.tenant_id, invoice_id=message.invoice_id)
+
+    return run
+
+
+# -- shared checks ---------------------------------------------------------------------------------------------
+
+
+def _invoice(stores: InvoiceStores, tenant_id: str, invoice_id: str) -> StoredInvoice:
+    stored = stores.invoices.get(tenant_id, invoice_id)
+    if stored is None:
+        raise NotFound(f"No invoice {invoice_id}.")
+    return stored
+
+
+def _source_and_problems(stores: InvoiceStores, stored: StoredInvoice) -> tuple[SyncInput, list[Problem]]:
+    client = stores.parties.get(stored.invoice.tenant_id, CUSTOMER, stored.invoice.client_id)
+    source = SyncInput(stored.invoice, client.name if client else "", client.email if client else None)
+    if client is None:
+        return source, [Problem("clientId", f"The client {stored.invoice.client_id} is not known to the sync.")]
+    return source, sync_problems(source)
+
+
+def _source_or_problems(stores: InvoiceStores, stored: StoredInvoice, *, raise_problems: bool) -> SyncInput:
+    source, problems = _source_and_problems(stores, stored)
+    if problems and raise_problems:
+        raise InvalidInput(
+            "The invoice cannot be synced as it is.", errors=[FieldError(p.field, p.message) for p in problems]
+        )
+    return source
