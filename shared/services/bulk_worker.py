@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json, ValidationError
 
 from shared.domain.jobs import BulkItemMessage, InvoiceDeletionMessage, ItemOutcome, ItemStatus, QueueMessage
-from shared.errors import AlreadyLinked, AppError, Busy
+from shared.errors import AppError, Busy
 from shared.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from shared.store.jobs import JobStore
 
     ItemRunner = Callable[[QuickBooksClient, BulkItemMessage, datetime, datetime], ItemOutcome]
-    """Runs one item of one job kind (create and link a customer, sync an invoice ...); raises typed errors.
+    """Runs one item of one job kind (create and link a customer, sync an invoice ...): the outcome, including
+    what counts as ``skipped`` for that kind; raises typed errors (busy: retried later; others: the item fails).
 
     Called with the client, the message, when the job was created (work done since then may be this item's own,
     from a delivery that stopped before recording it) and now."""
@@ -152,8 +153,6 @@ class BulkWorker:
         try:
             with self.quickbooks_for(message.tenant_id) as qbo:
                 return runner(qbo, message, job_created_at, self.clock())
-        except AlreadyLinked as exc:
-            return ItemOutcome.skipped(exc.detail, qb_id=exc.qb_id)
         except Busy:
             raise
         except AppError as exc:

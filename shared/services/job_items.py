@@ -28,14 +28,15 @@ def party_runner(kind: PartyKind, parties: PartyStore) -> ItemRunner:
     def run(qbo: QuickBooksClient, message: BulkItemMessage, job_created_at: datetime, now: datetime) -> ItemOutcome:
         try:
             linked = create_and_link(kind, qbo, parties, tenant_id=message.tenant_id, party_id=message.item_id, now=now)
-        except AlreadyLinked:
+        except AlreadyLinked as already:
             # Linked to an object we created since the job began: an earlier delivery of this very item did it,
             # then stopped before recording its outcome. That is this item's success, not a skip.
             party = parties.get(message.tenant_id, kind, message.item_id)
             link = party.link_in(qbo.realm_id) if party else None
             if link is not None and link.created and link.synced_at >= job_created_at:
                 return ItemOutcome.succeeded(link.qb_id)
-            raise
+            # Linked before the job began: nothing to create, the item is skipped.
+            return ItemOutcome.skipped(already.detail, qb_id=already.qb_id)
         return ItemOutcome.succeeded(linked.qb_id)
 
     return run
