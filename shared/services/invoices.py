@@ -235,23 +235,11 @@ class _Writer:
     # -- parts (QuickBooks invoices) -----------------------------------------------------------------------
 
     def _write_part(self, part: PartPlan) -> None:
-        assert part.document is not None and part.request_id is not None
-        target = f"part:{part.key}"
+        assert part.document is not None
         body = documents.invoice_document(part.document, customer_id=self.customer_id)
-        written = part.written
-        if part.action is Action.CREATE:
-            resumed = target in self.unanswered
-            found = self._find_invoice(part.key) if resumed else None
-            saved = found or models.Saved.of(self.qbo.create(QB_INVOICE, body.body(), request_id=part.request_id))
-            if not resumed:
-                self._record_part(part.key, Written(saved.Id, saved.SyncToken, part.fingerprint), target)
-                return
-            # What QuickBooks holds may be an earlier content (a replayed create): bring it up to date.
-            written = Written(saved.Id, saved.SyncToken, "")
-            self._record_part(part.key, written, target)
-        assert written is not None
-        saved = self._update(QB_INVOICE, body, written, target, part.fingerprint)
-        self._record_part(part.key, Written(saved.Id, saved.SyncToken, part.fingerprint), target)
+        target = f"part:{part.key}"
+        written = self._put(QB_INVOICE, target, part, body, find=lambda: self._find_invoice(part.key))
+        self._record_part(part.key, written, target)
 
     def _record_part(self, key: str, written: Written, target: str) -> None:
         pending = {t: r for t, r in self.link.pending.items() if t != target}
@@ -277,23 +265,12 @@ class _Writer:
     # -- payments ------------------------------------------------------------------------------------------
 
     def _write_payment(self, payment: PaymentPlan) -> None:
-        assert payment.document is not None and payment.request_id is not None
-        target = f"payment:{payment.payment_id}"
+        assert payment.document is not None
         invoice_ids = {key: w.qb_id for key, w in self.link.parts.items()}
         body = documents.payment_document(payment.document, customer_id=self.customer_id, invoice_ids=invoice_ids)
-        written = payment.written
-        if payment.action is Action.CREATE:
-            resumed = target in self.unanswered
-            found = self._find_payment(payment.payment_id) if resumed else None
-            saved = found or models.Saved.of(self.qbo.create(QB_PAYMENT, body.body(), request_id=payment.request_id))
-            if not resumed:
-                self._record_payment(payment.payment_id, Written(saved.Id, saved.SyncToken, payment.fingerprint))
-                return
-            written = Written(saved.Id, saved.SyncToken, "")
-            self._record_payment(payment.payment_id, written)
-        assert written is not None
-        saved = self._update(QB_PAYMENT, body, written, target, payment.fingerprint)
-        self._record_payment(payment.payment_id, Written(saved.Id, saved.SyncToken, payment.fingerprint))
+        target = f"payment:{payment.payment_id}"
+        written = self._put(QB_PAYMENT, target, payment, body, find=lambda: self._find_payment(payment.payment_id))
+        self._record_payment(payment.payment_id, written)
 
     def _record_payment(self, payment_id: str, written: Written) -> None:
         target = f"payment:{payment_id}"
@@ -318,6 +295,30 @@ class _Writer:
         return None
 
     # -- writes with SyncTokens ----------------------------------------------------------------------------
+
+    def _put(
+        self,
+        entity: str,
+        target: str,
+        planned: PartPlan | PaymentPlan,
+        body: models.QbModel,
+        *,
+        find: Callable[[], models.Saved | None],
+    ) -> Written:
+        """Create or update one object; what QuickBooks holds afterwards, with the fingerprint written."""
+        assert planned.request_id is not None
+        written = planned.written
+        if planned.action is Action.CREATE:
+            resumed = target in self.unanswered
+            found = find() if resumed else None
+            saved = found or models.Saved.of(self.qbo.create(entity, body.body(), request_id=planned.request_id))
+            if not resumed:
+                return Written(saved.Id, saved.SyncToken, planned.fingerprint)
+            # Made by a run whose answer was lost, maybe from an earlier content: bring it up to date.
+            written = Written(saved.Id, saved.SyncToken, "")
+        assert written is not None
+        saved = self._update(entity, body, written, target, planned.fingerprint)
+        return Written(saved.Id, saved.SyncToken, planned.fingerprint)
 
     def _update(
         self, entity: str, body: models.QbModel, written: Written, target: str, fingerprint: str
