@@ -101,6 +101,27 @@ class Saved(QbModel):
     DocNumber: str | None = None
     Active: bool = True
 
+    # Our names for what services read (PascalCase stays in this package).
+    @property
+    def qb_id(self) -> str:
+        return self.Id
+
+    @property
+    def sync_token(self) -> str:
+        return self.SyncToken
+
+    @property
+    def note(self) -> str:
+        return self.PrivateNote or ""
+
+    @property
+    def active(self) -> bool:
+        return self.Active
+
+    def versioned(self, body: QbModel) -> dict[str, Any]:
+        """``body`` as a sparse update of this object (its ``Id`` and current ``SyncToken``)."""
+        return {**body.body(), "Id": self.Id, "SyncToken": self.SyncToken}
+
 
 class Item(QbModel):
     """The Item every line uses (``Books360 Service``, Type ``Service``; ``Books360 Product``, ``NonInventory``)."""
@@ -109,3 +130,13 @@ class Item(QbModel):
     Type: Literal["Service", "NonInventory"]
     IncomeAccountRef: Ref
     Description: str | None = None
+
+    @classmethod
+    def for_lines(cls, name: str, item_type: Literal["Service", "NonInventory"], income_account_id: str) -> Item:
+        return cls(Name=name, Type=item_type, IncomeAccountRef=Ref(value=income_account_id))
+
+
+class Activation(QbModel):
+    """A sparse update making a name-list object (an Item) active again."""
+
+    Active: bool = True

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.domain.books360 import Invoice  # noqa: TC001 - a dataclass field type read by readers and mypy alike
 from shared.domain.cursors import sign_cursor
@@ -77,7 +77,10 @@ if TYPE_CHECKING:
 
 LEASE_SECONDS = 120
 """Longer than one sync may take (the function times out at 60 s); a crashed holder's lease lapses then."""
-ITEMS = {"service": ("Books360 Service", "Service"), "product": ("Books360 Product", "NonInventory")}
+ITEMS: dict[str, tuple[str, Literal["Service", "NonInventory"]]] = {
+    "service": ("Books360 Service", "Service"),
+    "product": ("Books360 Product", "NonInventory"),
+}
 """``itemType`` -> the QuickBooks Item the lines use: its Name and Type (contract)."""
 
 
@@ -257,9 +260,9 @@ class _Writer:
         marker = invoice_marker(self.invoice_id, key)
         statement = f"CustomerRef = {quote(self.customer_id)}"
         for found in self.qbo.query_all(QB_INVOICE, statement):
-            note = str(found.get("PrivateNote") or "")
-            if note == marker or note.startswith(marker + ";"):
-                return models.Saved.of(found)
+            saved = models.Saved.of(found)
+            if saved.note == marker or saved.note.startswith(marker + ";"):
+                return saved
         return None
 
     # -- payments ------------------------------------------------------------------------------------------
@@ -290,8 +293,9 @@ class _Writer:
     def _find_payment(self, payment_id: str) -> models.Saved | None:
         marker = payment_marker(self.invoice_id, payment_id)
         for found in self.qbo.query_all(QB_PAYMENT, f"CustomerRef = {quote(self.customer_id)}"):
-            if found.get("PrivateNote") == marker:
-                return models.Saved.of(found)
+            saved = models.Saved.of(found)
+            if saved.note == marker:
+                return saved
         return None
 
     # -- writes with SyncTokens ----------------------------------------------------------------------------
@@ -313,12 +317,12 @@ class _Writer:
             found = find() if resumed else None
             saved = found or models.Saved.of(self.qbo.create(entity, body.body(), request_id=planned.request_id))
             if not resumed:
-                return Written(saved.Id, saved.SyncToken, planned.fingerprint)
+                return Written(saved.qb_id, saved.sync_token, planned.fingerprint)
             # Made by a run whose answer was lost, maybe from an earlier content: bring it up to date.
-            written = Written(saved.Id, saved.SyncToken, "")
+            written = Written(saved.qb_id, saved.sync_token, "")
         assert written is not None
         saved = self._update(entity, body, written, target, planned.fingerprint)
-        return Written(saved.Id, saved.SyncToken, planned.fingerprint)
+        return Written(saved.qb_id, saved.sync_token, planned.fingerprint)
 
     def _update(
         self, entity: str, body: models.QbModel, written: Written, target: str, fingerprint: str
@@ -327,22 +331,22 @@ class _Writer:
         scope = Scope(self.tenant_id, self.qbo.realm_id, self.invoice_id)
         if written.sync_token == UNKNOWN_TOKEN:
             written = self._current(entity, written)
-        document = {**body.body(), "Id": written.qb_id, "SyncToken": written.sync_token}
+        document = models.Saved(Id=written.qb_id, SyncToken=written.sync_token).versioned(body)
         try:
             return models.Saved.of(
                 self.qbo.update(entity, document, request_id=scope.update_id(target, written, fingerprint))
             )
         except StaleObject:
             current = models.Saved.of(self.qbo.read(entity, written.qb_id))
-            fresh = Written(written.qb_id, current.SyncToken, written.fingerprint)
-            document["SyncToken"] = current.SyncToken
+            fresh = Written(written.qb_id, current.sync_token, written.fingerprint)
+            document = current.versioned(body)
             return models.Saved.of(
                 self.qbo.update(entity, document, request_id=scope.update_id(target, fresh, fingerprint))
             )
 
     def _current(self, entity: str, written: Written) -> Written:
         current = models.Saved.of(self.qbo.read(entity, written.qb_id))
-        return Written(written.qb_id, current.SyncToken, written.fingerprint)
+        return Written(written.qb_id, current.sync_token, written.fingerprint)
 
     def _delete(self, entity: str, written: Written, request_id: str) -> None:
         """Delete; already gone in QuickBooks counts as done; a stale SyncToken is read again, retried once."""
@@ -355,7 +359,7 @@ class _Writer:
         except StaleObject:
             try:
                 current = models.Saved.of(self.qbo.read(entity, written.qb_id))
-                self.qbo.delete(entity, written.qb_id, current.SyncToken, request_id=request_id + "-1")
+                self.qbo.delete(entity, written.qb_id, current.sync_token, request_id=request_id + "-1")
             except ObjectNotFound:
                 return
 
@@ -431,10 +435,10 @@ def _find_or_create_item(qbo: QuickBooksClient, tenant_id: str, item_type: str, 
     name, qb_type = ITEMS[item_type]
     found = _item_named(qbo, name)
     if found is not None:
-        if not found.Active and create:
-            request_id = request_id_for(tenant_id, qbo.realm_id, "item", item_type, "reactivate", found.SyncToken)
-            qbo.update("Item", {"Id": found.Id, "SyncToken": found.SyncToken, "Active": True}, request_id=request_id)
-        return found.Id
+        if not found.active and create:
+            request_id = request_id_for(tenant_id, qbo.realm_id, "item", item_type, "reactivate", found.sync_token)
+            qbo.update("Item", found.versioned(models.Activation()), request_id=request_id)
+        return found.qb_id
     if not create:
         return ""
     accounts = qbo.query(
@@ -442,7 +446,7 @@ def _find_or_create_item(qbo: QuickBooksClient, tenant_id: str, item_type: str, 
     )
     if not accounts:
         raise Conflict(f"The QuickBooks company has no active Income account for the {name!r} item; add one.")
-    item = models.Item(Name=name, Type=qb_type, IncomeAccountRef=models.Ref(value=str(accounts[0]["Id"])))
+    item = models.Item.for_lines(name, qb_type, models.Saved.of(accounts[0]).qb_id)
     try:
         created = qbo.create("Item", item.body(), request_id=request_id_for(tenant_id, qbo.realm_id, "item", item_type))
     except DuplicateName:
@@ -450,8 +454,8 @@ def _find_or_create_item(qbo: QuickBooksClient, tenant_id: str, item_type: str, 
         again = _item_named(qbo, name)
         if again is None:
             raise
-        return again.Id
-    return str(created["Id"])
+        return again.qb_id
+    return models.Saved.of(created).qb_id
 
 
 def _item_named(qbo: QuickBooksClient, name: str) -> models.Saved | None:
