@@ -67,3 +67,37 @@ def qb_create(stack, realm_id: str, kind: PartyKind, body: dict[str, Any]) -> di
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
     return dict(created[kind.qb_entity])
+
+
+def qb_user(stack, realm_id: str) -> dict[str, str]:
+    """Headers to act as the company's QuickBooks user (the emulator's admin token)."""
+    token = emulator(stack, "POST", "/_admin/tokens", json={"realmId": realm_id})["access_token"]
+    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+
+def qb_read(stack, realm_id: str, entity: str, qb_id: str) -> httpx.Response:
+    """The company's user opens one object (``entity`` as in the path: ``invoice``); the raw answer."""
+    return httpx.get(
+        f"{stack.emulator_url}/v3/company/{realm_id}/{entity}/{qb_id}",
+        params={"minorversion": 75},
+        headers=qb_user(stack, realm_id),
+        timeout=30.0,
+    )
+
+
+def qb_query(stack, realm_id: str, entity: str, where: str) -> list[dict[str, Any]]:
+    """``SELECT * FROM {entity} WHERE {where}`` as the company's user."""
+    found = emulator(
+        stack,
+        "GET",
+        f"/v3/company/{realm_id}/query",
+        params={"query": f"SELECT * FROM {entity} WHERE {where} MAXRESULTS 1000", "minorversion": 75},
+        headers=qb_user(stack, realm_id),
+    )
+    return list(found["QueryResponse"].get(entity, []))
+
+
+def qb_writes(stack, realm_id: str) -> dict[str, int]:
+    """The emulator's count of writes it answered for the company (every ``POST`` but queries)."""
+    report = emulator(stack, "GET", "/_admin/requests", params={"realmId": realm_id})
+    return {k: int(n) for k, n in report["byEndpoint"].items() if k.startswith("POST ") and k != "POST query"}
