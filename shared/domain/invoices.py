@@ -114,6 +114,8 @@ class Written:
     qb_id: str
     sync_token: str
     fingerprint: str
+    # What it weighs in QuickBooks' balance rules: a part's ``total``; a payment's amount applied to each part.
+    amounts: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,47 @@ class SyncPlan:
     def writes(self) -> int:
         changed = [p.action for p in self.parts] + [p.action for p in self.payments]
         return sum(1 for action in changed if action is not Action.UNCHANGED)
+
+    def in_order(self) -> list[PartPlan | PaymentPlan]:
+        """The writes in an order where each one meets QuickBooks' balance rules (a payment applies no more
+        than its invoice's open balance; an invoice's total never drops below what payments apply to it)::
+
+            1 payments Books360 removed ............ deleted (frees balance)
+            2 payments that only apply less ........ updated
+            3 parts new, growing or of unknown size  created / updated
+            4 the other payments ................... created / updated (parts are at their largest now)
+            5 parts that shrink .................... updated (every payment applies its final amount now)
+            6 parts no longer there ................ deleted
+        """
+        payments = [p for p in self.payments if p.action is not Action.UNCHANGED]
+        parts = [p for p in self.parts if p.action is not Action.UNCHANGED]
+        gone = [p for p in payments if p.action is Action.DELETE]
+        less = [p for p in payments if p.action is Action.UPDATE and _applies_less(p)]
+        shrinking = [p for p in parts if p.action is Action.UPDATE and _shrinks(p)]
+        first_parts = [p for p in parts if p.action is not Action.DELETE and p not in shrinking]
+        other_payments = [p for p in payments if p not in gone and p not in less]
+        gone_parts = [p for p in parts if p.action is Action.DELETE]
+        return [*gone, *less, *first_parts, *other_payments, *shrinking, *gone_parts]
+
+
+def written_amounts(document: InvoiceDocument | PaymentDocument) -> dict[str, Decimal]:
+    """What a written document weighs in QuickBooks' balance rules (``Written.amounts``)."""
+    if isinstance(document, InvoiceDocument):
+        return {"total": document.amount}
+    return {a.part_key: a.amount for a in document.applications}
+
+
+def _applies_less(payment: PaymentPlan) -> bool:
+    """A payment update that applies no more than before to every part it applied to (and to no new part)."""
+    before = payment.written.amounts if payment.written else {}
+    if not before or payment.document is None:
+        return False
+    return all(a.amount <= before.get(a.part_key, ZERO) for a in payment.document.applications)
+
+
+def _shrinks(part: PartPlan) -> bool:
+    before = part.written.amounts.get("total") if part.written else None
+    return before is not None and part.document is not None and part.document.amount < before
 
 
 @dataclass(frozen=True)
@@ -547,13 +590,9 @@ def plan_sync(
     link: InvoiceLink | None,
     today: date,
 ) -> SyncPlan:
-    """Exactly what a sync writes, compared with what the earlier syncs wrote (``link``).
-
-    The service writes in the order of ``SyncPlan.payments`` and ``parts`` as arranged here, so every write can
-    succeed against QuickBooks' balance rules: payments no longer in Books360 are deleted first (frees balance),
-    then parts are created and updated, then payments created and updated (a payment applied to a part that is
-    new in QuickBooks is updated even when its own content is unchanged), and last the parts no longer there
-    are deleted.
+    """Exactly what a sync writes, compared with what the earlier syncs wrote (``link``); the writes are sent in
+    ``SyncPlan.in_order()``. A payment applied to a part that is new in QuickBooks is updated even when its own
+    content is unchanged (its line must name the new invoice).
     """
     link = link or InvoiceLink(realm_id=scope.realm_id)
     documents, numbers, unmapped = invoice_documents(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.domain.books360 import Invoice  # noqa: TC001 - a dataclass field type read by readers and mypy alike
@@ -47,6 +48,7 @@ from shared.domain.invoices import (
     payment_marker,
     plan_sync,
     sync_problems,
+    written_amounts,
 )
 from shared.domain.jobs import InvoiceDeletionMessage
 from shared.domain.parties import CUSTOMER, display_name_for
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
     from decimal import Decimal
 
+    from shared.domain.parties import Party
     from shared.domain.settings import Settings
     from shared.quickbooks.client import QuickBooksClient
     from shared.store.bulk_queue import BulkQueue
@@ -128,24 +131,33 @@ def sync_invoice(
     (409), ``Conflict`` (the customer or an invoice was deleted in QuickBooks), ``QuickBooksRejected`` (recorded
     as ``failed``), ``QuickBooksThrottled``.
     """
-    stored = _invoice(stores, tenant_id, invoice_id)
-    _source_or_problems(stores, stored, raise_problems=True)
+    _, client, problems = _source_and_problems(stores, _invoice(stores, tenant_id, invoice_id))
+    _raise_problems(problems)
+    assert client is not None  # no problem reported: the client is known
     lease_owner = owner or uuid.uuid4().hex
     lease = f"invoice#{invoice_id}"
     if not stores.leases.acquire(tenant_id, lease, lease_owner, seconds=LEASE_SECONDS):
         raise SyncInProgress(f"The invoice {invoice_id} is being synced right now; try again in a moment.")
     try:
-        return _sync_held(qbo, stores, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True)
+        return _sync_held(qbo, stores, client, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True)
     finally:
         stores.leases.release(tenant_id, lease, lease_owner)
 
 
 def _sync_held(
-    qbo: QuickBooksClient, stores: InvoiceStores, *, tenant_id: str, invoice_id: str, now: datetime, item_retry: bool
+    qbo: QuickBooksClient,
+    stores: InvoiceStores,
+    client: Party,
+    *,
+    tenant_id: str,
+    invoice_id: str,
+    now: datetime,
+    item_retry: bool,
 ) -> InvoiceSynced:
     # Read again under the lease: what an earlier holder recorded is what this one resumes from.
     stored = _invoice(stores, tenant_id, invoice_id)
-    source = _source_or_problems(stores, stored, raise_problems=True)
+    source = SyncInput(stored.invoice, client.name, client.email)
+    _raise_problems(sync_problems(source))
     realm_id = qbo.realm_id
     link = stored.link_in(realm_id) or InvoiceLink(realm_id=realm_id)
     if link.status is SyncStatus.DELETED_IN_QB:
@@ -154,7 +166,7 @@ def _sync_held(
             "Delete) before syncing it again."
         )
     customer, created = ensure_linked(
-        CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=stored.invoice.client_id, now=now
+        CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=client.party_id, now=now, known=client
     )
     settings = stores.settings.get(tenant_id)
     facts = company_facts(qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=True)
@@ -169,7 +181,7 @@ def _sync_held(
             raise
         # The Item we cached was made inactive or deleted in QuickBooks: find or make it again, then resume.
         stores.facts.forget(tenant_id, realm_id, settings.item_type.value)
-        return _sync_held(qbo, stores, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=False)
+        return _sync_held(qbo, stores, client, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=False)
     except ObjectNotFound as exc:
         writer.deleted_in_quickbooks(exc.detail)
         raise Conflict(
@@ -222,18 +234,15 @@ class _Writer:
         new_intents = {t: r for t, r in creates.items() if r and t not in self.link.pending}
         if new_intents or self.link.customer_id != self.customer_id:
             self.save(replace(self.link, pending={**self.link.pending, **new_intents}, customer_id=self.customer_id))
-        for payment in plan.payments:
-            if payment.action is Action.DELETE:
-                self.delete_payment(payment)
-        for part in plan.parts:
-            if part.action in (Action.CREATE, Action.UPDATE):
-                self._write_part(part)
-        for payment in plan.payments:
-            if payment.action in (Action.CREATE, Action.UPDATE):
-                self._write_payment(payment)
-        for part in plan.parts:
-            if part.action is Action.DELETE:
-                self.delete_part(part)
+        for step in plan.in_order():
+            if isinstance(step, PartPlan) and step.action is Action.DELETE:
+                self.delete_part(step)
+            elif isinstance(step, PartPlan):
+                self._write_part(step)
+            elif step.action is Action.DELETE:
+                self.delete_payment(step)
+            else:
+                self._write_payment(step)
 
     # -- parts (QuickBooks invoices) -----------------------------------------------------------------------
 
@@ -241,7 +250,8 @@ class _Writer:
         assert part.document is not None
         body = documents.invoice_document(part.document, customer_id=self.customer_id)
         target = f"part:{part.key}"
-        written = self._put(QB_INVOICE, target, part, body, find=lambda: self._find_invoice(part.key))
+        latest = self.link.parts.get(part.key, part.written)
+        written = self._put(QB_INVOICE, target, part, latest, body, find=partial(self._find_invoice, part.key))
         self._record_part(part.key, written, target)
 
     def _record_part(self, key: str, written: Written, target: str) -> None:
@@ -249,8 +259,8 @@ class _Writer:
         self.save(replace(self.link, parts={**self.link.parts, key: written}, pending=pending))
 
     def delete_part(self, part: PartPlan) -> None:
-        assert part.written is not None and part.request_id is not None
-        self._delete(QB_INVOICE, part.written, part.request_id)
+        assert part.request_id is not None
+        self._delete(QB_INVOICE, self._latest(self.link.parts, part.key, part.written), part.request_id)
         target = f"part:{part.key}"
         parts = {k: w for k, w in self.link.parts.items() if k != part.key}
         generations = {**self.link.generations, target: self.link.generation(target) + 1}
@@ -272,7 +282,9 @@ class _Writer:
         invoice_ids = {key: w.qb_id for key, w in self.link.parts.items()}
         body = documents.payment_document(payment.document, customer_id=self.customer_id, invoice_ids=invoice_ids)
         target = f"payment:{payment.payment_id}"
-        written = self._put(QB_PAYMENT, target, payment, body, find=lambda: self._find_payment(payment.payment_id))
+        latest = self.link.payments.get(payment.payment_id, payment.written)
+        find = partial(self._find_payment, payment.payment_id)
+        written = self._put(QB_PAYMENT, target, payment, latest, body, find=find)
         self._record_payment(payment.payment_id, written)
 
     def _record_payment(self, payment_id: str, written: Written) -> None:
@@ -282,8 +294,9 @@ class _Writer:
         self.save(replace(self.link, parts=_tokens_unknown(self.link.parts), payments=payments, pending=pending))
 
     def delete_payment(self, payment: PaymentPlan) -> None:
-        assert payment.written is not None and payment.request_id is not None
-        self._delete(QB_PAYMENT, payment.written, payment.request_id)
+        assert payment.request_id is not None
+        written = self._latest(self.link.payments, payment.payment_id, payment.written)
+        self._delete(QB_PAYMENT, written, payment.request_id)
         target = f"payment:{payment.payment_id}"
         payments = {k: w for k, w in self.link.payments.items() if k != payment.payment_id}
         generations = {**self.link.generations, target: self.link.generation(target) + 1}
@@ -305,24 +318,27 @@ class _Writer:
         entity: str,
         target: str,
         planned: PartPlan | PaymentPlan,
+        latest: Written | None,
         body: models.QbModel,
         *,
         find: Callable[[], models.Saved | None],
     ) -> Written:
-        """Create or update one object; what QuickBooks holds afterwards, with the fingerprint written."""
-        assert planned.request_id is not None
-        written = planned.written
+        """Create or update one object (``latest``: what this run last recorded of it, its SyncToken maybe
+        unknown since); what QuickBooks holds afterwards, with the fingerprint written."""
+        assert planned.request_id is not None and planned.document is not None
+        written = latest
+        amounts = written_amounts(planned.document)
         if planned.action is Action.CREATE:
             resumed = target in self.unanswered
             found = find() if resumed else None
             saved = found or models.Saved.of(self.qbo.create(entity, body.body(), request_id=planned.request_id))
             if not resumed:
-                return Written(saved.qb_id, saved.sync_token, planned.fingerprint)
+                return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
             # Made by a run whose answer was lost, maybe from an earlier content: bring it up to date.
             written = Written(saved.qb_id, saved.sync_token, "")
         assert written is not None
         saved = self._update(entity, body, written, target, planned.fingerprint)
-        return Written(saved.qb_id, saved.sync_token, planned.fingerprint)
+        return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
 
     def _update(
         self, entity: str, body: models.QbModel, written: Written, target: str, fingerprint: str
@@ -343,6 +359,12 @@ class _Writer:
             return models.Saved.of(
                 self.qbo.update(entity, document, request_id=scope.update_id(target, fresh, fingerprint))
             )
+
+    @staticmethod
+    def _latest(recorded: Mapping[str, Written], key: str, planned: Written | None) -> Written:
+        written = recorded.get(key, planned)
+        assert written is not None
+        return written
 
     def _current(self, entity: str, written: Written) -> Written:
         current = models.Saved.of(self.qbo.read(entity, written.qb_id))
@@ -493,8 +515,7 @@ def preview_sync(
     """What "Sync with QB" would write, writing nothing anywhere: QuickBooks is only read, and only for what is
     not cached yet (an unchanged invoice of a linked client is previewed without a call)."""
     stored = _invoice(stores, tenant_id, invoice_id)
-    source, problems = _source_and_problems(stores, stored)
-    client = stores.parties.get(tenant_id, CUSTOMER, stored.invoice.client_id)
+    source, client, problems = _source_and_problems(stores, stored)
     with quickbooks() as qbo:
         realm_id = qbo.realm_id
         link = client.link_in(realm_id) if client else None
@@ -703,18 +724,17 @@ def _invoice(stores: InvoiceStores, tenant_id: str, invoice_id: str) -> StoredIn
     return stored
 
 
-def _source_and_problems(stores: InvoiceStores, stored: StoredInvoice) -> tuple[SyncInput, list[Problem]]:
+def _source_and_problems(stores: InvoiceStores, stored: StoredInvoice) -> tuple[SyncInput, Party | None, list[Problem]]:
+    """The Books360 side of a sync (invoice, client), and why it cannot be synced as it is."""
     client = stores.parties.get(stored.invoice.tenant_id, CUSTOMER, stored.invoice.client_id)
     source = SyncInput(stored.invoice, client.name if client else "", client.email if client else None)
     if client is None:
-        return source, [Problem("clientId", f"The client {stored.invoice.client_id} is not known to the sync.")]
-    return source, sync_problems(source)
+        return source, None, [Problem("clientId", f"The client {stored.invoice.client_id} is not known to the sync.")]
+    return source, client, sync_problems(source)
 
 
-def _source_or_problems(stores: InvoiceStores, stored: StoredInvoice, *, raise_problems: bool) -> SyncInput:
-    source, problems = _source_and_problems(stores, stored)
-    if problems and raise_problems:
+def _raise_problems(problems: list[Problem]) -> None:
+    if problems:
         raise InvalidInput(
             "The invoice cannot be synced as it is.", errors=[FieldError(p.field, p.message) for p in problems]
         )
-    return source

@@ -102,6 +102,7 @@ def ensure_linked(
     tenant_id: str,
     party_id: str,
     now: datetime,
+    known: Party | None = None,
 ) -> tuple[LinkOutcome, bool]:
     """The party's link in the connected company, creating the QuickBooks object first when it has none; and
     whether this call created it. Safe when several callers race for the same party (an invoice sync, a bulk
@@ -109,7 +110,8 @@ def ensure_linked(
 
     A link QuickBooks deleted (``deleted_in_qb``) is a 409: nothing is written to a customer that is gone.
     """
-    party = store.get(tenant_id, kind, party_id)
+    # ``known``: the party as the caller just read it (an invoice sync), saving a read.
+    party = known if known is not None and known.party_id == party_id else store.get(tenant_id, kind, party_id)
     if party is None:
         raise NotFound(f"No {kind.books360_name} {party_id}.")
     existing = party.link_in(qbo.realm_id)

@@ -248,12 +248,22 @@ def _objects(link: InvoiceLink) -> set[tuple[str, str]]:
     }
 
 
-def _written_item(written: Written) -> dict[str, str]:
-    return {"qbId": written.qb_id, "syncToken": written.sync_token, "fp": written.fingerprint}
+def _written_item(written: Written) -> dict[str, Any]:
+    return {
+        "qbId": written.qb_id,
+        "syncToken": written.sync_token,
+        "fp": written.fingerprint,
+        "amounts": dict(written.amounts),
+    }
 
 
 def _written(item: dict[str, Any]) -> Written:
-    return Written(qb_id=str(item["qbId"]), sync_token=str(item.get("syncToken", "0")), fingerprint=str(item["fp"]))
+    return Written(
+        qb_id=str(item["qbId"]),
+        sync_token=str(item.get("syncToken", "0")),
+        fingerprint=str(item["fp"]),
+        amounts={str(k): Decimal(str(v)) for k, v in (item.get("amounts") or {}).items()},
+    )
 
 
 def _time(value: datetime | None) -> str | None:

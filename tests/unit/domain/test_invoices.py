@@ -45,6 +45,7 @@ from shared.domain.invoices import (
     render_description,
     sync_problems,
     txn_date,
+    written_amounts,
 )
 from shared.domain.settings import DEFAULT_DOCUMENT, InvoiceDate, Settings
 
@@ -126,10 +127,11 @@ def link_from(done: SyncPlan, earlier: InvoiceLink | None = None) -> InvoiceLink
     """The link a service records after every write of ``done`` succeeded (ids ``qb-{key}``, tokens counted up)."""
 
     def written(entry, key: str) -> Written:
+        amounts = written_amounts(entry.document)
         if entry.written is None:
-            return Written(f"qb-{key}", "0", entry.fingerprint)
+            return Written(f"qb-{key}", "0", entry.fingerprint, amounts)
         if entry.action is Action.UPDATE:
-            return Written(entry.written.qb_id, str(int(entry.written.sync_token) + 1), entry.fingerprint)
+            return Written(entry.written.qb_id, str(int(entry.written.sync_token) + 1), entry.fingerprint, amounts)
         return entry.written
 
     return InvoiceLink(
@@ -1211,3 +1213,76 @@ def test_plan_sync_property_doc_numbers_fit_21_characters(subject, config):
             assert document.private_note.endswith(f"; number {document.full_number}")
         else:
             assert "; number " not in document.private_note
+
+
+# --- the order of the writes ----------------------------------------------------------------------------------
+
+
+class Books:
+    """QuickBooks' balance rules, as the emulator keeps them: a payment applies no more than an invoice's open
+    balance, and an invoice's total never drops below what payments apply to it."""
+
+    def __init__(self, link: InvoiceLink | None) -> None:
+        self.totals = {k: w.amounts["total"] for k, w in (link.parts if link else {}).items()}
+        self.applied = {p: dict(w.amounts) for p, w in (link.payments if link else {}).items()}
+
+    def on(self, part: str) -> Decimal:
+        return sum((apps.get(part, Decimal(0)) for apps in self.applied.values()), Decimal(0))
+
+    def write(self, step) -> None:
+        if step.action is Action.DELETE and hasattr(step, "payment_id"):
+            del self.applied[step.payment_id]
+        elif hasattr(step, "payment_id"):
+            self.applied[step.payment_id] = written_amounts(step.document)
+            for part in self.applied[step.payment_id]:
+                assert part in self.totals, f"payment {step.payment_id} applied to {part} before it exists"
+                assert self.on(part) <= self.totals[part], f"payment {step.payment_id} exceeds {part}'s balance"
+        elif step.action is Action.DELETE:
+            assert self.on(step.key) == 0, f"part {step.key} deleted while payments apply to it"
+            del self.totals[step.key]
+        else:
+            self.totals[step.key] = step.document.amount
+            assert self.on(step.key) <= self.totals[step.key], f"part {step.key} below what payments apply"
+
+
+def test_in_order_invoice_lowered_below_its_payment_writes_the_payment_first():
+    # GIVEN one invoice of 230.00 with a payment of 200.00 applied, synced
+    first = plan(source(invoice(payments=(pay("p1", "2023-02-10", "200.00"),))), config=settings())
+    link = link_from(first)
+    # WHEN Books360 lowers the invoice to 50.00
+    lowered = source(invoice(transactions=(txn("2023-01-05", "50.00"),), payments=(pay("p1", "2023-02-10", "200.00"),)))
+    second = plan(lowered, config=settings(), link=link)
+    # THEN the payment shrinks to 50.00 before the invoice does, and QuickBooks' rules hold at every step
+    order = [(type(step).__name__, step.action) for step in second.in_order()]
+    assert order == [("PaymentPlan", Action.UPDATE), ("PartPlan", Action.UPDATE)]
+    books = Books(link)
+    for step in second.in_order():
+        books.write(step)
+
+
+def test_in_order_new_month_is_created_before_the_payment_applied_to_it():
+    # GIVEN January only, paid in part; WHEN February is added and a second payment covers it
+    first = plan(source(invoice(transactions=JAN_FEB[:2], payments=PAYMENTS[:1])))
+    second = plan(source(invoice()), link=link_from(first))
+    steps = second.in_order()
+    # THEN the February part exists before any payment names it
+    created = next(i for i, s in enumerate(steps) if getattr(s, "key", None) == "2023-02")
+    assert all(i > created for i, s in enumerate(steps) if hasattr(s, "payment_id") and s.action is not Action.DELETE)
+
+
+@PROPERTY
+@given(invoices(), invoices(), configs(), configs())
+def test_in_order_property_every_write_meets_the_balance_rules(before, after, config_before, config_after):
+    # GIVEN any invoice synced with any settings, then changed in any way, settings changed too
+    first = plan(source(before), config=config_before)
+    link = link_from(first)
+    books = Books(None)
+    for step in first.in_order():
+        books.write(step)
+    # WHEN the change is synced
+    second = plan(source(after.model_copy(update={"invoice_id": "inv-1"})), config=config_after, link=link)
+    # THEN no write of either sync breaks QuickBooks' balance rules, in the order they are sent
+    books = Books(link)
+    for step in second.in_order():
+        books.write(step)
+    assert len(second.in_order()) == second.writes
