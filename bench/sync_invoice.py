@@ -30,8 +30,9 @@ its bound).
     .venv/bin/python -m bench.sync_invoice [--invoices 30] [--transactions 5] [--latency-ms 100]
 
 A run on a busy 2-core machine (2026-11-30); the wall times vary by up to a quarter from run to run, the counts
-do not. Every target is met. The reallocation writes the payment first (it applies less), then reads the
-invoice's SyncToken (the payment changed it) and lowers the invoice (``SyncPlan.in_order``).
+do not. Every target is met. An unchanged re-sync makes its one read (are the QuickBooks invoices still there?
+a deletion there is then reported as deleted_in_qb); the reallocation writes the payment first (it applies
+less), then reads the invoice's SyncToken (the payment changed it) and lowers the invoice (``SyncPlan.in_order``).
 
     30 invoices x 5 transactions x 1 payment, synced one after the other through POST
     /quickbooks/invoices/{id}/sync; 100 ms a QuickBooks call; lower bound = calls x latency
@@ -42,31 +43,31 @@ invoice's SyncToken (the payment changed it) and lowers the invoice (``SyncPlan.
 
     per invoice            synced    QB reads writes  target                  DynamoDB wall s bound s wall/bound -moto
     ------------------------------------------------------------------------------------------------------------------
-    first sync              30/30  2.00  0.00   2.00  <= 2: invoice + payment    11.00  12.89    6.40       2.01  1.31
-    unchanged re-sync       30/30  0.00  0.00   0.00  <= 1 read, 0 writes         7.00   2.25    0.00          -     -
-    re-sync after a change  30/30  2.00  1.00   1.00  1 read + 1 write            9.00  11.22    6.00       1.87  1.37
-    re-sync, reallocation   30/30  3.00  1.00   2.00  1 read + 2 writes          10.00  15.75    9.00       1.75  1.34
+    first sync              30/30  2.00  0.00   2.00  <= 2: invoice + payment    11.00  11.18    6.40       1.75  1.22
+    unchanged re-sync       30/30  1.00  1.00   0.00  <= 1 read, 0 writes         7.00   5.19    3.00       1.73  1.41
+    re-sync after a change  30/30  2.00  1.00   1.00  1 read + 1 write            9.00   9.78    6.00       1.63  1.26
+    re-sync, reallocation   30/30  3.00  1.00   2.00  1 read + 2 writes          10.00  13.68    9.00       1.52  1.18
     (-moto: wall/bound less the time spent inside moto, in-process and far slower than DynamoDB)
 
-    first sync, per invoice (median sync 396 ms, 131 ms of it in moto):
+    first sync, per invoice (median sync 332 ms, 84 ms of it in moto):
       QuickBooks       POST invoice 1, POST payment 1
       DynamoDB         DeleteItem LOCK 1, GetItem CLIENT 1, GetItem CONN 1, GetItem INVOICE 2, GetItem SETTINGS 1,
                        PutItem LOCK 1, TransactWriteItems 4
       Secrets Manager  none
 
-    unchanged re-sync, per invoice (median sync 69 ms, 30 ms of it in moto):
-      QuickBooks       none
+    unchanged re-sync, per invoice (median sync 174 ms, 31 ms of it in moto):
+      QuickBooks       POST query 1
       DynamoDB         DeleteItem LOCK 1, GetItem CLIENT 1, GetItem CONN 1, GetItem INVOICE 2, GetItem SETTINGS 1,
                        PutItem LOCK 1
       Secrets Manager  none
 
-    re-sync after a change, per invoice (median sync 371 ms, 91 ms of it in moto):
+    re-sync after a change, per invoice (median sync 319 ms, 66 ms of it in moto):
       QuickBooks       GET invoice 1, POST invoice 1
       DynamoDB         DeleteItem LOCK 1, GetItem CLIENT 1, GetItem CONN 1, GetItem INVOICE 2, GetItem SETTINGS 1,
                        PutItem LOCK 1, TransactWriteItems 2
       Secrets Manager  none
 
-    re-sync, reallocation, per invoice (median sync 499 ms, 110 ms of it in moto):
+    re-sync, reallocation, per invoice (median sync 435 ms, 77 ms of it in moto):
       QuickBooks       GET invoice 1, POST invoice 1, POST payment 1
       DynamoDB         DeleteItem LOCK 1, GetItem CLIENT 1, GetItem CONN 1, GetItem INVOICE 2, GetItem SETTINGS 1,
                        PutItem LOCK 1, TransactWriteItems 3

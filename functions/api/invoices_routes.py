@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -17,7 +17,7 @@ from shared.domain.invoices import Action, InvoiceStatus, SyncStatus, created_da
 from shared.errors import FieldError, InvalidInput
 from shared.services import invoices as service
 from shared.store.invoices import InvoiceFilters
-from shared.web import ApiModel, MoneyOut, tenant_id_of
+from shared.web import ApiModel, MoneyOut, QuickBooksObject, tenant_id_of
 
 if TYPE_CHECKING:
     from shared.domain.invoices import PartPlan, PaymentPlan
@@ -181,8 +181,8 @@ class SyncPreviewOut(ApiModel):
 
 
 class QuickBooksViewOut(ApiModel):
-    invoices: list[dict[str, Any]] = Field(description="As QuickBooks returns them; a deleted one is {id, deleted}")
-    payments: list[dict[str, Any]]
+    invoices: list[QuickBooksObject] = Field(description="As QuickBooks returns them; a deleted one is {id, deleted}")
+    payments: list[QuickBooksObject]
 
     @classmethod
     def of(cls, seen: service.QuickBooksView) -> QuickBooksViewOut:

@@ -23,7 +23,7 @@ from shared import wiring
 from shared.domain.parties import PARTY_KINDS, LinkStatus, PartyFilters, PartyKind
 from shared.domain.types import QbId  # noqa: TC001 - pydantic reads it at run time
 from shared.services import parties as service
-from shared.web import ApiModel, tenant_id_of
+from shared.web import ApiModel, QuickBooksObject, tenant_id_of
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
@@ -161,7 +161,7 @@ class PartyInfoOut(ApiModel):
 
 class PartyViewOut(ApiModel):
     party: PartyInfoOut
-    qb_object: dict[str, Any] | None = Field(description="As QuickBooks returns it, read live; null if unlinked/gone")
+    qb_object: QuickBooksObject | None = Field(description="As QuickBooks returns it, read live; null if unlinked/gone")
     status: LinkStatus
     synced_at: datetime | None
 
@@ -204,7 +204,7 @@ def _models(kind: PartyKind) -> _Models:
     sync_in = own(SyncIn, qb_id=(QbId | None, kind.qb_id_field), default=None)
     sync_out = own(SyncOut, party_id=(str, kind.id_field), qb_id=(str, kind.qb_id_field))
     info = own(PartyInfoOut, party_id=(str, kind.id_field))
-    view = own(PartyViewOut, party=(info, kind.view_field), qb_object=(dict[str, Any] | None, kind.qb_view_field))
+    view = own(PartyViewOut, party=(info, kind.view_field), qb_object=(QuickBooksObject | None, kind.qb_view_field))
     namespace = {
         "PartyFilter": Annotated[str | None, Query(alias=kind.list_filter, description=FILTER_HELP)],
         "PartyId": Annotated[str, Path(alias=kind.id_field)],

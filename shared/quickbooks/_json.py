@@ -29,3 +29,9 @@ def dumps(document: Any) -> str:
 def loads(text: str | bytes) -> Any:
     """Parse with every non-integer number as ``Decimal``."""
     return json.loads(text, parse_float=Decimal)
+
+
+def as_sent(document: Any) -> Any:
+    """``document`` with its ``Decimal`` amounts as JSON numbers again (floats print back the digits QuickBooks
+    sent), for answers that show a QuickBooks object as QuickBooks returned it."""
+    return json.loads(dumps(document))

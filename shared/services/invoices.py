@@ -173,6 +173,16 @@ def _sync_held(
     scope = Scope(tenant_id, realm_id, invoice_id)
     plan = plan_sync(source, settings, facts, scope=scope, customer_id=customer.qb_id, link=link, today=now.date())
     writer = _Writer(qbo, stores.invoices, tenant_id, invoice_id, link, customer.qb_id)
+    if plan.writes == 0 and link.parts:
+        # Nothing to write proves nothing about QuickBooks (a webhook may be late or lost): one read says
+        # whether what was written is still there.
+        missing = _missing_invoices(qbo, link)
+        if missing:
+            writer.deleted_in_quickbooks(f"QuickBooks invoice {', '.join(missing)} was deleted in QuickBooks.")
+            raise Conflict(
+                f"What was synced for invoice {invoice_id} was deleted in QuickBooks; unlink it (View QB Info > "
+                "Delete) before syncing it again."
+            )
     try:
         writer.write(plan)
     except InvalidReference as exc:
@@ -201,6 +211,14 @@ def _sync_held(
         customer_created=created,
     )
     return InvoiceSynced(invoice_id, final.qb_invoice_ids, final.qb_payment_ids, created, final.synced_at)
+
+
+def _missing_invoices(qbo: QuickBooksClient, link: InvoiceLink) -> list[str]:
+    """The linked QuickBooks invoices that QuickBooks no longer has (one query, however many parts)."""
+    ids = link.qb_invoice_ids
+    statement = f"SELECT * FROM Invoice WHERE Id IN ({', '.join(quote(i) for i in ids)}) MAXRESULTS {len(ids)}"
+    found = {models.Saved.of(record).qb_id for record in qbo.query(QB_INVOICE, statement)}
+    return [qb_id for qb_id in ids if qb_id not in found]
 
 
 class _Writer:

@@ -2,12 +2,13 @@
 
 from shared.web.context import tenant_id_of
 from shared.web.entry import http_app, http_handler
-from shared.web.models import ApiModel, MoneyOut
+from shared.web.models import ApiModel, MoneyOut, QuickBooksObject
 from shared.web.problems import problem_response, register_problem_handlers
 
 __all__ = [
     "ApiModel",
     "MoneyOut",
+    "QuickBooksObject",
     "http_app",
     "http_handler",
     "problem_response",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
+
+from shared.quickbooks._json import as_sent
 
 
 class ApiModel(BaseModel):
@@ -19,3 +21,7 @@ MoneyOut = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["1250.00"]}),
 ]
 """Money on the wire (contract, "Conventions"): a decimal string with two places, never a float."""
+
+QuickBooksObject = Annotated[dict[str, Any], PlainSerializer(as_sent)]
+"""A QuickBooks object shown as QuickBooks returned it: its amounts JSON numbers, not the text pydantic makes of
+the ``Decimal`` our client reads them as."""
