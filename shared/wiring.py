@@ -242,4 +242,6 @@ def bulk_worker() -> BulkWorker:
 
 def queue_invoice_deletion(tenant_id: str, invoice_id: str) -> bool:
     """After ``InvoiceDeleted``: the deletion in QuickBooks goes through the bulk queue (paced, retried)."""
-    return queue_deletion(invoice_store(), bulk_queue(), tenant_id=tenant_id, invoice_id=invoice_id)
+    return queue_deletion(
+        invoice_store(), bulk_queue(), tenant_id=tenant_id, invoice_id=invoice_id, leases=lease_store()
+    )

@@ -426,6 +426,19 @@ class _Writer:
         self.save(final)
         return final
 
+    def adopt_pending(self) -> InvoiceLink:
+        """Record what QuickBooks made for the creates still pending (found by our marker); forget the rest."""
+        if not self.link.pending:
+            return self.link
+        parts, payments = dict(self.link.parts), dict(self.link.payments)
+        for target in sorted(self.link.pending):
+            kind, _, key = target.partition(":")
+            found = self._find_invoice(key) if kind == "part" else self._find_payment(key)
+            if found is not None:
+                (parts if kind == "part" else payments)[key] = Written(found.qb_id, found.sync_token, "")
+        self.save(replace(self.link, parts=parts, payments=payments, pending={}))
+        return self.link
+
     def failed(self, error: str) -> None:
         self.save(replace(self.link, status=SyncStatus.FAILED, last_error=error))
 
@@ -683,14 +696,19 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
     owner = uuid.uuid4().hex
     lease = f"invoice#{invoice_id}"
     if not stores.leases.acquire(tenant_id, lease, owner, seconds=LEASE_SECONDS):
-        raise Busy(f"The invoice {invoice_id} is being synced right now.", retry_after=5)
+        # A live sync releases the lease within the function timeout; a dead one's lapses at its expiry: come back
+        # then, not every 5 s (which spends every receive of the message long before a dead holder's lease lapses).
+        left = stores.leases.seconds_left(tenant_id, lease)
+        raise Busy(f"The invoice {invoice_id} is being synced right now.", retry_after=max(5, (left or 0) + 1))
     try:
         stored = stores.invoices.get(tenant_id, invoice_id, with_deleted=True)
         link = stored.link_in(qbo.realm_id) if stored else None
-        if stored is None or not stored.deleted or link is None or not link.linked:
+        if stored is None or not stored.deleted or link is None or not (link.linked or link.pending):
             return 0
         scope = Scope(tenant_id, qbo.realm_id, invoice_id)
         writer = _Writer(qbo, stores.invoices, tenant_id, invoice_id, link, link.customer_id or "")
+        # Creates a sync sent but died before recording: what QuickBooks made for them is deleted too.
+        link = writer.adopt_pending()
         deleted = 0
         for payment_id, written in sorted(link.payments.items()):
             target = f"payment:{payment_id}"
@@ -708,13 +726,20 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
     return deleted
 
 
-def queue_deletion(invoices: InvoiceStore, queue: BulkQueue, *, tenant_id: str, invoice_id: str) -> bool:
+def queue_deletion(
+    invoices: InvoiceStore, queue: BulkQueue, *, tenant_id: str, invoice_id: str, leases: LeaseStore
+) -> bool:
     """After ``InvoiceDeleted``: queue the deletion in QuickBooks when something is linked (False: nothing to do).
 
     Called for a repeated event too (the tombstone is then "stale"): queueing twice is harmless, the deletion
     finds nothing left the second time. A refused send raises, so EventBridge delivers the event again."""
     stored = invoices.get(tenant_id, invoice_id, with_deleted=True)
-    if stored is None or not stored.deleted or not any(link.linked for link in stored.links.values()):
+    if stored is None or not stored.deleted:
+        return False
+    # Something written; or creates sent whose answers were lost (pending); or a sync holding the invoice right
+    # now, which may write after this check (the deletion waits for its lease, then finds what it recorded).
+    written = any(link.linked or link.pending for link in stored.links.values())
+    if not written and leases.seconds_left(tenant_id, f"invoice#{invoice_id}") is None:
         return False
     unsent = queue.send([InvoiceDeletionMessage(tenant_id=tenant_id, invoice_id=invoice_id)])
     if unsent:

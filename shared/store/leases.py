@@ -51,3 +51,11 @@ class LeaseStore:
     def release(self, tenant_id: str, name: str, owner: str) -> None:
         """Give the lease back, only if it is still ours."""
         self.table.delete_if(tenant_pk(tenant_id), f"LOCK#{name}", condition="#owner = :owner", values={"owner": owner})
+
+    def seconds_left(self, tenant_id: str, name: str) -> int | None:
+        """Seconds until the current holder's lease lapses; None when nobody holds it (a consistent read)."""
+        item = self.table.get(tenant_pk(tenant_id), f"LOCK#{name}")
+        if item is None:
+            return None
+        left = int(item.get("leaseUntil", 0)) - int(self.clock())
+        return left if left >= 0 else None
