@@ -123,6 +123,26 @@ class Saved(QbModel):
         return {**body.body(), "Id": self.Id, "SyncToken": self.SyncToken}
 
 
+class NameListEntry(Saved):
+    """A Customer or Vendor as QuickBooks answers it (the fields the Customers and Vendors tabs read)."""
+
+    DisplayName: str = ""
+    PrimaryEmailAddr: EmailAddress | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.DisplayName
+
+    @property
+    def email(self) -> str | None:
+        return self.PrimaryEmailAddr.Address if self.PrimaryEmailAddr else None
+
+    def text(self, field: str) -> str | None:
+        """A field we write our marker into (Customer ``Notes``, Vendor ``AcctNum``)."""
+        value = (self.model_extra or {}).get(field)
+        return value if isinstance(value, str) else None
+
+
 class Item(QbModel):
     """The Item every line uses (``Books360 Service``, Type ``Service``; ``Books360 Product``, ``NonInventory``)."""
 

@@ -38,6 +38,7 @@ from shared.observability import logger
 from shared.quickbooks.client import quote, request_id_for
 from shared.quickbooks.documents import party_document
 from shared.quickbooks.errors import DuplicateName, ObjectNotFound
+from shared.quickbooks.models import NameListEntry
 from shared.services.paging import opened_cursor
 from shared.store.parties import LinkRefused, NotLinked
 
@@ -84,8 +85,8 @@ def create_and_link(
     created = _create(kind, qbo, tenant_id, party)
     link = Link(
         realm_id=realm_id,
-        qb_id=str(created["Id"]),
-        display_name=str(created.get("DisplayName", "")),
+        qb_id=created.qb_id,
+        display_name=created.display_name,
         synced_at=now,
         created=True,
     )
@@ -144,7 +145,7 @@ def _unlinked_party(kind: PartyKind, store: PartyStore, tenant_id: str, party_id
     return party
 
 
-def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party) -> dict[str, Any]:
+def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party) -> NameListEntry:
     """Create with the plain name; on 6240 find out who holds it (the Detail's ``Id=NN``, then one read)."""
     try:
         return _post(kind, qbo, tenant_id, party, display_name_for(kind, party.name, held_by_other_kind=False))
@@ -158,27 +159,26 @@ def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party
                 holder = _same_kind_holder(kind, qbo, suffixed, taken_too.holder_id)
                 if holder is None:
                     raise
-        if holder.get(kind.marker_field) == marker_for(kind, party.party_id):
+        if holder.text(kind.marker_field) == marker_for(kind, party.party_id):
             # Ours, made for this very party by an earlier run whose answer was lost.
             return holder
         raise NameTaken(
-            f"QuickBooks {kind.key} {holder['Id']} is already named {holder.get('DisplayName')!r}; link it instead.",
-            qb_id=str(holder["Id"]),
+            f"QuickBooks {kind.key} {holder.qb_id} is already named {holder.display_name!r}; link it instead.",
+            qb_id=holder.qb_id,
             field=kind.qb_id_field,
         ) from taken
 
 
-def _post(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party, display_name: str) -> dict[str, Any]:
+def _post(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party, display_name: str) -> NameListEntry:
     # The requestid names the party and which name is tried, never the content: a client renamed in Books360
     # between a lost answer and the retry must get the first customer back, not a second one.
     variant = "plain" if display_name == party.name else "suffixed"
     request_id = request_id_for(tenant_id, qbo.realm_id, kind.key, party.party_id, variant)
-    return qbo.create(kind.qb_entity, party_document(kind, party, display_name), request_id=request_id)
+    document = party_document(kind, party, display_name)
+    return NameListEntry.of(qbo.create(kind.qb_entity, document, request_id=request_id))
 
 
-def _same_kind_holder(
-    kind: PartyKind, qbo: QuickBooksClient, name: str, holder_id: str | None
-) -> dict[str, Any] | None:
+def _same_kind_holder(kind: PartyKind, qbo: QuickBooksClient, name: str, holder_id: str | None) -> NameListEntry | None:
     """The object of ``kind`` holding ``name``, or None when another kind (a vendor, an employee) holds it.
 
     Ids are per entity in QuickBooks: customer 58 and vendor 58 may both exist, so the name must match too.
@@ -188,12 +188,12 @@ def _same_kind_holder(
             kind.qb_entity,
             f"SELECT * FROM {kind.qb_entity} WHERE Active IN (true, false) AND DisplayName = {quote(name)}",
         )
-        return found[0] if found else None
+        return NameListEntry.of(found[0]) if found else None
     try:
-        holder = qbo.read(kind.qb_entity, holder_id)
+        holder = NameListEntry.of(qbo.read(kind.qb_entity, holder_id))
     except ObjectNotFound:
         return None
-    return holder if same_display_name(str(holder.get("DisplayName", "")), name) else None
+    return holder if same_display_name(holder.display_name, name) else None
 
 
 def _store_link(kind: PartyKind, store: PartyStore, tenant_id: str, party_id: str, link: Link) -> LinkOutcome:
@@ -287,16 +287,17 @@ def search_quickbooks(
     found = qbo.query(
         kind.qb_entity, f"SELECT * FROM {kind.qb_entity} WHERE {where} ORDERBY DisplayName MAXRESULTS {limit}"
     )
-    linked = store.linked_parties(tenant_id, qbo.realm_id, kind, (str(o["Id"]) for o in found)) if found else {}
+    entries = [NameListEntry.of(o) for o in found]
+    linked = store.linked_parties(tenant_id, qbo.realm_id, kind, (e.qb_id for e in entries)) if entries else {}
     return [
         QuickBooksParty(
-            qb_id=str(o["Id"]),
-            display_name=str(o.get("DisplayName", "")),
-            email=(o.get("PrimaryEmailAddr") or {}).get("Address"),
-            active=bool(o.get("Active", True)),
-            linked_party_id=linked.get(str(o["Id"])),
+            qb_id=e.qb_id,
+            display_name=e.display_name,
+            email=e.email,
+            active=e.active,
+            linked_party_id=linked.get(e.qb_id),
         )
-        for o in found
+        for e in entries
     ]
 
 
@@ -331,12 +332,12 @@ def link_existing(
     realm_id = qbo.realm_id
     _unlinked_party(kind, store, tenant_id, party_id, realm_id)
     try:
-        found = qbo.read(kind.qb_entity, qb_id)
+        found = NameListEntry.of(qbo.read(kind.qb_entity, qb_id))
     except ObjectNotFound as exc:
         raise _no_such_object(kind, qb_id, "does not exist") from exc
-    if not found.get("Active", True):
+    if not found.active:
         raise _no_such_object(kind, qb_id, "is inactive")
-    link = Link(realm_id=realm_id, qb_id=qb_id, display_name=str(found.get("DisplayName", "")), synced_at=now)
+    link = Link(realm_id=realm_id, qb_id=qb_id, display_name=found.display_name, synced_at=now)
     outcome = _store_link(kind, store, tenant_id, party_id, link)
     logger.info("party linked", kind=kind.key, party_id=party_id, qb_id=qb_id)
     return outcome
