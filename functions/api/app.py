@@ -17,6 +17,6 @@ app = http_app(
     lists_routes.router,
     jobs_routes.router,
     invoices_routes.router,
-    *parties_routes.routers,
+    parties_routes.router,
 )
 lambda_handler = http_handler(app)

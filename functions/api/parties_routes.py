@@ -1,46 +1,50 @@
-"""CRM Integrations > QuickBooks > "Customers" and "Vendors" tabs: one router factory serves both.
+"""CRM Integrations > QuickBooks > "Customers" and "Vendors" tabs.
 
-The contract names fields after the tab (``clientId``/``vendorId``, ``qbCustomerId``/``qbVendorId``, the
-``client``/``vendor`` filter). The models below are written once with neutral names; ``_models(kind)`` derives
-each tab's subclasses with the aliases of its ``PartyKind`` row, and ``_typed`` resolves a route's annotations
-against them, so Powertools validates and documents each tab under its own names.
+The tabs are one feature, but the contract names fields after the tab (``clientId``/``vendorId``,
+``qbCustomerId``/``qbVendorId``, the ``client``/``vendor`` filter). So each model is written once with neutral
+names, and each tab's subclass declares only the fields whose wire name (or nested model) is its own. Each tab's
+routes are declared plainly and call the helpers both share, passing the tab's ``PartyKind`` row, which carries
+every difference the services need.
 """
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass
+from collections.abc import Sequence  # noqa: TC003 - pydantic reads it at run time
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import Field, StrictBool, create_model, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shared import wiring
-from shared.domain.parties import PARTY_KINDS, LinkStatus, PartyFilters, PartyKind
+from shared.domain.parties import CUSTOMER, VENDOR, LinkStatus, PartyFilters
 from shared.domain.types import QbId  # noqa: TC001 - pydantic reads it at run time
 from shared.services import parties as service
 from shared.web import ApiModel, QuickBooksObject, tenant_id_of
 
-if typing.TYPE_CHECKING:
-    from collections.abc import Callable
+if TYPE_CHECKING:
+    from shared.domain.parties import BillingAddress, Party, PartyKind
 
-    from shared.domain.parties import BillingAddress, Party
+router = Router()
 
-F = TypeVar("F", bound="Callable[..., Any]")
-
-FILTER_HELP = "The id exactly, or part of the name (any case)"
-PartyFilter = Annotated[str | None, Query(description=FILTER_HELP)]
+PartyFilter = Annotated[str | None, Query(description="The id exactly, or part of the name (any case)")]
+StatusFilter = Annotated[Literal["synced", "unsynced"] | None, Query()]
+EmailFilter = Annotated[str | None, Query(description="Part of the email (any case)")]
+Search = Annotated[str | None, Query(max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page, 1 to 100")]
 Cursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
-PartyId = Annotated[str, Path(alias="clientId")]
+ClientId = Annotated[str, Path(alias="clientId")]
+VendorId = Annotated[str, Path(alias="vendorId")]
+
+
+# -- the models, written once with neutral names -----------------------------------------------------------------
 
 
 class PartyRowOut(ApiModel):
-    party_id: PartyId
+    party_id: str
     name: str
     email: str | None
     email_missing: bool = Field(description="No email: can be linked, but its invoices cannot be synced")
@@ -63,8 +67,15 @@ class PartyRowOut(ApiModel):
 
 
 class PartyPageOut(ApiModel):
-    items: list[PartyRowOut]
+    """A page of the tab: a tab's subclass names its row model (``row``) and types ``items`` with it."""
+
+    row: ClassVar[type[PartyRowOut]]
+    items: Sequence[PartyRowOut]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, found: service.PartyList) -> Self:
+        return cls(items=[cls.row.of(r) for r in found.rows], next_cursor=found.next_cursor)
 
 
 class QbPartyOut(ApiModel):
@@ -72,7 +83,7 @@ class QbPartyOut(ApiModel):
     display_name: str
     email: str | None
     active: bool
-    linked_party_id: PartyId | None
+    linked_party_id: str | None
 
     @classmethod
     def of(cls, found: service.QuickBooksParty) -> Self:
@@ -86,10 +97,19 @@ class QbPartyOut(ApiModel):
 
 
 class QbPartiesOut(ApiModel):
-    items: list[QbPartyOut]
+    """The picker: a tab's subclass names its item model (``item``) and types ``items`` with it."""
+
+    item: ClassVar[type[QbPartyOut]]
+    items: Sequence[QbPartyOut]
+
+    @classmethod
+    def of(cls, found: list[service.QuickBooksParty]) -> Self:
+        return cls(items=[cls.item.of(f) for f in found])
 
 
 class SyncIn(ApiModel):
+    """Exactly one of the two: the QuickBooks id to link (``qb_id``, named after the tab), or ``create: true``."""
+
     qb_id: QbId | None = None
     create: StrictBool | None = None
 
@@ -102,7 +122,7 @@ class SyncIn(ApiModel):
 
 
 class SyncOut(ApiModel):
-    party_id: PartyId
+    party_id: str
     qb_id: str
     display_name: str = Field(description="As written in QuickBooks, with a ' (Customer)'/' (Vendor)' suffix if so")
     created: bool
@@ -140,7 +160,7 @@ class AddressOut(ApiModel):
 
 
 class PartyInfoOut(ApiModel):
-    party_id: PartyId
+    party_id: str
     name: str
     email: str | None
     company_name: str | None
@@ -160,154 +180,254 @@ class PartyInfoOut(ApiModel):
 
 
 class PartyViewOut(ApiModel):
+    """View Info: a tab's subclass names its info model (``info``), and the keys of both objects.
+
+    ``qb_object`` is the QuickBooks object as QuickBooks returns it, read live; null if unlinked or gone there.
+    """
+
+    info: ClassVar[type[PartyInfoOut]]
     party: PartyInfoOut
-    qb_object: QuickBooksObject | None = Field(description="As QuickBooks returns it, read live; null if unlinked/gone")
+    qb_object: QuickBooksObject | None
     status: LinkStatus
     synced_at: datetime | None
 
-
-@dataclass(frozen=True)
-class _Models:
-    """One tab's models (subclasses of the neutral ones, with the tab's aliases) and the names routes use."""
-
-    row: type[PartyRowOut]
-    page: type[PartyPageOut]
-    qb_party: type[QbPartyOut]
-    qb_parties: type[QbPartiesOut]
-    sync_out: type[SyncOut]
-    info: type[PartyInfoOut]
-    view: type[PartyViewOut]
-    namespace: dict[str, Any]
-
-    def page_of(self, found: service.PartyList) -> PartyPageOut:
-        return self.page(items=[self.row.of(r) for r in found.rows], next_cursor=found.next_cursor)
-
-    def qb_parties_of(self, found: list[service.QuickBooksParty]) -> QbPartiesOut:
-        return self.qb_parties(items=[self.qb_party.of(f) for f in found])
-
-    def view_of(self, seen: service.PartyView) -> PartyViewOut:
-        return self.view(
-            party=self.info.of(seen.party),
+    @classmethod
+    def of(cls, seen: service.PartyView) -> Self:
+        return cls(
+            party=cls.info.of(seen.party),
             qb_object=seen.qb_object,
             status=seen.status,
             synced_at=seen.link.synced_at if seen.link else None,
         )
 
 
-def _models(kind: PartyKind) -> _Models:
-    name = kind.qb_entity
-    own = partial(_aliased, name)
-    row = own(PartyRowOut, party_id=(str, kind.id_field), qb_id=(str | None, kind.qb_id_field))
-    page = own(PartyPageOut, items=(list[row], "items"))  # type: ignore[valid-type]
-    qb_party = own(QbPartyOut, linked_party_id=(str | None, kind.linked_field))
-    qb_parties = own(QbPartiesOut, items=(list[qb_party], "items"))  # type: ignore[valid-type]
-    sync_in = own(SyncIn, qb_id=(QbId | None, kind.qb_id_field), default=None)
-    sync_out = own(SyncOut, party_id=(str, kind.id_field), qb_id=(str, kind.qb_id_field))
-    info = own(PartyInfoOut, party_id=(str, kind.id_field))
-    view = own(PartyViewOut, party=(info, kind.view_field), qb_object=(QuickBooksObject | None, kind.qb_view_field))
-    namespace = {
-        "PartyFilter": Annotated[str | None, Query(alias=kind.list_filter, description=FILTER_HELP)],
-        "PartyId": Annotated[str, Path(alias=kind.id_field)],
-        "PartyPageOut": page,
-        "QbPartiesOut": qb_parties,
-        "SyncIn": sync_in,
-        "SyncOut": sync_out,
-        "PartyViewOut": view,
-    }
-    return _Models(row, page, qb_party, qb_parties, sync_out, info, view, namespace)
+# -- each tab's models: only what is named after the tab (no docstrings: they would join the OpenAPI schemas) ----
 
 
-M = TypeVar("M", bound=ApiModel)
+class CustomerRowOut(PartyRowOut):
+    party_id: str = Field(alias="clientId")
+    qb_id: str | None = Field(alias="qbCustomerId")
 
 
-def _aliased(prefix: str, base: type[M], default: Any = ..., **fields: tuple[Any, str]) -> type[M]:
-    """``base`` with some fields renamed on the wire (and retyped, for nested models): ``CustomerSyncIn``..."""
-    definitions: dict[str, Any] = {
-        field: (annotation, Field(default=default, alias=alias)) for field, (annotation, alias) in fields.items()
-    }
-    return create_model(prefix + base.__name__, __base__=base, **definitions)
+class CustomerPageOut(PartyPageOut):
+    row = CustomerRowOut
+    items: Sequence[CustomerRowOut]
 
 
-def _typed(namespace: dict[str, Any]) -> Callable[[F], F]:
-    """Resolve a route's annotations with the tab's own models, so Powertools validates and documents those."""
-
-    def resolve(func: F) -> F:
-        func.__annotations__ = typing.get_type_hints(func, localns=namespace, include_extras=True)
-        return func
-
-    return resolve
+class QbCustomerOut(QbPartyOut):
+    linked_party_id: str | None = Field(alias="linkedClientId")
 
 
-def party_router(kind: PartyKind) -> Router:
-    """The routes of one tab: list, QuickBooks picker, sync (link or create), View Info and Unsync."""
-    router = Router()
-    models = _models(kind)
-    typed = _typed(models.namespace)
-    base = f"/quickbooks/{kind.plural}"
-    item = f"{base}/<{kind.id_field}>"
+class QbCustomersOut(QbPartiesOut):
+    item = QbCustomerOut
+    items: Sequence[QbCustomerOut]
 
-    @router.get(base, summary=f"Books360 {kind.books360_name}s with their QuickBooks link, filtered, paged")
-    @typed
-    def list_parties(
-        party: PartyFilter = None,
-        status: Annotated[Literal["synced", "unsynced"] | None, Query()] = None,
-        email: Annotated[str | None, Query(description="Part of the email (any case)")] = None,
-        limit: Limit = 25,
-        cursor: Cursor = None,
-    ) -> PartyPageOut:
-        filters = PartyFilters(text=party, status=LinkStatus(status) if status else None, email=email)
-        stores = wiring.party_store(), wiring.connection_store()
-        tenant_id, key = tenant_id_of(router), wiring.cursor_key()
-        found = service.list_parties(
-            kind, *stores, tenant_id=tenant_id, filters=filters, limit=limit, cursor=cursor, cursor_key=key
+
+class CustomerSyncIn(SyncIn):
+    qb_id: QbId | None = Field(default=None, alias="qbCustomerId")
+
+
+class CustomerSyncOut(SyncOut):
+    party_id: str = Field(alias="clientId")
+    qb_id: str = Field(alias="qbCustomerId")
+
+
+class CustomerInfoOut(PartyInfoOut):
+    party_id: str = Field(alias="clientId")
+
+
+class CustomerViewOut(PartyViewOut):
+    info = CustomerInfoOut
+    party: CustomerInfoOut = Field(alias="client")
+    qb_object: QuickBooksObject | None = Field(alias="qbCustomer")
+
+
+class VendorRowOut(PartyRowOut):
+    party_id: str = Field(alias="vendorId")
+    qb_id: str | None = Field(alias="qbVendorId")
+
+
+class VendorPageOut(PartyPageOut):
+    row = VendorRowOut
+    items: Sequence[VendorRowOut]
+
+
+class QbVendorOut(QbPartyOut):
+    linked_party_id: str | None = Field(alias="linkedVendorId")
+
+
+class QbVendorsOut(QbPartiesOut):
+    item = QbVendorOut
+    items: Sequence[QbVendorOut]
+
+
+class VendorSyncIn(SyncIn):
+    qb_id: QbId | None = Field(default=None, alias="qbVendorId")
+
+
+class VendorSyncOut(SyncOut):
+    party_id: str = Field(alias="vendorId")
+    qb_id: str = Field(alias="qbVendorId")
+
+
+class VendorInfoOut(PartyInfoOut):
+    party_id: str = Field(alias="vendorId")
+
+
+class VendorViewOut(PartyViewOut):
+    info = VendorInfoOut
+    party: VendorInfoOut = Field(alias="vendor")
+    qb_object: QuickBooksObject | None = Field(alias="qbVendor")
+
+
+# -- what both tabs do: list, QuickBooks picker, sync (link or create), View Info and Unsync -----------------------
+
+
+def list_parties(
+    kind: PartyKind, text: str | None, status: str | None, email: str | None, limit: int, cursor: str | None
+) -> service.PartyList:
+    filters = PartyFilters(text=text, status=LinkStatus(status) if status else None, email=email)
+    stores = wiring.party_store(), wiring.connection_store()
+    tenant_id, key = tenant_id_of(router), wiring.cursor_key()
+    return service.list_parties(
+        kind, *stores, tenant_id=tenant_id, filters=filters, limit=limit, cursor=cursor, cursor_key=key
+    )
+
+
+def search_quickbooks(kind: PartyKind, search: str | None, limit: int) -> list[service.QuickBooksParty]:
+    tenant_id = tenant_id_of(router)
+    with wiring.quickbooks_for(tenant_id) as qbo:
+        return service.search_quickbooks(
+            kind, qbo, wiring.party_store(), tenant_id=tenant_id, search=search, limit=limit
         )
-        return models.page_of(found)
 
-    @router.get(f"/quickbooks/qb-{kind.plural}", summary=f"QuickBooks {kind.key}s for the picker, read live")
-    @typed
-    def search_quickbooks(
-        search: Annotated[str | None, Query(max_length=100)] = None, limit: Limit = 25
-    ) -> QbPartiesOut:
-        tenant_id = tenant_id_of(router)
-        with wiring.quickbooks_for(tenant_id) as qbo:
-            found = service.search_quickbooks(
-                kind, qbo, wiring.party_store(), tenant_id=tenant_id, search=search, limit=limit
-            )
-        return models.qb_parties_of(found)
 
-    @router.post(f"{item}/sync", summary=f"Link to a QuickBooks {kind.key}, or create one and link it")
-    @typed
-    def sync(party_id: PartyId, body: Annotated[SyncIn, Body()]) -> SyncOut:
-        tenant_id = tenant_id_of(router)
-        with wiring.quickbooks_for(tenant_id) as qbo:
-            linked = service.sync_party(
-                kind,
-                qbo,
-                wiring.party_store(),
-                tenant_id=tenant_id,
-                party_id=party_id,
-                qb_id=body.qb_id,
-                now=wiring.now(),
-            )
-        return models.sync_out.of(linked)
-
-    @router.get(f"{item}", summary=f"View Info: the Books360 {kind.books360_name} and its QuickBooks {kind.key}")
-    @typed
-    def view(party_id: PartyId) -> PartyViewOut:
-        tenant_id = tenant_id_of(router)
-        stores = wiring.party_store(), wiring.connection_store()
-        quickbooks = partial(wiring.quickbooks_for, tenant_id)
-        return models.view_of(service.view_party(kind, *stores, quickbooks, tenant_id=tenant_id, party_id=party_id))
-
-    @router.delete(f"{item}/sync", summary="Unsync: remove the link; nothing changes in QuickBooks")
-    @typed
-    def unsync(party_id: PartyId) -> Response[None]:
-        service.unsync(
-            kind, wiring.party_store(), wiring.connection_store(), tenant_id=tenant_id_of(router), party_id=party_id
+def sync(kind: PartyKind, party_id: str, body: SyncIn) -> service.LinkOutcome:
+    tenant_id = tenant_id_of(router)
+    with wiring.quickbooks_for(tenant_id) as qbo:
+        return service.sync_party(
+            kind, qbo, wiring.party_store(), tenant_id=tenant_id, party_id=party_id, qb_id=body.qb_id, now=wiring.now()
         )
-        return Response(status_code=204)
-
-    return router
 
 
-routers = [party_router(kind) for kind in PARTY_KINDS.values()]
+def view(kind: PartyKind, party_id: str) -> service.PartyView:
+    tenant_id = tenant_id_of(router)
+    stores = wiring.party_store(), wiring.connection_store()
+    quickbooks = partial(wiring.quickbooks_for, tenant_id)
+    return service.view_party(kind, *stores, quickbooks, tenant_id=tenant_id, party_id=party_id)
+
+
+def unsync(kind: PartyKind, party_id: str) -> None:
+    stores = wiring.party_store(), wiring.connection_store()
+    service.unsync(kind, *stores, tenant_id=tenant_id_of(router), party_id=party_id)
+
+
+# -- the Customers tab ---------------------------------------------------------------------------------------------
+# The explicit operation ids are the ones these routes have always had in openapi.json.
+
+
+@router.get(
+    "/quickbooks/customers",
+    summary="Books360 clients with their QuickBooks link, filtered, paged",
+    operation_id="list_parties_quickbooks_customers_get",
+)
+def list_customers(
+    client: PartyFilter = None,
+    status: StatusFilter = None,
+    email: EmailFilter = None,
+    limit: Limit = 25,
+    cursor: Cursor = None,
+) -> CustomerPageOut:
+    return CustomerPageOut.of(list_parties(CUSTOMER, client, status, email, limit, cursor))
+
+
+@router.get(
+    "/quickbooks/qb-customers",
+    summary="QuickBooks customers for the picker, read live",
+    operation_id="search_quickbooks_quickbooks_qb_customers_get",
+)
+def search_quickbooks_customers(search: Search = None, limit: Limit = 25) -> QbCustomersOut:
+    return QbCustomersOut.of(search_quickbooks(CUSTOMER, search, limit))
+
+
+@router.post(
+    "/quickbooks/customers/<clientId>/sync",
+    summary="Link to a QuickBooks customer, or create one and link it",
+    operation_id="sync_quickbooks_customers__clientId__sync_post",
+)
+def sync_customer(client_id: ClientId, body: Annotated[CustomerSyncIn, Body()]) -> CustomerSyncOut:
+    return CustomerSyncOut.of(sync(CUSTOMER, client_id, body))
+
+
+@router.get(
+    "/quickbooks/customers/<clientId>",
+    summary="View Info: the Books360 client and its QuickBooks customer",
+    operation_id="view_quickbooks_customers__clientId__get",
+)
+def view_customer(client_id: ClientId) -> CustomerViewOut:
+    return CustomerViewOut.of(view(CUSTOMER, client_id))
+
+
+@router.delete(
+    "/quickbooks/customers/<clientId>/sync",
+    summary="Unsync: remove the link; nothing changes in QuickBooks",
+    operation_id="unsync_quickbooks_customers__clientId__sync_delete",
+)
+def unsync_customer(client_id: ClientId) -> Response[None]:
+    unsync(CUSTOMER, client_id)
+    return Response(status_code=204)
+
+
+# -- the Vendors tab -----------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/quickbooks/vendors",
+    summary="Books360 vendors with their QuickBooks link, filtered, paged",
+    operation_id="list_parties_quickbooks_vendors_get",
+)
+def list_vendors(
+    vendor: PartyFilter = None,
+    status: StatusFilter = None,
+    email: EmailFilter = None,
+    limit: Limit = 25,
+    cursor: Cursor = None,
+) -> VendorPageOut:
+    return VendorPageOut.of(list_parties(VENDOR, vendor, status, email, limit, cursor))
+
+
+@router.get(
+    "/quickbooks/qb-vendors",
+    summary="QuickBooks vendors for the picker, read live",
+    operation_id="search_quickbooks_quickbooks_qb_vendors_get",
+)
+def search_quickbooks_vendors(search: Search = None, limit: Limit = 25) -> QbVendorsOut:
+    return QbVendorsOut.of(search_quickbooks(VENDOR, search, limit))
+
+
+@router.post(
+    "/quickbooks/vendors/<vendorId>/sync",
+    summary="Link to a QuickBooks vendor, or create one and link it",
+    operation_id="sync_quickbooks_vendors__vendorId__sync_post",
+)
+def sync_vendor(vendor_id: VendorId, body: Annotated[VendorSyncIn, Body()]) -> VendorSyncOut:
+    return VendorSyncOut.of(sync(VENDOR, vendor_id, body))
+
+
+@router.get(
+    "/quickbooks/vendors/<vendorId>",
+    summary="View Info: the Books360 vendor and its QuickBooks vendor",
+    operation_id="view_quickbooks_vendors__vendorId__get",
+)
+def view_vendor(vendor_id: VendorId) -> VendorViewOut:
+    return VendorViewOut.of(view(VENDOR, vendor_id))
+
+
+@router.delete(
+    "/quickbooks/vendors/<vendorId>/sync",
+    summary="Unsync: remove the link; nothing changes in QuickBooks",
+    operation_id="unsync_quickbooks_vendors__vendorId__sync_delete",
+)
+def unsync_vendor(vendor_id: VendorId) -> Response[None]:
+    unsync(VENDOR, vendor_id)
+    return Response(status_code=204)

@@ -8,7 +8,6 @@ import bulk_routes
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from shared import wiring
-from shared.domain.parties import PARTY_KINDS
 from shared.observability import logger, metrics
 from shared.web import http_app, http_handler
 from shared.web.triggers import is_http_event
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = http_app(*(bulk_routes.bulk_router(kind) for kind in PARTY_KINDS.values()))
+app = http_app(bulk_routes.router)
 _http_handler = http_handler(app)
 # A batch whose every item waits for a throttled company is reported item by item, not raised as an error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

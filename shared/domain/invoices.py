@@ -26,7 +26,7 @@ import calendar
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -44,6 +44,8 @@ WHOLE = "all"
 """The key of the one QuickBooks invoice of an invoice that is not split (a split part's key is its month)."""
 MAX_DOC_NUMBER = 21
 """QuickBooks allows 21 characters in ``DocNumber`` (code 2050 beyond)."""
+MAX_DESCRIPTION = 4000
+"""QuickBooks keeps 4000 characters in a line's ``Description`` (2050 beyond)."""
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
@@ -124,9 +126,10 @@ class InvoiceLink:
 
     ``parts``: part key -> QuickBooks invoice; ``payments``: Books360 payment id -> QuickBooks payment;
     ``part_numbers``: month -> its number, for good; ``generations``: ``part:{key}``/``payment:{id}`` -> how
-    many times that object was deleted or unlinked (a new one gets a new ``requestid``); ``pending``: the
-    objects whose create was sent but whose answer was not recorded (a crash; looked up by marker before
-    creating again).
+    many times that object was deleted, unlinked or refused by QuickBooks (its next write is a new ``requestid``,
+    never the replay of a refusal); ``pending``: the objects whose create was sent but whose answer was not
+    recorded (a crash; looked up by marker before creating again); ``former``: what an unlink stopped tracking
+    (``unlinked``).
     """
 
     realm_id: str
@@ -137,6 +140,7 @@ class InvoiceLink:
     part_numbers: Mapping[str, int] = field(default_factory=dict)
     generations: Mapping[str, int] = field(default_factory=dict)
     pending: Mapping[str, str] = field(default_factory=dict)
+    former: Mapping[str, Written] = field(default_factory=dict)
     synced_at: datetime | None = None
     synced_version: int | None = None
     last_error: str | None = None
@@ -158,14 +162,21 @@ class InvoiceLink:
         return self.generations.get(target, 0)
 
     def unlinked(self) -> InvoiceLink:
-        """The manual unlink: forget what was written (each object's next create is a new request); the part
-        numbers stay, a part keeps its number for good."""
-        forgotten = [f"part:{key}" for key in self.parts] + [f"payment:{key}" for key in self.payments]
+        """The manual unlink: nothing written is tracked any more, and each object's next create is a new request;
+        the part numbers stay (a part keeps its number for good). What was written is kept as ``former``: the
+        next sync adopts a former object QuickBooks still has (of the same customer) instead of making a second
+        one (an invoice deleted in QuickBooks leaves its payments there, unapplied)."""
+        former = {f"part:{key}": w for key, w in self.parts.items()}
+        former |= {f"payment:{key}": w for key, w in self.payments.items()}
         generations = dict(self.generations)
-        for target in forgotten:
+        for target in [*former, *self.pending]:
             generations[target] = generations.get(target, 0) + 1
         return InvoiceLink(
-            realm_id=self.realm_id, part_numbers=self.part_numbers, generations=generations, synced_at=None
+            realm_id=self.realm_id,
+            customer_id=self.customer_id,
+            part_numbers=self.part_numbers,
+            generations=generations,
+            former={**self.former, **former},
         )
 
 
@@ -294,11 +305,14 @@ class SyncPlan:
         parts = [p for p in self.parts if p.action is not Action.UNCHANGED]
         gone = [p for p in payments if p.action is Action.DELETE]
         less = [p for p in payments if p.action is Action.UPDATE and _applies_less(p)]
+        # A payment that moves between parts (applies less to one, more to another) first applies the lesser of
+        # before and after to each: two payments swapping parts never wait on each other.
+        interim = [step for p in payments if p.action is Action.UPDATE and p not in less for step in _interim(p)]
         shrinking = [p for p in parts if p.action is Action.UPDATE and _shrinks(p)]
         first_parts = [p for p in parts if p.action is not Action.DELETE and p not in shrinking]
         other_payments = [p for p in payments if p not in gone and p not in less]
         gone_parts = [p for p in parts if p.action is Action.DELETE]
-        return [*gone, *less, *first_parts, *other_payments, *shrinking, *gone_parts]
+        return [*gone, *less, *interim, *first_parts, *other_payments, *shrinking, *gone_parts]
 
 
 def written_amounts(document: InvoiceDocument | PaymentDocument) -> dict[str, Decimal]:
@@ -314,6 +328,27 @@ def _applies_less(payment: PaymentPlan) -> bool:
     if not before or payment.document is None:
         return False
     return all(a.amount <= before.get(a.part_key, ZERO) for a in payment.document.applications)
+
+
+INTERIM = "interim"
+"""The fingerprint recorded after an interim payment write: never a final one, so the next sync writes it."""
+
+
+def _interim(payment: PaymentPlan) -> list[PaymentPlan]:
+    before = payment.written.amounts if payment.written else {}
+    document = payment.document
+    if not before or document is None:
+        return []
+    after = {a.part_key: a.amount for a in document.applications}
+    if all(after.get(key, ZERO) >= amount for key, amount in before.items()):
+        return []  # applies more everywhere: written once, after the parts grew
+    lesser = tuple(
+        Application(key, min(amount, before.get(key, ZERO)))
+        for key, amount in after.items()
+        if min(amount, before.get(key, ZERO)) > 0
+    )
+    step = replace(document, applications=lesser)
+    return [PaymentPlan(payment.payment_id, Action.UPDATE, step, payment.written, INTERIM, payment.request_id)]
 
 
 def _shrinks(part: PartPlan) -> bool:
@@ -341,8 +376,21 @@ def sync_problems(source: SyncInput) -> list[Problem]:
         problems.append(
             Problem("client.email", f"The client {source.invoice.client_id} has no email; add one in Books360.")
         )
-    if not source.invoice.transactions:
+    invoice = source.invoice
+    if not invoice.transactions:
         problems.append(Problem("transactions", "The invoice has no transactions; QuickBooks needs at least one line."))
+    for index, transaction in enumerate(invoice.transactions):
+        if transaction.amount < 0:
+            problems.append(
+                Problem(f"transactions[{index}].amount", "QuickBooks takes no negative line; credit it in Books360.")
+            )
+        if len(transaction.description) > MAX_DESCRIPTION:
+            problems.append(
+                Problem(f"transactions[{index}].description", f"QuickBooks keeps {MAX_DESCRIPTION} characters.")
+            )
+    for index, payment in enumerate(invoice.payments):
+        if payment.amount <= 0:
+            problems.append(Problem(f"payments[{index}].amount", "A payment to QuickBooks must be above zero."))
     return problems
 
 
@@ -431,13 +479,14 @@ def map_custom_fields(
     return tuple(mapped), tuple(sorted(unmapped))
 
 
-def invoice_marker(invoice_id: str, key: str) -> str:
-    """Our marker in ``PrivateNote``, naming the Books360 invoice and part (``requestid`` alone is not trusted)."""
-    return f"Books360 invoice {invoice_id}" + ("" if key == WHOLE else f" part {key}")
+def invoice_marker(tenant_id: str, invoice_id: str, key: str) -> str:
+    """Our marker in ``PrivateNote``, naming the Books360 account, invoice and part (``requestid`` alone is not
+    trusted; two accounts connected to one company never take each other's objects for their own)."""
+    return f"Books360 {tenant_id} invoice {invoice_id}" + ("" if key == WHOLE else f" part {key}")
 
 
-def payment_marker(invoice_id: str, payment_id: str) -> str:
-    return f"Books360 payment {payment_id} of invoice {invoice_id}"
+def payment_marker(tenant_id: str, invoice_id: str, payment_id: str) -> str:
+    return f"Books360 {tenant_id} payment {payment_id} of invoice {invoice_id}"
 
 
 def invoice_documents(
@@ -473,7 +522,7 @@ def invoice_documents(
             lines: tuple[Line, ...] = (Line(description, cents(sum((t.amount for t in transactions), ZERO)), None),)
         else:
             lines = tuple(Line(t.description, cents(t.amount), t.date) for t in transactions)
-        note = invoice_marker(invoice.invoice_id, key)
+        note = invoice_marker(invoice.tenant_id, invoice.invoice_id, key)
         number_written = doc_number(full_number)
         if number_written != full_number:
             note += f"; number {full_number}"
@@ -535,7 +584,7 @@ def payment_documents(
                 amount=cents(payment.amount),
                 bank_account_id=target.bank_account_id,
                 payment_method_id=target.payment_method_id,
-                private_note=payment_marker(invoice.invoice_id, payment.id),
+                private_note=payment_marker(invoice.tenant_id, invoice.invoice_id, payment.id),
                 applications=applications[payment.id],
             )
         )
@@ -561,7 +610,7 @@ class Scope:
             self.tenant_id, self.realm_id, "invoice", self.invoice_id, target, "create", str(generation)
         )
 
-    def update_id(self, target: str, written: Written, new_fingerprint: str) -> str:
+    def update_id(self, target: str, written: Written, new_fingerprint: str, generation: int) -> str:
         return request_id_for(
             self.tenant_id,
             self.realm_id,
@@ -569,14 +618,23 @@ class Scope:
             self.invoice_id,
             target,
             "update",
+            str(generation),
             written.qb_id,
             written.sync_token,
             new_fingerprint,
         )
 
-    def delete_id(self, target: str, written: Written) -> str:
+    def delete_id(self, target: str, written: Written, generation: int) -> str:
         return request_id_for(
-            self.tenant_id, self.realm_id, "invoice", self.invoice_id, target, "delete", written.qb_id
+            self.tenant_id,
+            self.realm_id,
+            "invoice",
+            self.invoice_id,
+            target,
+            "delete",
+            str(generation),
+            written.qb_id,
+            written.sync_token,
         )
 
 
@@ -607,12 +665,14 @@ def plan_sync(
     kept_parts = {d.key for d in documents}
     kept_payments = {p.payment_id for p in payments}
     gone_payments = [
-        PaymentPlan(pid, Action.DELETE, None, w, "", scope.delete_id(f"payment:{pid}", w))
+        PaymentPlan(
+            pid, Action.DELETE, None, w, "", scope.delete_id(f"payment:{pid}", w, link.generation(f"payment:{pid}"))
+        )
         for pid, w in sorted(link.payments.items())
         if pid not in kept_payments
     ]
     gone_parts = [
-        PartPlan(key, Action.DELETE, None, w, "", scope.delete_id(f"part:{key}", w))
+        PartPlan(key, Action.DELETE, None, w, "", scope.delete_id(f"part:{key}", w, link.generation(f"part:{key}")))
         for key, w in sorted(link.parts.items())
         if key not in kept_parts
     ]
@@ -631,7 +691,7 @@ def _action(
         return Action.CREATE, scope.create_id(target, link.generation(target))
     if written.fingerprint == digest:
         return Action.UNCHANGED, None
-    return Action.UPDATE, scope.update_id(target, written, digest)
+    return Action.UPDATE, scope.update_id(target, written, digest, link.generation(target))
 
 
 def _part_plan(scope: Scope, document: InvoiceDocument, link: InvoiceLink) -> PartPlan:
@@ -652,5 +712,5 @@ def _payment_plan(scope: Scope, document: PaymentDocument, link: InvoiceLink, ne
         and any(a.part_key in new_parts for a in document.applications)
     ):
         # Applied to a part QuickBooks has not seen yet: the new invoice's id must go into the payment's line.
-        action, request_id = Action.UPDATE, scope.update_id(target, written, digest)
+        action, request_id = Action.UPDATE, scope.update_id(target, written, digest, link.generation(target))
     return PaymentPlan(document.payment_id, action, document, written, digest, request_id)

@@ -100,6 +100,7 @@ class Saved(QbModel):
     PrivateNote: str | None = None
     DocNumber: str | None = None
     Active: bool = True
+    CustomerRef: Ref | None = None
 
     # Our names for what services read (PascalCase stays in this package).
     @property
@@ -109,6 +110,10 @@ class Saved(QbModel):
     @property
     def sync_token(self) -> str:
         return self.SyncToken
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.CustomerRef.value if self.CustomerRef else None
 
     @property
     def note(self) -> str:

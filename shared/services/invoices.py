@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.domain.books360 import Invoice  # noqa: TC001 - a dataclass field type read by readers and mypy alike
@@ -52,7 +51,7 @@ from shared.domain.invoices import (
 )
 from shared.domain.jobs import InvoiceDeletionMessage
 from shared.domain.parties import CUSTOMER, display_name_for
-from shared.errors import AppError, Busy, Conflict, FieldError, InvalidInput, NotFound
+from shared.errors import AppError, Busy, Conflict, FieldError, InvalidInput, NotFound, QuickBooksRejected
 from shared.observability import logger, metrics
 from shared.quickbooks import documents, models
 from shared.quickbooks.client import quote, request_id_for
@@ -60,7 +59,7 @@ from shared.quickbooks.errors import DuplicateName, InvalidReference, ObjectNotF
 from shared.services.paging import opened_cursor
 from shared.services.parties import ensure_linked
 from shared.store.company_facts import CachedFacts
-from shared.store.invoices import QB_INVOICE, QB_PAYMENT, TooManyClients
+from shared.store.invoices import MAX_CLIENT_MATCHES, QB_INVOICE, QB_PAYMENT, TooManyClients
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -161,43 +160,41 @@ def _sync_held(
     realm_id = qbo.realm_id
     link = stored.link_in(realm_id) or InvoiceLink(realm_id=realm_id)
     if link.status is SyncStatus.DELETED_IN_QB:
-        raise Conflict(
-            f"What was synced for invoice {invoice_id} was deleted in QuickBooks; unlink it (View QB Info > "
-            "Delete) before syncing it again."
-        )
-    customer, created = ensure_linked(
-        CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=client.party_id, now=now, known=client
-    )
+        raise _deleted_conflict(invoice_id)
+    writer = _Writer(qbo, stores.invoices, Scope(tenant_id, realm_id, invoice_id), link)
     settings = stores.settings.get(tenant_id)
-    facts = company_facts(qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=True)
-    scope = Scope(tenant_id, realm_id, invoice_id)
-    plan = plan_sync(source, settings, facts, scope=scope, customer_id=customer.qb_id, link=link, today=now.date())
-    writer = _Writer(qbo, stores.invoices, tenant_id, invoice_id, link, customer.qb_id)
-    if plan.writes == 0 and link.parts:
-        # Nothing to write proves nothing about QuickBooks (a webhook may be late or lost): one read says
-        # whether what was written is still there.
-        missing = _missing_invoices(qbo, link)
-        if missing:
-            writer.deleted_in_quickbooks(f"QuickBooks invoice {', '.join(missing)} was deleted in QuickBooks.")
-            raise Conflict(
-                f"What was synced for invoice {invoice_id} was deleted in QuickBooks; unlink it (View QB Info > "
-                "Delete) before syncing it again."
-            )
     try:
-        writer.write(plan)
-    except InvalidReference as exc:
-        if not item_retry or "Item" not in exc.message:
+        customer, created = ensure_linked(
+            CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=client.party_id, now=now, known=client
+        )
+        if link.linked and link.customer_id and link.customer_id != customer.qb_id:
+            raise Conflict(
+                f"The invoice {invoice_id} was synced to QuickBooks customer {link.customer_id}; its client is "
+                f"linked to customer {customer.qb_id} now. Unlink the invoice (View QB Info > Delete) to sync it "
+                "to the new customer."
+            )
+        facts = company_facts(qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=True)
+        plan = plan_sync(
+            source, settings, facts, scope=writer.scope, customer_id=customer.qb_id, link=link, today=now.date()
+        )
+        if plan.writes == 0 and link.parts:
+            # Nothing to write proves nothing about QuickBooks (a webhook may be late or lost): one read says
+            # whether what was written is still there.
+            missing = _missing_invoices(qbo, link)
+            if missing:
+                raise PartGone(f"QuickBooks invoice {', '.join(missing)} was deleted in QuickBooks.")
+        writer.write(plan, customer.qb_id)
+    except PartGone as gone:
+        writer.deleted_in_quickbooks(gone.detail)
+        raise _deleted_conflict(invoice_id) from gone
+    except (ObjectNotFound, InvalidReference) as exc:
+        if not item_retry:
             writer.failed(exc.detail)
             raise
-        # The Item we cached was made inactive or deleted in QuickBooks: find or make it again, then resume.
+        # A reference QuickBooks refused (made inactive, deleted): most likely the Item we cached. Find or make it
+        # again, then resume; a refusal the second time is recorded as failed.
         stores.facts.forget(tenant_id, realm_id, settings.item_type.value)
         return _sync_held(qbo, stores, client, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=False)
-    except ObjectNotFound as exc:
-        writer.deleted_in_quickbooks(exc.detail)
-        raise Conflict(
-            f"A QuickBooks object synced for invoice {invoice_id} was deleted in QuickBooks ({exc.message}); "
-            "unlink it (View QB Info > Delete) before syncing it again."
-        ) from exc
     except AppError as exc:
         writer.failed(exc.detail)
         raise
@@ -213,6 +210,17 @@ def _sync_held(
     return InvoiceSynced(invoice_id, final.qb_invoice_ids, final.qb_payment_ids, created, final.synced_at)
 
 
+class PartGone(Conflict):
+    """A QuickBooks invoice we wrote is gone from QuickBooks (deleted there): the user unlinks it."""
+
+
+def _deleted_conflict(invoice_id: str) -> Conflict:
+    return Conflict(
+        f"What was synced for invoice {invoice_id} was deleted in QuickBooks; unlink it (View QB Info > Delete) "
+        "before syncing it again."
+    )
+
+
 def _missing_invoices(qbo: QuickBooksClient, link: InvoiceLink) -> list[str]:
     """The linked QuickBooks invoices that QuickBooks no longer has (one query, however many parts)."""
     ids = link.qb_invoice_ids
@@ -222,45 +230,57 @@ def _missing_invoices(qbo: QuickBooksClient, link: InvoiceLink) -> list[str]:
 
 
 class _Writer:
-    """Sends a plan's writes in order and records each answer at once (see the module docstring)."""
+    """Sends a plan's writes in order and records each answer at once (see the module docstring).
 
-    def __init__(
-        self,
-        qbo: QuickBooksClient,
-        store: InvoiceStore,
-        tenant_id: str,
-        invoice_id: str,
-        link: InvoiceLink,
-        customer_id: str,
-    ) -> None:
+    Per object (a *target*: ``part:{key}`` or ``payment:{id}``)::
+
+        create .... pending (an earlier run's answer lost)? look it up by marker; former (unlinked)? read it:
+                    found (same customer) -> adopt it and update it; else create with the plan's requestid
+        update .... the SyncToken recorded (read first when a payment write changed it); 5010: read, retry once;
+                    610: is our object gone? a payment is created again, a part is deleted_in_qb; else the
+                    reference is refused (an inactive Item...)
+        delete .... gone already counts as done; 5010: read, retry once
+        refused ... (QuickBooks said no, for good) the target's generation moves on, so the next try is a new
+                    requestid rather than the replay of this refusal
+    """
+
+    def __init__(self, qbo: QuickBooksClient, store: InvoiceStore, scope: Scope, link: InvoiceLink) -> None:
         self.qbo = qbo
         self.store = store
-        self.tenant_id = tenant_id
-        self.invoice_id = invoice_id
+        self.scope = scope
         self.link = link
-        self.customer_id = customer_id
+        self.customer_id = link.customer_id or ""
         # Creates sent by an earlier run whose answers were never recorded: looked up before sending again.
         self.unanswered = frozenset(link.pending)
 
     def save(self, link: InvoiceLink) -> None:
-        self.store.save_link(self.tenant_id, self.invoice_id, link, self.link)
+        self.store.save_link(self.scope.tenant_id, self.scope.invoice_id, link, self.link)
         self.link = link
 
-    def write(self, plan: SyncPlan) -> None:
+    def write(self, plan: SyncPlan, customer_id: str) -> None:
+        self.customer_id = customer_id
         creates = {f"part:{p.key}": p.request_id for p in plan.parts if p.action is Action.CREATE}
         creates |= {f"payment:{p.payment_id}": p.request_id for p in plan.payments if p.action is Action.CREATE}
         new_intents = {t: r for t, r in creates.items() if r and t not in self.link.pending}
-        if new_intents or self.link.customer_id != self.customer_id:
-            self.save(replace(self.link, pending={**self.link.pending, **new_intents}, customer_id=self.customer_id))
+        if new_intents or self.link.customer_id != customer_id:
+            self.save(replace(self.link, pending={**self.link.pending, **new_intents}, customer_id=customer_id))
         for step in plan.in_order():
-            if isinstance(step, PartPlan) and step.action is Action.DELETE:
-                self.delete_part(step)
-            elif isinstance(step, PartPlan):
-                self._write_part(step)
-            elif step.action is Action.DELETE:
-                self.delete_payment(step)
-            else:
-                self._write_payment(step)
+            target = f"part:{step.key}" if isinstance(step, PartPlan) else f"payment:{step.payment_id}"
+            try:
+                self._step(step)
+            except QuickBooksRejected:
+                self.refused(target)
+                raise
+
+    def _step(self, step: PartPlan | PaymentPlan) -> None:
+        if isinstance(step, PartPlan) and step.action is Action.DELETE:
+            self.delete_part(step.key)
+        elif isinstance(step, PartPlan):
+            self._write_part(step)
+        elif step.action is Action.DELETE:
+            self.delete_payment(step.payment_id)
+        else:
+            self._write_payment(step)
 
     # -- parts (QuickBooks invoices) -----------------------------------------------------------------------
 
@@ -268,30 +288,15 @@ class _Writer:
         assert part.document is not None
         body = documents.invoice_document(part.document, customer_id=self.customer_id)
         target = f"part:{part.key}"
-        latest = self.link.parts.get(part.key, part.written)
-        written = self._put(QB_INVOICE, target, part, latest, body, find=partial(self._find_invoice, part.key))
-        self._record_part(part.key, written, target)
-
-    def _record_part(self, key: str, written: Written, target: str) -> None:
+        written = self._put(QB_INVOICE, target, part, self.link.parts.get(part.key), body)
         pending = {t: r for t, r in self.link.pending.items() if t != target}
-        self.save(replace(self.link, parts={**self.link.parts, key: written}, pending=pending))
+        self.save(replace(self.link, parts={**self.link.parts, part.key: written}, pending=pending))
 
-    def delete_part(self, part: PartPlan) -> None:
-        assert part.request_id is not None
-        self._delete(QB_INVOICE, self._latest(self.link.parts, part.key, part.written), part.request_id)
-        target = f"part:{part.key}"
-        parts = {k: w for k, w in self.link.parts.items() if k != part.key}
-        generations = {**self.link.generations, target: self.link.generation(target) + 1}
-        self.save(replace(self.link, parts=parts, generations=generations))
-
-    def _find_invoice(self, key: str) -> models.Saved | None:
-        marker = invoice_marker(self.invoice_id, key)
-        statement = f"CustomerRef = {quote(self.customer_id)}"
-        for found in self.qbo.query_all(QB_INVOICE, statement):
-            saved = models.Saved.of(found)
-            if saved.note == marker or saved.note.startswith(marker + ";"):
-                return saved
-        return None
+    def delete_part(self, key: str) -> None:
+        target = f"part:{key}"
+        self._delete(QB_INVOICE, target, self.link.parts[key])
+        parts = {k: w for k, w in self.link.parts.items() if k != key}
+        self.save(replace(self.link, parts=parts, generations=self._next_generation(target)))
 
     # -- payments ------------------------------------------------------------------------------------------
 
@@ -300,110 +305,144 @@ class _Writer:
         invoice_ids = {key: w.qb_id for key, w in self.link.parts.items()}
         body = documents.payment_document(payment.document, customer_id=self.customer_id, invoice_ids=invoice_ids)
         target = f"payment:{payment.payment_id}"
-        latest = self.link.payments.get(payment.payment_id, payment.written)
-        find = partial(self._find_payment, payment.payment_id)
-        written = self._put(QB_PAYMENT, target, payment, latest, body, find=find)
-        self._record_payment(payment.payment_id, written)
-
-    def _record_payment(self, payment_id: str, written: Written) -> None:
-        target = f"payment:{payment_id}"
+        try:
+            written = self._put(QB_PAYMENT, target, payment, self.link.payments.get(payment.payment_id), body)
+        except PaymentGone:
+            # Deleted in QuickBooks by someone: Books360 still has it, so it is written again (a new object).
+            payments = {k: w for k, w in self.link.payments.items() if k != payment.payment_id}
+            self.save(replace(self.link, payments=payments, generations=self._next_generation(target)))
+            request_id = self.scope.create_id(target, self.link.generation(target))
+            saved = models.Saved.of(self.qbo.create(QB_PAYMENT, body.body(), request_id=request_id))
+            written = Written(saved.qb_id, saved.sync_token, payment.fingerprint, written_amounts(payment.document))
         pending = {t: r for t, r in self.link.pending.items() if t != target}
-        payments = {**self.link.payments, payment_id: written}
+        payments = {**self.link.payments, payment.payment_id: written}
+        # The payment changed its invoices in QuickBooks (Balance, LinkedTxn): their SyncTokens moved on.
         self.save(replace(self.link, parts=_tokens_unknown(self.link.parts), payments=payments, pending=pending))
 
-    def delete_payment(self, payment: PaymentPlan) -> None:
-        assert payment.request_id is not None
-        written = self._latest(self.link.payments, payment.payment_id, payment.written)
-        self._delete(QB_PAYMENT, written, payment.request_id)
-        target = f"payment:{payment.payment_id}"
-        payments = {k: w for k, w in self.link.payments.items() if k != payment.payment_id}
-        generations = {**self.link.generations, target: self.link.generation(target) + 1}
+    def delete_payment(self, payment_id: str) -> None:
+        target = f"payment:{payment_id}"
+        self._delete(QB_PAYMENT, target, self.link.payments[payment_id])
+        payments = {k: w for k, w in self.link.payments.items() if k != payment_id}
         parts = _tokens_unknown(self.link.parts)
-        self.save(replace(self.link, parts=parts, payments=payments, generations=generations))
+        self.save(replace(self.link, parts=parts, payments=payments, generations=self._next_generation(target)))
 
-    def _find_payment(self, payment_id: str) -> models.Saved | None:
-        marker = payment_marker(self.invoice_id, payment_id)
-        for found in self.qbo.query_all(QB_PAYMENT, f"CustomerRef = {quote(self.customer_id)}"):
+    # -- finding what an earlier run made ------------------------------------------------------------------
+
+    def _earlier(self, entity: str, target: str) -> models.Saved | None:
+        """For a create: what QuickBooks already holds for this target, if anything (see the class docstring)."""
+        kind, _, key = target.partition(":")
+        if target in self.unanswered:
+            found = self._by_marker(entity, kind, key)
+            if found is not None:
+                return found
+        former = self.link.former.get(target)
+        if former is not None:
+            try:
+                saved = models.Saved.of(self.qbo.read(entity, former.qb_id))
+            except ObjectNotFound:
+                return None
+            if saved.customer_id == self.customer_id and saved.note.startswith(self._marker(kind, key)):
+                return saved
+        return None
+
+    def _marker(self, kind: str, key: str) -> str:
+        scope = self.scope
+        if kind == "part":
+            return invoice_marker(scope.tenant_id, scope.invoice_id, key)
+        return payment_marker(scope.tenant_id, scope.invoice_id, key)
+
+    def _by_marker(self, entity: str, kind: str, key: str) -> models.Saved | None:
+        marker = self._marker(kind, key)
+        for found in self.qbo.query_all(entity, f"CustomerRef = {quote(self.customer_id)}"):
             saved = models.Saved.of(found)
-            if saved.note == marker:
+            if saved.note == marker or saved.note.startswith(marker + ";"):
                 return saved
         return None
 
     # -- writes with SyncTokens ----------------------------------------------------------------------------
 
     def _put(
-        self,
-        entity: str,
-        target: str,
-        planned: PartPlan | PaymentPlan,
-        latest: Written | None,
-        body: models.QbModel,
-        *,
-        find: Callable[[], models.Saved | None],
+        self, entity: str, target: str, planned: PartPlan | PaymentPlan, latest: Written | None, body: models.QbModel
     ) -> Written:
         """Create or update one object (``latest``: what this run last recorded of it, its SyncToken maybe
-        unknown since); what QuickBooks holds afterwards, with the fingerprint written."""
+        unknown since); what QuickBooks holds afterwards, with the fingerprint and amounts written."""
         assert planned.request_id is not None and planned.document is not None
-        written = latest
         amounts = written_amounts(planned.document)
-        if planned.action is Action.CREATE:
-            resumed = target in self.unanswered
-            found = find() if resumed else None
-            saved = found or models.Saved.of(self.qbo.create(entity, body.body(), request_id=planned.request_id))
-            if not resumed:
-                return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
-            # Made by a run whose answer was lost, maybe from an earlier content: bring it up to date.
-            written = Written(saved.qb_id, saved.sync_token, "")
-        assert written is not None
-        saved = self._update(entity, body, written, target, planned.fingerprint)
+        if planned.action is Action.CREATE and latest is None:
+            earlier = self._earlier(entity, target)
+            if earlier is None:
+                saved = models.Saved.of(self.qbo.create(entity, body.body(), request_id=planned.request_id))
+                if target not in self.unanswered:
+                    return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
+            else:
+                saved = earlier
+            # Made by an earlier run (maybe from an earlier content, a replayed create included): updated below.
+            latest = Written(saved.qb_id, saved.sync_token, "")
+        assert latest is not None
+        saved = self._update(entity, body, latest, target, planned.fingerprint)
         return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
 
     def _update(
         self, entity: str, body: models.QbModel, written: Written, target: str, fingerprint: str
     ) -> models.Saved:
         """A sparse update with the recorded SyncToken; a stale one (5010) is read again and retried once."""
-        scope = Scope(self.tenant_id, self.qbo.realm_id, self.invoice_id)
-        if written.sync_token == UNKNOWN_TOKEN:
-            written = self._current(entity, written)
-        document = models.Saved(Id=written.qb_id, SyncToken=written.sync_token).versioned(body)
-        try:
-            return models.Saved.of(
-                self.qbo.update(entity, document, request_id=scope.update_id(target, written, fingerprint))
-            )
-        except StaleObject:
-            current = models.Saved.of(self.qbo.read(entity, written.qb_id))
-            fresh = Written(written.qb_id, current.sync_token, written.fingerprint)
-            document = current.versioned(body)
-            return models.Saved.of(
-                self.qbo.update(entity, document, request_id=scope.update_id(target, fresh, fingerprint))
-            )
-
-    @staticmethod
-    def _latest(recorded: Mapping[str, Written], key: str, planned: Written | None) -> Written:
-        written = recorded.get(key, planned)
-        assert written is not None
-        return written
-
-    def _current(self, entity: str, written: Written) -> Written:
-        current = models.Saved.of(self.qbo.read(entity, written.qb_id))
-        return Written(written.qb_id, current.sync_token, written.fingerprint)
-
-    def _delete(self, entity: str, written: Written, request_id: str) -> None:
-        """Delete; already gone in QuickBooks counts as done; a stale SyncToken is read again, retried once."""
+        generation = self.link.generation(target)
         try:
             if written.sync_token == UNKNOWN_TOKEN:
                 written = self._current(entity, written)
-            self.qbo.delete(entity, written.qb_id, written.sync_token, request_id=request_id)
+            document = models.Saved(Id=written.qb_id, SyncToken=written.sync_token).versioned(body)
+            request_id = self.scope.update_id(target, written, fingerprint, generation)
+            try:
+                return models.Saved.of(self.qbo.update(entity, document, request_id=request_id))
+            except StaleObject:
+                fresh = self._current(entity, written)
+                document = models.Saved(Id=fresh.qb_id, SyncToken=fresh.sync_token).versioned(body)
+                request_id = self.scope.update_id(target, fresh, fingerprint, generation)
+                return models.Saved.of(self.qbo.update(entity, document, request_id=request_id))
+        except ObjectNotFound:
+            if not self._gone(entity, written.qb_id):
+                raise  # our object is there: a reference in the body was refused
+            if entity == QB_PAYMENT:
+                raise PaymentGone(written.qb_id) from None
+            raise PartGone(f"QuickBooks invoice {written.qb_id} was deleted in QuickBooks.") from None
+
+    def _gone(self, entity: str, qb_id: str) -> bool:
+        try:
+            self.qbo.read(entity, qb_id)
+        except ObjectNotFound:
+            return True
+        return False
+
+    def _current(self, entity: str, written: Written) -> Written:
+        current = models.Saved.of(self.qbo.read(entity, written.qb_id))
+        return replace(written, sync_token=current.sync_token)
+
+    def _delete(self, entity: str, target: str, written: Written) -> None:
+        """Delete; already gone in QuickBooks counts as done; a stale SyncToken is read again, retried once."""
+        generation = self.link.generation(target)
+        try:
+            if written.sync_token == UNKNOWN_TOKEN:
+                written = self._current(entity, written)
+            try:
+                request_id = self.scope.delete_id(target, written, generation)
+                self.qbo.delete(entity, written.qb_id, written.sync_token, request_id=request_id)
+            except StaleObject:
+                fresh = self._current(entity, written)
+                request_id = self.scope.delete_id(target, fresh, generation)
+                self.qbo.delete(entity, fresh.qb_id, fresh.sync_token, request_id=request_id)
         except ObjectNotFound:
             return
-        except StaleObject:
-            try:
-                current = models.Saved.of(self.qbo.read(entity, written.qb_id))
-                self.qbo.delete(entity, written.qb_id, current.sync_token, request_id=request_id + "-1")
-            except ObjectNotFound:
-                return
+
+    def _next_generation(self, target: str) -> dict[str, int]:
+        return {**self.link.generations, target: self.link.generation(target) + 1}
 
     # -- outcomes ------------------------------------------------------------------------------------------
+
+    def refused(self, target: str) -> None:
+        """QuickBooks refused a write of ``target`` for good: its next write is a new request (not a replay of
+        this refusal), and a create that was refused made nothing to look for."""
+        pending = {t: r for t, r in self.link.pending.items() if t != target}
+        self.save(replace(self.link, generations=self._next_generation(target), pending=pending))
 
     def done(self, plan: SyncPlan, *, version: int, now: datetime) -> InvoiceLink:
         link = self.link
@@ -419,6 +458,7 @@ class _Writer:
             link,
             status=SyncStatus.SYNCED,
             part_numbers=dict(plan.part_numbers),
+            former={},
             synced_at=now if plan.writes or link.synced_at is None else link.synced_at,
             synced_version=version,
             last_error=None,
@@ -427,23 +467,37 @@ class _Writer:
         return final
 
     def adopt_pending(self) -> InvoiceLink:
-        """Record what QuickBooks made for the creates still pending (found by our marker); forget the rest."""
-        if not self.link.pending:
+        """Record what QuickBooks made for the creates still pending (found by our marker) and what an unlink
+        left behind; forget the rest. (A deletion after ``InvoiceDeleted`` then deletes all of it.)"""
+        if not self.link.pending and not self.link.former:
             return self.link
         parts, payments = dict(self.link.parts), dict(self.link.payments)
-        for target in sorted(self.link.pending):
+        for target in sorted({*self.link.pending, *self.link.former}):
             kind, _, key = target.partition(":")
-            found = self._find_invoice(key) if kind == "part" else self._find_payment(key)
+            entity = QB_INVOICE if kind == "part" else QB_PAYMENT
+            found = self._earlier(entity, target) if target in self.unanswered else None
+            if found is None and target in self.link.former:
+                found = self._still_there(entity, self.link.former[target])
             if found is not None:
                 (parts if kind == "part" else payments)[key] = Written(found.qb_id, found.sync_token, "")
-        self.save(replace(self.link, parts=parts, payments=payments, pending={}))
+        self.save(replace(self.link, parts=parts, payments=payments, pending={}, former={}))
         return self.link
+
+    def _still_there(self, entity: str, former: Written) -> models.Saved | None:
+        try:
+            return models.Saved.of(self.qbo.read(entity, former.qb_id))
+        except ObjectNotFound:
+            return None
 
     def failed(self, error: str) -> None:
         self.save(replace(self.link, status=SyncStatus.FAILED, last_error=error))
 
     def deleted_in_quickbooks(self, error: str) -> None:
         self.save(replace(self.link, status=SyncStatus.DELETED_IN_QB, last_error=error))
+
+
+class PaymentGone(Exception):
+    """A QuickBooks payment we wrote is gone from QuickBooks (deleted there): Books360 still has it."""
 
 
 UNKNOWN_TOKEN = ""
@@ -615,7 +669,9 @@ def list_invoices(
     try:
         page = stores.invoices.page(tenant_id, realm_id=realm_id, filters=filters, limit=limit, after=after)
     except TooManyClients as exc:
-        message = "More than 100 clients have this in their name; type more of it, or the client's id."
+        message = (
+            f"More than {MAX_CLIENT_MATCHES} clients have this in their name; type more of it, or the client's id."
+        )
         raise InvalidInput(message, errors=[FieldError("client", message)]) from exc
     names = stores.invoices.client_names(tenant_id, {s.invoice.client_id for s in page.invoices})
     rows = [
@@ -703,22 +759,16 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
     try:
         stored = stores.invoices.get(tenant_id, invoice_id, with_deleted=True)
         link = stored.link_in(qbo.realm_id) if stored else None
-        if stored is None or not stored.deleted or link is None or not (link.linked or link.pending):
+        if stored is None or not stored.deleted or link is None or not (link.linked or link.pending or link.former):
             return 0
-        scope = Scope(tenant_id, qbo.realm_id, invoice_id)
-        writer = _Writer(qbo, stores.invoices, tenant_id, invoice_id, link, link.customer_id or "")
-        # Creates a sync sent but died before recording: what QuickBooks made for them is deleted too.
+        writer = _Writer(qbo, stores.invoices, Scope(tenant_id, qbo.realm_id, invoice_id), link)
+        # Creates a sync sent but died before recording, and what an unlink left: deleted too.
         link = writer.adopt_pending()
-        deleted = 0
-        for payment_id, written in sorted(link.payments.items()):
-            target = f"payment:{payment_id}"
-            writer.delete_payment(
-                PaymentPlan(payment_id, Action.DELETE, None, written, "", scope.delete_id(target, written))
-            )
-            deleted += 1
-        for key, written in sorted(link.parts.items()):
-            writer.delete_part(PartPlan(key, Action.DELETE, None, written, "", scope.delete_id(f"part:{key}", written)))
-            deleted += 1
+        for payment_id in sorted(link.payments):
+            writer.delete_payment(payment_id)
+        for key in sorted(link.parts):
+            writer.delete_part(key)
+        deleted = len(link.payments) + len(link.parts)
         writer.save(replace(writer.link, status=SyncStatus.UNSYNCED, last_error=None))
     finally:
         stores.leases.release(tenant_id, lease, owner)
@@ -760,7 +810,13 @@ def deletion_runner(stores: InvoiceStores) -> Callable[[QuickBooksClient, Invoic
 # -- shared checks ---------------------------------------------------------------------------------------------
 
 
+MAX_ID = 128
+"""Books360 ids are at most 128 characters; a longer one names nothing (and would be too long a DynamoDB key)."""
+
+
 def _invoice(stores: InvoiceStores, tenant_id: str, invoice_id: str) -> StoredInvoice:
+    if not 0 < len(invoice_id) <= MAX_ID:
+        raise NotFound(f"No invoice {invoice_id[:MAX_ID]}...")
     stored = stores.invoices.get(tenant_id, invoice_id)
     if stored is None:
         raise NotFound(f"No invoice {invoice_id}.")

@@ -8,6 +8,7 @@ deleted: 610/2500) and found again; custom field definitions are read again afte
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -15,8 +16,11 @@ from typing import TYPE_CHECKING
 from shared.store.table import tenant_pk
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shared.store.table import Table
 
+MEMORY_SECONDS = 300
 CUSTOM_FIELDS_MAX_AGE = timedelta(hours=1)
 """An admin who renames a custom field in QuickBooks sees it matched within the hour."""
 
@@ -33,14 +37,17 @@ class CachedFacts:
 
 
 class CompanyFactsStore:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.table = table
-        self._memory: dict[tuple[str, str, str], CachedFacts] = {}
+        self.clock = clock
+        # Kept a few minutes per container: an Item another container found refused is forgotten here soon too.
+        self._memory: dict[tuple[str, str, str], tuple[float, CachedFacts]] = {}
 
     def get(self, tenant_id: str, realm_id: str, item_type: str) -> CachedFacts | None:
         key = (tenant_id, realm_id, item_type)
-        if key in self._memory:
-            return self._memory[key]
+        remembered = self._memory.get(key)
+        if remembered is not None and self.clock() - remembered[0] < MEMORY_SECONDS:
+            return remembered[1]
         item = self.table.get(tenant_pk(tenant_id), _sk(realm_id, item_type), consistent=False)
         if item is None:
             return None
@@ -51,11 +58,11 @@ class CompanyFactsStore:
             custom_fields={str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else None,
             custom_fields_read_at=datetime.fromisoformat(str(read_at)) if read_at else None,
         )
-        self._memory[key] = facts
+        self._memory[key] = (self.clock(), facts)
         return facts
 
     def put(self, tenant_id: str, realm_id: str, item_type: str, facts: CachedFacts) -> None:
-        self._memory[(tenant_id, realm_id, item_type)] = facts
+        self._memory[(tenant_id, realm_id, item_type)] = (self.clock(), facts)
         self.table.put(
             {
                 "pk": tenant_pk(tenant_id),

@@ -31,7 +31,7 @@ id is resolved to the ids of the clients whose name contains it (at most ``MAX_C
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 
 LINK_ATTRIBUTE_PREFIX = "qbLink_"
 CLIENT_PREFIX = "CLIENT#"
-MAX_CLIENT_MATCHES = 100
-"""A name filter resolves to at most this many clients (DynamoDB's IN takes 100 values); more is a 422."""
+MAX_CLIENT_MATCHES = 99
+"""A name filter resolves to at most this many clients (DynamoDB's IN takes 100 values, the text itself is one
+more, as an id); more is a 422."""
+MAX_TRANSACTION = 100
 QB_INVOICE = "Invoice"
 QB_PAYMENT = "Payment"
 
@@ -166,9 +168,9 @@ class InvoiceStore:
             names["#createdDate"] = "createdDate"
             values["dateFrom"] = filters.date_from.isoformat()
         if filters.date_to:
-            clauses.append("#createdDate < :dateAfter")
+            clauses.append("#createdDate <= :dateTo")
             names["#createdDate"] = "createdDate"
-            values["dateAfter"] = (filters.date_to + timedelta(days=1)).isoformat()
+            values["dateTo"] = filters.date_to.isoformat()
         status = filters.sync_status
         if status is not None and realm_id is None:
             if status is not SyncStatus.UNSYNCED:
@@ -233,7 +235,11 @@ class InvoiceStore:
             actions.append(self.table.put_action(guard))
         for entity, qb_id in sorted(before - after):
             actions.append(self.table.delete_action(pk, guard_sk(realm_id, entity, qb_id)))
-        self.table.transact(actions)
+        # DynamoDB takes 100 actions a transaction. A sync records one object at a time; only an unlink or a
+        # deletion's adoption moves more, and their guard changes after the first 100 are idempotent, so the
+        # map (first) and the rest follow in further transactions.
+        for start in range(0, len(actions), MAX_TRANSACTION):
+            self.table.transact(actions[start : start + MAX_TRANSACTION])
 
     def forget(self, tenant_id: str, invoice_id: str, link: InvoiceLink) -> InvoiceLink:
         """The manual unlink: nothing written is tracked any more (guards removed); the invoice is unsynced."""
@@ -279,6 +285,7 @@ def _link_item(link: InvoiceLink) -> dict[str, Any]:
         "partNumbers": dict(link.part_numbers),
         "generations": dict(link.generations),
         "pending": dict(link.pending),
+        "former": {target: _written_item(w) for target, w in link.former.items()},
         "syncedAt": _time(link.synced_at),
         "syncedVersion": link.synced_version,
         "lastError": link.last_error,
@@ -297,6 +304,7 @@ def _link(realm_id: str, item: dict[str, Any]) -> InvoiceLink:
         part_numbers={str(k): int(v) for k, v in (item.get("partNumbers") or {}).items()},
         generations={str(k): int(v) for k, v in (item.get("generations") or {}).items()},
         pending={str(k): str(v) for k, v in (item.get("pending") or {}).items()},
+        former={str(k): _written(v) for k, v in (item.get("former") or {}).items()},
         synced_at=datetime.fromisoformat(str(synced_at)) if synced_at else None,
         synced_version=int(version) if version is not None else None,
         last_error=item.get("lastError"),

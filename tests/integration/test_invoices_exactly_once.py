@@ -214,7 +214,7 @@ def assert_exactly_once(
     assert customer["DisplayName"] == CLIENT_NAME
     (invoice,) = qb.all("Invoice")
     assert invoice["CustomerRef"]["value"] == customer["Id"]
-    assert invoice["PrivateNote"] == f"Books360 invoice {INVOICE_ID}"
+    assert invoice["PrivateNote"] == f"Books360 t1 invoice {INVOICE_ID}"
     assert invoice["DocNumber"] == f"B360-{INVOICE_ID}"
     assert amount(invoice["TotalAmt"]) == Decimal(total)
     paid = sum((Decimal(v) for v in payments.values()), Decimal("0"))
@@ -224,9 +224,9 @@ def assert_exactly_once(
         (text, Decimal(value)) for text, value in lines
     ]
     found = {p["PrivateNote"]: p for p in qb.all("Payment")}
-    assert sorted(found) == sorted(f"Books360 payment {pid} of invoice {INVOICE_ID}" for pid in payments)
+    assert sorted(found) == sorted(f"Books360 t1 payment {pid} of invoice {INVOICE_ID}" for pid in payments)
     for payment_id, value in payments.items():
-        payment = found[f"Books360 payment {payment_id} of invoice {INVOICE_ID}"]
+        payment = found[f"Books360 t1 payment {payment_id} of invoice {INVOICE_ID}"]
         assert amount(payment["TotalAmt"]) == Decimal(value)
         assert payment["CustomerRef"]["value"] == customer["Id"]
         applied = [txn["TxnId"] for line in payment["Line"] for txn in line.get("LinkedTxn", [])]
@@ -236,7 +236,7 @@ def assert_exactly_once(
     assert (link.status, dict(link.pending), link.customer_id) == (SyncStatus.SYNCED, {}, customer["Id"])
     assert link.qb_invoice_ids == [invoice["Id"]]
     assert link.qb_payment_ids == [
-        found[f"Books360 payment {p} of invoice {INVOICE_ID}"]["Id"] for p in sorted(payments)
+        found[f"Books360 t1 payment {p} of invoice {INVOICE_ID}"]["Id"] for p in sorted(payments)
     ]
 
 
@@ -529,7 +529,7 @@ def test_two_invoices_of_one_new_client_synced_at_once_make_one_customer(stack, 
     # THEN one customer, with both invoices
     (customer,) = qb.all("Customer")
     invoices = qb.all("Invoice")
-    assert sorted(i["PrivateNote"] for i in invoices) == ["Books360 invoice i1", "Books360 invoice i2"]
+    assert sorted(i["PrivateNote"] for i in invoices) == ["Books360 t1 invoice i1", "Books360 t1 invoice i2"]
     assert {i["CustomerRef"]["value"] for i in invoices} == {customer["Id"]}
 
 

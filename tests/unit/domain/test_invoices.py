@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from shared.domain.books360 import Invoice, Payment, Transaction
 from shared.domain.invoices import (
+    INTERIM,
     MAX_DOC_NUMBER,
     WHOLE,
     Action,
@@ -359,8 +360,8 @@ def test_invoice_documents_long_number_keeps_the_full_number_in_private_note():
     assert [d.doc_number for d in found] == ["RPORATION-2023-0001-1", "RPORATION-2023-0001-2"]
     assert [d.full_number for d in found] == [f"{number}-1", f"{number}-2"]
     assert [d.private_note for d in found] == [
-        f"Books360 invoice inv-1 part 2023-01; number {number}-1",
-        f"Books360 invoice inv-1 part 2023-02; number {number}-2",
+        f"Books360 t1 invoice inv-1 part 2023-01; number {number}-1",
+        f"Books360 t1 invoice inv-1 part 2023-02; number {number}-2",
     ]
 
 
@@ -368,7 +369,7 @@ def test_invoice_documents_number_of_21_characters_has_only_the_marker():
     number = "N" * 21
     found = documents(source(invoice(number=number)), settings())
 
-    assert [(d.doc_number, d.private_note) for d in found] == [(number, "Books360 invoice inv-1")]
+    assert [(d.doc_number, d.private_note) for d in found] == [(number, "Books360 t1 invoice inv-1")]
 
 
 def test_invoice_documents_part_number_that_makes_it_22_characters_is_cut():
@@ -382,9 +383,9 @@ def test_invoice_documents_part_number_that_makes_it_22_characters_is_cut():
 
 
 def test_markers_name_the_books360_invoice_part_and_payment():
-    assert invoice_marker("inv-1", WHOLE) == "Books360 invoice inv-1"
-    assert invoice_marker("inv-1", "2023-02") == "Books360 invoice inv-1 part 2023-02"
-    assert payment_marker("inv-1", "p1") == "Books360 payment p1 of invoice inv-1"
+    assert invoice_marker("t1", "inv-1", WHOLE) == "Books360 t1 invoice inv-1"
+    assert invoice_marker("t1", "inv-1", "2023-02") == "Books360 t1 invoice inv-1 part 2023-02"
+    assert payment_marker("t1", "inv-1", "p1") == "Books360 t1 payment p1 of invoice inv-1"
 
 
 # --- TxnDate, description -------------------------------------------------------------------------------------
@@ -507,7 +508,7 @@ def test_invoice_documents_without_split_writes_every_field_from_books360():
             key=WHOLE,
             doc_number="INV-7",
             full_number="INV-7",
-            private_note="Books360 invoice inv-1",
+            private_note="Books360 t1 invoice inv-1",
             txn_date=date(2023, 2, 28),
             due_date=date(2023, 3, 30),
             customer_id="58",
@@ -654,7 +655,7 @@ def test_payment_documents_one_per_payment_in_date_order_with_marker():
         ("p2", date(2023, 2, 10), Decimal("20.00"), "58"),
         ("p3", date(2023, 3, 1), Decimal("10.50"), "58"),
     ]
-    assert [d.private_note for d in found] == [f"Books360 payment {p} of invoice inv-1" for p in ("p1", "p2", "p3")]
+    assert [d.private_note for d in found] == [f"Books360 t1 payment {p} of invoice inv-1" for p in ("p1", "p2", "p3")]
     assert str(found[2].amount) == "10.50"
 
 
@@ -832,7 +833,7 @@ def test_plan_sync_changed_amount_updates_that_part_with_a_new_request_id():
     assert by_key(second)["2023-01"] == (Action.UNCHANGED, None)
     assert feb.action is Action.UPDATE
     assert feb.written == link.parts["2023-02"]
-    assert feb.request_id == SCOPE.update_id("part:2023-02", link.parts["2023-02"], feb.fingerprint)
+    assert feb.request_id == SCOPE.update_id("part:2023-02", link.parts["2023-02"], feb.fingerprint, 0)
     assert feb.request_id not in request_ids(first)
     assert feb.document.amount == Decimal("90.00")
     # AND p2, which pays February, is updated for its new share; p1 is not
@@ -871,7 +872,7 @@ def test_plan_sync_removed_payment_is_deleted_first():
     assert (deleted.payment_id, deleted.action, deleted.document) == ("p1", Action.DELETE, None)
     assert deleted.written == link.payments["p1"]
     assert deleted.qb_id == "qb-p1"
-    assert deleted.request_id == SCOPE.delete_id("payment:p1", link.payments["p1"])
+    assert deleted.request_id == SCOPE.delete_id("payment:p1", link.payments["p1"], 0)
     # AND p2 now takes January first
     assert second.payments[1].action is Action.UPDATE
     assert second.payments[1].document.applications == (Application("2023-01", Decimal("150.00")),)
@@ -889,7 +890,7 @@ def test_plan_sync_month_without_transactions_is_deleted_last_and_keeps_its_numb
     assert [(p.key, p.action) for p in second.parts] == [("2023-01", Action.UNCHANGED), ("2023-02", Action.DELETE)]
     gone = second.parts[-1]
     assert (gone.document, gone.written, gone.qb_id) == (None, link.parts["2023-02"], "qb-2023-02")
-    assert gone.request_id == SCOPE.delete_id("part:2023-02", link.parts["2023-02"])
+    assert gone.request_id == SCOPE.delete_id("part:2023-02", link.parts["2023-02"], 0)
     assert second.parts[0].document.doc_number == "INV-7-1"
     assert second.part_numbers == {"2023-01": 1, "2023-02": 2}
     # AND the payments list their deletes first, even a later payment's
@@ -919,7 +920,7 @@ def test_plan_sync_new_month_creates_a_part_and_updates_the_payment_applied_to_i
     p2 = second.payments[1]
     assert (p2.payment_id, p2.action) == ("p2", Action.UPDATE)
     assert p2.document.applications[-1] == Application("2023-03", Decimal("40.00"))
-    assert p2.request_id == SCOPE.update_id("payment:p2", link.payments["p2"], p2.fingerprint)
+    assert p2.request_id == SCOPE.update_id("payment:p2", link.payments["p2"], p2.fingerprint, 0)
     assert by_payment(second)["p1"] == (Action.UNCHANGED, None)
 
 
@@ -964,7 +965,7 @@ def test_plan_sync_payment_unchanged_but_applied_to_a_new_part_is_updated():
     assert p2.fingerprint == full.payments["p2"].fingerprint
     assert (p2.action, p2.request_id) == (
         Action.UPDATE,
-        SCOPE.update_id("payment:p2", full.payments["p2"], p2.fingerprint),
+        SCOPE.update_id("payment:p2", full.payments["p2"], p2.fingerprint, 0),
     )
     assert by_payment(second)["p1"] == (Action.UNCHANGED, None)
 
@@ -1285,4 +1286,23 @@ def test_in_order_property_every_write_meets_the_balance_rules(before, after, co
     books = Books(link)
     for step in second.in_order():
         books.write(step)
-    assert len(second.in_order()) == second.writes
+    assert len([step for step in second.in_order() if step.fingerprint != INTERIM]) == second.writes
+
+
+def test_in_order_payments_swapping_parts_first_apply_the_lesser_of_before_and_after():
+    # GIVEN Sep 100 and Oct 100, split; p1 (Oct 20) pays Sep, p2 (Oct 27) pays Oct
+    months = (txn("2022-09-05", "100.00"), txn("2022-10-05", "100.00"))
+    first = plan(source(invoice(months, (pay("p1", "2022-10-20", "100.00"), pay("p2", "2022-10-27", "100.00")))))
+    link = link_from(first)
+    # WHEN Books360 corrects p2's date to Oct 10: p2 now pays Sep, p1 pays Oct
+    swapped = source(invoice(months, (pay("p1", "2022-10-20", "100.00"), pay("p2", "2022-10-10", "100.00"))))
+    second = plan(swapped, link=link)
+    # THEN both first let go of what they held (applied to nothing in between), then take their new part
+    steps = [
+        (s.payment_id, s.fingerprint == INTERIM, [a.part_key for a in s.document.applications])
+        for s in second.in_order()
+    ]
+    assert steps == [("p2", True, []), ("p1", True, []), ("p2", False, ["2022-09"]), ("p1", False, ["2022-10"])]
+    books = Books(link)
+    for step in second.in_order():
+        books.write(step)
