@@ -23,6 +23,7 @@ re-read and the write retried once; a delete of what QuickBooks no longer has co
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -264,13 +265,25 @@ class _Writer:
         new_intents = {t: r for t, r in creates.items() if r and t not in self.link.pending}
         if new_intents or self.link.customer_id != customer_id:
             self.save(replace(self.link, pending={**self.link.pending, **new_intents}, customer_id=customer_id))
-        for step in plan.in_order():
+        steps = plan.in_order()
+        for done, step in enumerate(steps):
             target = f"part:{step.key}" if isinstance(step, PartPlan) else f"payment:{step.payment_id}"
             try:
                 self._step(step)
-            except QuickBooksRejected:
-                self.refused(target)
+            except Exception as exc:
+                if isinstance(exc, QuickBooksRejected):
+                    self.refused(target)
+                self._not_sent(steps[done + 1 :])
                 raise
+
+    def _not_sent(self, steps: list[PartPlan | PaymentPlan]) -> None:
+        """Stopped (busy, crashed): the creates never sent are not pending, so the next run sends them without
+        looking for them first. Best effort: a failure here leaves them pending, which only costs a look-up."""
+        unsent = {f"part:{s.key}" if isinstance(s, PartPlan) else f"payment:{s.payment_id}" for s in steps}
+        kept = {t: r for t, r in self.link.pending.items() if t not in unsent or t in self.unanswered}
+        if kept != dict(self.link.pending):
+            with contextlib.suppress(Exception):
+                self.save(replace(self.link, pending=kept))
 
     def _step(self, step: PartPlan | PaymentPlan) -> None:
         if isinstance(step, PartPlan) and step.action is Action.DELETE:
@@ -371,13 +384,11 @@ class _Writer:
         if planned.action is Action.CREATE and latest is None:
             earlier = self._earlier(entity, target)
             if earlier is None:
+                # Nothing of ours there (a lost answer would have left an object with our marker): a first create.
                 saved = models.Saved.of(self.qbo.create(entity, body.body(), request_id=planned.request_id))
-                if target not in self.unanswered:
-                    return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
-            else:
-                saved = earlier
-            # Made by an earlier run (maybe from an earlier content, a replayed create included): updated below.
-            latest = Written(saved.qb_id, saved.sync_token, "")
+                return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
+            # Made by an earlier run, maybe from an earlier content: brought up to date below.
+            latest = Written(earlier.qb_id, earlier.sync_token, "")
         assert latest is not None
         saved = self._update(entity, body, latest, target, planned.fingerprint)
         return Written(saved.qb_id, saved.sync_token, planned.fingerprint, amounts)
