@@ -19,8 +19,9 @@ from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
 from shared.services.bulk_worker import BulkWorker
 from shared.services.connection import CALLBACK_PATH, require_connected
 from shared.services.invoices import InvoiceStores, deletion_runner, queue_deletion
-from shared.services.job_items import party_runners
+from shared.services.job_items import INVOICES_JOB_KIND, invoice_runner, party_runners
 from shared.services.tokens import TenantTokens
+from shared.services.webhooks import WebhookStores
 from shared.settings import Settings
 from shared.store.books360 import Books360Store
 from shared.store.bulk_queue import BulkQueue
@@ -147,6 +148,17 @@ def webhook_event_store() -> WebhookEventStore:
 
 
 @_once
+def webhook_stores() -> WebhookStores:
+    return WebhookStores(
+        connections=connection_store(),
+        events=webhook_event_store(),
+        parties=party_store(),
+        invoices=invoice_store(),
+        leases=lease_store(),
+    )
+
+
+@_once
 def token_vault() -> TokenVault:
     return TokenVault(secrets_client(), settings().token_secret_prefix)
 
@@ -227,11 +239,11 @@ def bulk_quickbooks_for(tenant_id: str) -> QuickBooksClient:
 
 @_once
 def bulk_worker() -> BulkWorker:
-    """The SQS worker of bulk jobs, with a runner per job kind (invoices add theirs to ``runners``)."""
+    """The SQS worker of bulk jobs, with a runner per job kind (customers, vendors, invoices)."""
     return BulkWorker(
         jobs=job_store(),
         queue=bulk_queue(),
-        runners=party_runners(party_store()),
+        runners={**party_runners(party_store()), INVOICES_JOB_KIND: invoice_runner(invoice_stores())},
         quickbooks_for=bulk_quickbooks_for,
         max_receive_count=settings().bulk_max_receive_count,
         dead_letter_arn=settings().bulk_dead_letter_queue_arn,

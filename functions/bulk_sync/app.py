@@ -1,4 +1,5 @@
-"""Bulk "Create and sync": HTTP requests become jobs with one SQS message an item; SQS records run the items."""
+"""Bulk "Create and sync" and "Sync invoice": HTTP requests become jobs with one SQS message an item; SQS records
+run the items."""
 
 from __future__ import annotations
 

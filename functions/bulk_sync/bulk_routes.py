@@ -1,7 +1,10 @@
-"""``POST /quickbooks/{customers,vendors}/bulk-sync``: "Bulk Change" > "Create and sync" as a job.
+"""``POST /quickbooks/{customers,vendors,invoices}/bulk-sync``: "Bulk Change" > "Create and sync" (customers,
+vendors) and "Sync invoice" (invoices) as a job.
 
-Each tab names its ids in the body after itself (``clientIds``, ``vendorIds``), so each has its own body model,
-declared below; both routes start the job the same way.
+Each tab names its ids in the body after itself (``clientIds``, ``vendorIds``, ``invoiceIds``), so each has its
+own body model, declared below; every route starts the job the same way. The invoices' route first checks that
+every id is one of the tenant's invoices (one BatchGetItem): another tenant's or an unknown id is a 404 naming
+it, and no job is made.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from pydantic import ConfigDict, Field
 from shared import wiring
 from shared.domain.jobs import MAX_BULK_ITEMS, BulkIds
 from shared.domain.parties import CUSTOMER, VENDOR
+from shared.errors import FieldError, NotFound
 from shared.services import jobs as jobs_service
+from shared.services.job_items import INVOICES_JOB_KIND
 from shared.web import ApiModel, tenant_id_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from shared.domain.parties import PartyKind
 
 router = Router()
 
@@ -43,6 +46,10 @@ class BulkVendorsRequest(BulkRequest):
     ids: BulkIds = Field(alias="vendorIds")
 
 
+class BulkInvoicesRequest(BulkRequest):
+    ids: BulkIds = Field(alias="invoiceIds")
+
+
 class JobAcceptedOut(ApiModel):
     job_id: str
     total: int
@@ -52,16 +59,28 @@ class JobAcceptedOut(ApiModel):
         return cls(job_id=accepted.job_id, total=accepted.total)
 
 
-def start_job(kind: PartyKind, ids: Sequence[str]) -> jobs_service.JobAccepted:
+def start_job(kind: str, ids: Sequence[str], *, tenant_id: str) -> jobs_service.JobAccepted:
     return jobs_service.start_job(
         wiring.job_store(),
         wiring.bulk_queue(),
         wiring.connection_store(),
-        tenant_id=tenant_id_of(router),
-        kind=kind.job_kind,
+        tenant_id=tenant_id,
+        kind=kind,
         item_ids=ids,
         now=wiring.now(),
     )
+
+
+def require_invoices(tenant_id: str, ids: Sequence[str]) -> None:
+    """404 naming every id that is not one of the tenant's invoices (another tenant's is as unknown as none)."""
+    known = wiring.invoice_store().existing_ids(tenant_id, ids)
+    unknown = [(index, invoice_id) for index, invoice_id in enumerate(ids) if invoice_id not in known]
+    if unknown:
+        names = ", ".join(invoice_id for _, invoice_id in unknown)
+        raise NotFound(
+            f"No invoice {names}." if len(unknown) == 1 else f"No invoices {names}.",
+            errors=[FieldError(f"invoiceIds[{index}]", f"No invoice {invoice_id}.") for index, invoice_id in unknown],
+        )
 
 
 # The explicit operation ids are the ones these routes have always had in openapi.json.
@@ -74,7 +93,7 @@ def start_job(kind: PartyKind, ids: Sequence[str]) -> jobs_service.JobAccepted:
     operation_id="post_bulk_sync_quickbooks_customers_bulk_sync_post",
 )
 def bulk_sync_customers(request: Annotated[BulkCustomersRequest, Body()]) -> JobAcceptedOut:
-    return JobAcceptedOut.of(start_job(CUSTOMER, request.ids))
+    return JobAcceptedOut.of(start_job(CUSTOMER.job_kind, request.ids, tenant_id=tenant_id_of(router)))
 
 
 @router.post(
@@ -84,4 +103,16 @@ def bulk_sync_customers(request: Annotated[BulkCustomersRequest, Body()]) -> Job
     operation_id="post_bulk_sync_quickbooks_vendors_bulk_sync_post",
 )
 def bulk_sync_vendors(request: Annotated[BulkVendorsRequest, Body()]) -> JobAcceptedOut:
-    return JobAcceptedOut.of(start_job(VENDOR, request.ids))
+    return JobAcceptedOut.of(start_job(VENDOR.job_kind, request.ids, tenant_id=tenant_id_of(router)))
+
+
+@router.post(
+    "/quickbooks/invoices/bulk-sync",
+    summary=f"Sync 1 to {MAX_BULK_ITEMS} invoices to QuickBooks as a job (404 naming ids the tenant has not)",
+    status_code=202,
+    operation_id="post_bulk_sync_quickbooks_invoices_bulk_sync_post",
+)
+def bulk_sync_invoices(request: Annotated[BulkInvoicesRequest, Body()]) -> JobAcceptedOut:
+    tenant_id = tenant_id_of(router)
+    require_invoices(tenant_id, request.ids)
+    return JobAcceptedOut.of(start_job(INVOICES_JOB_KIND, request.ids, tenant_id=tenant_id))

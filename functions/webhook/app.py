@@ -19,14 +19,27 @@ class WebhookAck(ApiModel):
     ignored: int
 
 
-@router.post("/quickbooks/webhooks", summary="Intuit's change notifications (classic or CloudEvents)")
+@router.post(
+    "/quickbooks/webhooks",
+    summary="Intuit's change notifications (classic or CloudEvents)",
+    description=(
+        "Public; the intuit-signature header must sign the raw body (else 401). Deleted or merged-away customers "
+        "and vendors and deleted invoices mark their link deleted_in_qb; a voided invoice, or a deleted or voided "
+        "payment, is noted in the invoice's lastError (the payment is written again by the next sync). Each event "
+        "is applied once per tenant, then recorded. 503 when an event concerns an invoice being synced right now "
+        "(that event is not recorded: Intuit's retry applies it)."
+    ),
+    responses={
+        401: {"description": "The signature does not match the body"},
+        400: {"description": "Not an Intuit payload"},
+        503: {"description": "An event concerns an invoice being synced; deliver again"},
+    },
+)
 def post_webhook() -> WebhookAck:
     event = router.current_event
     raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     received = receive_webhook(
-        wiring.connection_store(),
-        wiring.webhook_event_store(),
-        wiring.party_store(),
+        wiring.webhook_stores(),
         raw_body=raw,
         signature=event.headers.get("intuit-signature"),
         verifier_token=wiring.app_secret()["webhookVerifier"],

@@ -1,4 +1,6 @@
-"""Intuit webhook payloads, both formats, as one list of change events (contract: "Intuit webhooks")."""
+"""Intuit webhook payloads, both formats, as one list of change events (contract: "Intuit webhooks"), and what
+an event does to a link: a customer or vendor taken away (``removed_object_id``), an invoice or payment deleted
+or voided (``transaction_gone``, ``invoice_link_after``)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,15 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
+
+from shared.domain.invoices import SyncStatus
+
+if TYPE_CHECKING:
+    from shared.domain.invoices import InvoiceLink
 
 _CLOUDEVENT_ACTIONS = {
     "created": "Create",
@@ -47,6 +55,79 @@ def removed_object_id(event: ChangeEvent, qb_entity: str) -> str | None:
     if event.operation == "Merge":
         return event.deleted_id
     return None
+
+
+TRANSACTION_ENTITIES = {"invoice": "Invoice", "payment": "Payment"}
+"""The QuickBooks entities a Books360 invoice's link holds, by the lower-case name a ``ChangeEvent`` carries."""
+
+
+@dataclass(frozen=True)
+class TransactionGone:
+    """A QuickBooks invoice or payment deleted (``voided`` False) or voided in QuickBooks."""
+
+    qb_entity: str  # "Invoice" or "Payment", as the guard items name it
+    qb_id: str
+    voided: bool
+
+    @property
+    def what(self) -> str:
+        return "voided" if self.voided else "deleted"
+
+
+def transaction_gone(event: ChangeEvent) -> TransactionGone | None:
+    """The invoice or payment this event deletes or voids (classic ``Delete``/``Void``, CloudEvents
+    ``qbo.invoice.deleted.v1``, ``qbo.payment.voided.v1``...), or None."""
+    qb_entity = TRANSACTION_ENTITIES.get(event.entity)
+    if qb_entity is None or event.operation not in ("Delete", "Void"):
+        return None
+    return TransactionGone(qb_entity, event.entity_id, voided=event.operation == "Void")
+
+
+def invoice_link_after(link: InvoiceLink, gone: TransactionGone) -> InvoiceLink | None:
+    """A Books360 invoice's link after QuickBooks deleted or voided one of its objects; None when nothing changes
+    (the object is not, or no longer, one the link holds; or the same news was noted already: a repeat).
+
+    * invoice deleted: the link shows ``deleted_in_qb`` and keeps the deleted invoice (View QB Info shows it
+      ``{"id", "deleted": true}``; a sync answers 409 until the user unlinks); nothing is unlinked here.
+    * invoice voided: it still exists in QuickBooks (zeroed), so the status stays as it was (``synced``) and
+      ``lastError`` says it was voided; the next successful sync that writes something clears it.
+    * payment deleted or voided: dropped from ``payments`` with its generation moved on (``payment:{id}``), so
+      the next sync writes it again under a new ``requestid`` (the old one would replay the gone payment); the
+      status stays, ``lastError`` says so.
+
+    Notes accumulate in ``lastError`` (a deleted payment of an invoice later deleted too keeps both), never twice.
+    """
+    if gone.qb_entity == "Payment":
+        key = next((k for k, w in sorted(link.payments.items()) if w.qb_id == gone.qb_id), None)
+        if key is None:
+            return None
+        target = f"payment:{key}"
+        return replace(
+            link,
+            payments={k: w for k, w in link.payments.items() if k != key},
+            generations={**link.generations, target: link.generation(target) + 1},
+            last_error=_noted(
+                link.last_error,
+                f"QuickBooks payment {gone.qb_id} was {gone.what} in QuickBooks; the next sync writes it again.",
+            ),
+        )
+    if not any(w.qb_id == gone.qb_id for w in link.parts.values()):
+        return None
+    note = f"QuickBooks invoice {gone.qb_id} was {gone.what} in QuickBooks."
+    if gone.voided:
+        after = replace(link, last_error=_noted(link.last_error, note))
+    elif link.status is SyncStatus.FAILED:
+        # What the last sync was refused for no longer matters: the invoice must be unlinked before anything else.
+        after = replace(link, status=SyncStatus.DELETED_IN_QB, last_error=note)
+    else:
+        after = replace(link, status=SyncStatus.DELETED_IN_QB, last_error=_noted(link.last_error, note))
+    return None if after == link else after
+
+
+def _noted(previous: str | None, note: str) -> str:
+    if not previous:
+        return note
+    return previous if note in previous else f"{previous} {note}"
 
 
 class UnreadablePayload(ValueError):

@@ -37,13 +37,16 @@ from typing import TYPE_CHECKING, Any
 
 from shared.domain.books360 import Invoice
 from shared.domain.invoices import InvoiceLink, SyncStatus, Written
+from shared.domain.webhooks import invoice_link_after
 from shared.store.books360 import INVOICE_PREFIX
-from shared.store.links import guard_item, guard_sk
+from shared.store.links import LinkGuards, guard_item, guard_sk
 from shared.store.table import tenant_pk
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from shared.domain.webhooks import TransactionGone
+    from shared.store.leases import LeaseStore
     from shared.store.table import Table
 
 LINK_ATTRIBUTE_PREFIX = "qbLink_"
@@ -56,8 +59,27 @@ QB_INVOICE = "Invoice"
 QB_PAYMENT = "Payment"
 
 
+MARK_LEASE_SECONDS = 20
+"""A webhook's mark holds the invoice's lease this long at most (the webhook function times out at 10 s)."""
+
+
+def invoice_lease(invoice_id: str) -> str:
+    """The name of an invoice's lease (``LOCK#invoice#{id}``), held by whoever writes its link."""
+    return f"invoice#{invoice_id}"
+
+
 class TooManyClients(Exception):
     """The client filter's text is part of the names of more than ``MAX_CLIENT_MATCHES`` clients."""
+
+
+class InvoiceHeld(Exception):
+    """Someone (a sync, an unlink, a deletion, another webhook) holds the invoice's lease right now: the mark
+    is not made, and should be tried again shortly (``seconds_left``: until the holder's lease lapses)."""
+
+    def __init__(self, invoice_id: str, seconds_left: int | None) -> None:
+        super().__init__(f"invoice {invoice_id} is held for {seconds_left} s")
+        self.invoice_id = invoice_id
+        self.seconds_left = seconds_left
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,13 @@ class InvoiceStore:
         if stored.deleted and not with_deleted:
             return None
         return stored
+
+    def existing_ids(self, tenant_id: str, invoice_ids: Iterable[str]) -> set[str]:
+        """The ids among ``invoice_ids`` of the tenant's invoices (deleted ones are not; one BatchGetItem per 100)."""
+        found = self.table.get_many(tenant_pk(tenant_id), (INVOICE_PREFIX + i for i in invoice_ids))
+        # As ``get``: a tombstone (no ``number``) or an invoice deleted in Books360 is not one.
+        known = (sk for sk, item in found.items() if "number" in item and not item.get("deleted"))
+        return {sk.removeprefix(INVOICE_PREFIX) for sk in known}
 
     def client_names(self, tenant_id: str, client_ids: Iterable[str]) -> dict[str, str]:
         """Client id -> name, for the clients among ``client_ids`` that we have (one BatchGetItem per 100)."""
@@ -240,6 +269,43 @@ class InvoiceStore:
         # map (first) and the rest follow in further transactions.
         for start in range(0, len(actions), MAX_TRANSACTION):
             self.table.transact(actions[start : start + MAX_TRANSACTION])
+
+    # -- what QuickBooks did (webhooks) ----------------------------------------------------------------------
+
+    def invoices_holding(self, tenant_id: str, realm_id: str, qb_entity: str, qb_id: str) -> list[str]:
+        """Ids of the tenant's invoices whose link holds QuickBooks ``{qb_entity} {qb_id}`` of ``realm_id`` (its
+        guard, found through the index in one query; eventually consistent, so the caller checks the link)."""
+        guards = LinkGuards(self.table).holders_by_index(tenant_id, realm_id, qb_entity, qb_id)
+        return sorted({str(g["invoiceId"]) for g in guards if g.get("kind") == "invoice" and g.get("invoiceId")})
+
+    def mark_gone_in_qb(
+        self, leases: LeaseStore, tenant_id: str, realm_id: str, gone: TransactionGone, *, owner: str
+    ) -> list[str]:
+        """QuickBooks deleted or voided a QuickBooks invoice or payment: the Books360 invoice linked to it is told
+        (``shared.domain.webhooks.invoice_link_after``: ``deleted_in_qb``, a note in ``lastError``, a deleted
+        payment dropped with its generation moved on and its guard removed); the ids of the invoices changed.
+
+        The link map is read, changed and written whole, so this holds the invoice's lease as a sync does (the
+        same name, ``invoice_lease``): a sync, an unlink or a deletion under way is never clobbered, and never
+        waited for either. Raises ``InvoiceHeld`` at once when someone holds it, to be tried again later. A
+        repeated call changes nothing (the link already says so, or no longer holds the object).
+        """
+        changed: list[str] = []
+        for invoice_id in self.invoices_holding(tenant_id, realm_id, gone.qb_entity, gone.qb_id):
+            lease = invoice_lease(invoice_id)
+            if not leases.acquire(tenant_id, lease, owner, seconds=MARK_LEASE_SECONDS):
+                raise InvoiceHeld(invoice_id, leases.seconds_left(tenant_id, lease))
+            try:
+                # Read under the lease: what the last holder recorded (the index may also be behind it).
+                stored = self.get(tenant_id, invoice_id, with_deleted=True)
+                link = stored.link_in(realm_id) if stored else None
+                after = invoice_link_after(link, gone) if link else None
+                if link is not None and after is not None:
+                    self.save_link(tenant_id, invoice_id, after, link)
+                    changed.append(invoice_id)
+            finally:
+                leases.release(tenant_id, lease, owner)
+        return changed
 
     def forget(self, tenant_id: str, invoice_id: str, link: InvoiceLink) -> InvoiceLink:
         """The manual unlink: nothing written is tracked any more (guards removed); the invoice is unsynced."""

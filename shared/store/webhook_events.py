@@ -1,4 +1,9 @@
-"""Intuit webhook events, recorded once per tenant (``sk = QBEVENT#{eventId}``): a repeated delivery is a no-op."""
+"""Intuit webhook events, recorded once per tenant (``sk = QBEVENT#{eventId}``): a repeated delivery is a no-op.
+
+An event is recorded only *after* its effect was applied (``shared.services.webhooks``): a failure in between
+leaves it unrecorded, so Intuit's retry applies it again (the marks are idempotent) instead of being ignored as
+a duplicate.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +26,12 @@ class WebhookEventStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
+    def seen(self, tenant_id: str, event_id: str) -> bool:
+        """Whether the event was recorded for the tenant already (its effect applied): a consistent read."""
+        return self.table.get(tenant_pk(tenant_id), f"QBEVENT#{event_id}") is not None
+
     def record(self, tenant_id: str, event: ChangeEvent, now: datetime) -> bool:
-        """Store the event unless it was stored before; True when it is new."""
+        """Store the event (once its effect is applied) unless it was stored before; True when it is new."""
         return self.table.put_new(
             {
                 "pk": tenant_pk(tenant_id),
