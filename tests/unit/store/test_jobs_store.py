@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from shared import wiring
-from shared.domain.jobs import BulkItemMessage, ItemOutcome, ItemStatus, JobStatus
-from shared.services.jobs import start_job
+from shared.domain.jobs import BulkItemMessage, InvoiceDeletionMessage, ItemOutcome, ItemStatus, JobStatus
+from shared.services.jobs import requeue_stale_jobs, start_job
 from shared.store.bulk_queue import BulkQueue
 from shared.store.jobs import JobStore
 from shared.store.pacing import DynamoPacer
@@ -155,3 +157,26 @@ def test_pacer_counts_one_record_per_company_and_window(aws):
     record = table.get("PACE#r1", "1230")
     assert record["n"] == 5
     assert record["expiresAt"] > 1234
+
+
+def test_every_message_sent_names_its_tenant_as_message_group(aws, monkeypatch, jobs):
+    # GIVEN the bulk queue (a standard queue, as in the template) and three tenants with work for it
+    monkeypatch.setattr("shared.services.jobs.require_connected", lambda store, tenant: None)
+    sqs = boto3.client("sqs")
+    queue = BulkQueue(sqs, sqs.create_queue(QueueName="bulk")["QueueUrl"])
+    jobs.create("t-stale", "old", "customers", ["s1", "s2"], now=NOW - timedelta(hours=2))
+
+    # WHEN a job starts, a stale job is queued again, and an invoice deletion is queued
+    start_job(jobs, queue, wiring.connection_store(), tenant_id="t-job", kind="customers", item_ids=["a", "b"], now=NOW)
+    assert requeue_stale_jobs(jobs, queue, now=NOW) == 2
+    assert queue.send([InvoiceDeletionMessage(tenant_id="t-del", invoice_id="inv-1")]) == []
+
+    # THEN every message SQS holds carries its tenant as MessageGroupId (SQS fair queues' tenant)
+    received: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    ).get("Messages"):
+        received += batch
+    tenants = [json.loads(m["Body"])["tenantId"] for m in received]
+    assert sorted(tenants) == ["t-del", "t-job", "t-job", "t-stale", "t-stale"]
+    assert [m["Attributes"]["MessageGroupId"] for m in received] == tenants
