@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities import parameters
 from shared.domain import cursors
 from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
+from shared.services.auto_sync import AutoSync
 from shared.services.bulk_worker import BulkWorker
 from shared.services.connection import CALLBACK_PATH, require_connected
 from shared.services.invoices import InvoiceStores, deletion_runner, queue_deletion
@@ -23,6 +24,7 @@ from shared.services.job_items import INVOICES_JOB_KIND, invoice_runner, party_r
 from shared.services.tokens import TenantTokens
 from shared.services.webhooks import WebhookStores
 from shared.settings import Settings
+from shared.store.auto_sync import AutoSyncStore
 from shared.store.books360 import Books360Store
 from shared.store.bulk_queue import BulkQueue
 from shared.store.company_facts import CompanyFactsStore
@@ -249,7 +251,24 @@ def bulk_worker() -> BulkWorker:
         dead_letter_arn=settings().bulk_dead_letter_queue_arn,
         clock=now,
         delete_invoice=deletion_runner(invoice_stores()),
+        auto_sync=auto_sync(),
     )
+
+
+@_once
+def auto_sync_store() -> AutoSyncStore:
+    return AutoSyncStore(table())
+
+
+@_once
+def auto_sync() -> AutoSync:
+    """Automatic sync: after events, in the bulk worker, and the ``auto-invoice-sync`` sweep."""
+    return AutoSync(invoice_stores(), auto_sync_store(), bulk_queue(), clock=now)
+
+
+def queue_invoice_sync(tenant_id: str, invoice_id: str, version: int) -> bool:
+    """After an applied ``InvoiceUpserted``: its automatic sync, queued on the bulk queue when it may be made."""
+    return auto_sync().invoice_changed(tenant_id, invoice_id, version)
 
 
 def queue_invoice_deletion(tenant_id: str, invoice_id: str) -> bool:

@@ -24,5 +24,10 @@ def get_settings() -> Settings:
 def put_settings(document: Annotated[Settings, Body()]) -> Settings:
     tenant_id = tenant_id_of(router)
     return settings_service.put_settings(
-        wiring.settings_store(), wiring.lists_store(), wiring.connection_store(), tenant_id, document
+        wiring.settings_store(),
+        wiring.lists_store(),
+        wiring.connection_store(),
+        tenant_id,
+        document,
+        auto_sync=wiring.auto_sync_store(),
     )

@@ -1,7 +1,9 @@
 """The ``auto-invoice-sync`` schedule (every 15 minutes): the catch-up sweep.
 
-Today it re-queues the items of bulk jobs whose messages were lost; catching up invoices of linked clients joins
-it with the invoices feature.
+It re-queues the items of bulk jobs whose messages were lost, and catches up automatic sync
+(``shared.services.auto_sync``): the invoices of linked clients that are unsynced, failed or changed since their
+last sync, the invoices of a client linked later or of a tenant that turned the setting on, and the deletions in
+QuickBooks that failed. Both read sparse indexes of what is to do, never every tenant's items.
 """
 
 from __future__ import annotations
@@ -25,4 +27,12 @@ if TYPE_CHECKING:
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     requeued = requeue_stale_jobs(wiring.job_store(), wiring.bulk_queue(), now=wiring.now())
-    return {"ranAt": event.time.isoformat(), "bulkItemsRequeued": requeued}
+    swept = wiring.auto_sync().sweep()
+    return {
+        "ranAt": event.time.isoformat(),
+        "bulkItemsRequeued": requeued,
+        "tenants": swept.tenants,
+        "invoicesQueued": swept.queued,
+        "deletionsQueued": swept.deletions,
+        "invoicesWaiting": swept.waiting,
+    }

@@ -26,5 +26,6 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         event.detail,
         event_id=event.id,
         on_invoice_deleted=wiring.queue_invoice_deletion,
+        on_invoice_changed=wiring.queue_invoice_sync,
     )
     return {"status": outcome.status, "objectId": outcome.object_id}

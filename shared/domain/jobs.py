@@ -135,6 +135,15 @@ class InvoiceDeletionMessage(_Message):
     invoice_id: ItemId
 
 
+class InvoiceSyncMessage(_Message):
+    """Automatic sync: one Books360 invoice to sync as "Sync with QB" would, without a job (contract: "Automatic
+    sync"); queued after its ``InvoiceUpserted`` or by the ``auto-invoice-sync`` sweep."""
+
+    type: Literal["invoice-sync"] = "invoice-sync"
+    tenant_id: TenantId
+    invoice_id: ItemId
+
+
 def _message_type(value: Any) -> str:
     # Messages queued before ``type`` existed are job items.
     found = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
@@ -142,7 +151,9 @@ def _message_type(value: Any) -> str:
 
 
 QueueMessage = Annotated[
-    Annotated[BulkItemMessage, Tag("job-item")] | Annotated[InvoiceDeletionMessage, Tag("invoice-deletion")],
+    Annotated[BulkItemMessage, Tag("job-item")]
+    | Annotated[InvoiceDeletionMessage, Tag("invoice-deletion")]
+    | Annotated[InvoiceSyncMessage, Tag("invoice-sync")],
     Discriminator(_message_type),
 ]
 """Every message body of the bulk queue, told apart by ``type`` at the edge (the worker's record model)."""

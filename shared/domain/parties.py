@@ -34,6 +34,7 @@ class PartyKind:
     marker_field: str  # QuickBooks field carrying our marker (the Books360 id) on objects we create
     upsert_event: str  # Books360 event that carries this kind
     job_kind: str  # bulk job kind
+    has_invoices: bool = False  # its invoices wait on its link: linking it is news for automatic sync
 
 
 CUSTOMER = PartyKind(
@@ -53,6 +54,7 @@ CUSTOMER = PartyKind(
     marker_field="Notes",
     upsert_event="ClientUpserted",
     job_kind="customers",
+    has_invoices=True,
 )
 
 VENDOR = PartyKind(

@@ -12,6 +12,7 @@ from shared.domain.books360 import Client, Invoice, InvoiceDeleted, Vendor
 from shared.domain.invoices import created_date
 from shared.domain.parties import CUSTOMER, VENDOR
 from shared.observability import logger, metrics
+from shared.store.auto_sync import FAILURES, INDEX_ATTRIBUTES, client_marker, due_keys
 from shared.store.books360 import INVOICE_PREFIX
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def _client_fields(client: Client) -> dict[str, Any]:
         "companyName": client.company_name,
         "phone": client.phone,
         "billingAddress": client.billing_address.model_dump(by_alias=True) if client.billing_address else None,
+        # A changed client (an email added, say) is news for its invoices waiting for automatic sync.
+        **client_marker(client.tenant_id, client.client_id),
     }
 
 
@@ -70,7 +73,9 @@ def _invoice_fields(invoice: Invoice) -> dict[str, Any]:
     document["numberLower"] = invoice.number.casefold()
     # The tab's date filter compares UTC creation dates as ISO strings.
     document["createdDate"] = created_date(invoice).isoformat()
-    return document
+    # Every new version is due for automatic sync, in the same write: a crash before the sync is queued leaves
+    # it for the sweep (``shared.store.auto_sync``). A new version earns fresh tries.
+    return {**document, **due_keys(invoice.tenant_id, invoice.invoice_id), FAILURES: None}
 
 
 def _upsert(
@@ -84,7 +89,9 @@ def _upsert(
 
 
 def _delete_invoice(store: Books360Store, deleted: InvoiceDeleted) -> tuple[bool, str]:
-    return store.tombstone(deleted.tenant_id, INVOICE_PREFIX + deleted.invoice_id, deleted.version), deleted.invoice_id
+    # Nothing to sync any more; a deletion in QuickBooks that fails puts it back (``auto_sync.deletion_failed``).
+    sk = INVOICE_PREFIX + deleted.invoice_id
+    return store.tombstone(deleted.tenant_id, sk, deleted.version, remove=INDEX_ATTRIBUTES), deleted.invoice_id
 
 
 HANDLERS: dict[str, tuple[type[Versioned], Callable[[Books360Store, Any], tuple[bool, str]]]] = {
@@ -102,12 +109,15 @@ def apply_event(
     *,
     event_id: str,
     on_invoice_deleted: Callable[[str, str], object] | None = None,
+    on_invoice_changed: Callable[[str, str, int], object] | None = None,
 ) -> EventOutcome:
     """Store one Books360 change unless a newer version is already stored.
 
     A malformed event is rejected (logged with the fields at fault, never their values, and counted), not
     raised: retrying it could never succeed, and the events around it must go on. After an ``InvoiceDeleted``
-    (applied or repeated), ``on_invoice_deleted(tenant_id, invoice_id)`` queues its deletion in QuickBooks.
+    (applied or repeated), ``on_invoice_deleted(tenant_id, invoice_id)`` queues its deletion in QuickBooks;
+    after an applied ``InvoiceUpserted`` (never a stale or repeated one),
+    ``on_invoice_changed(tenant_id, invoice_id, version)`` queues its automatic sync.
     """
     handler = HANDLERS.get(detail_type)
     if handler is None:
@@ -122,6 +132,8 @@ def apply_event(
     logger.info("books360 event", detail_type=detail_type, event_id=event_id, object_id=object_id, applied=applied)
     if on_invoice_deleted is not None and isinstance(model, InvoiceDeleted):
         on_invoice_deleted(model.tenant_id, model.invoice_id)
+    if applied and on_invoice_changed is not None and isinstance(model, Invoice):
+        on_invoice_changed(model.tenant_id, model.invoice_id, model.version)
     return EventOutcome("applied" if applied else "stale", detail_type, object_id)
 
 

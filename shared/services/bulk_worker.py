@@ -14,18 +14,29 @@ What becomes of a record::
 
 An invoice deletion (``InvoiceDeletionMessage``: Books360 deleted a linked invoice) takes the same road without a
 job: busy comes back later; on its last receive, or refused for good (not connected any more), it is logged
-and counted, and what is still linked stays on the invoice for a later deletion.
+and counted, and what is still linked stays on the invoice: automatic sync's sweep queues it again.
+
+An automatic sync (``InvoiceSyncMessage``: ``shared.services.auto_sync``) takes that road too: busy comes back
+later; on its last receive, or from the dead-letter queue, the invoice is listed failed with why and stays due
+for the sweep.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json, ValidationError
 
-from shared.domain.jobs import BulkItemMessage, InvoiceDeletionMessage, ItemOutcome, ItemStatus, QueueMessage
+from shared.domain.jobs import (
+    BulkItemMessage,
+    InvoiceDeletionMessage,
+    InvoiceSyncMessage,
+    ItemOutcome,
+    ItemStatus,
+    QueueMessage,
+)
 from shared.errors import AppError, Busy
 from shared.observability import logger, metrics
 
@@ -48,6 +59,19 @@ if TYPE_CHECKING:
     """Deletes in QuickBooks what was written for a Books360 invoice that Books360 deleted."""
 
 
+class AutoSyncRunner(Protocol):
+    """Automatic sync as the worker drives it (``shared.services.auto_sync.AutoSync``)."""
+
+    def run(self, quickbooks_for: Callable[[str], QuickBooksClient], message: InvoiceSyncMessage) -> object:
+        """Sync the invoice if automatic sync still may; raises ``Busy`` to be retried later."""
+
+    def gave_up(self, message: InvoiceSyncMessage, error: str) -> object:
+        """Still busy on the last receive (or dead-lettered): listed failed, left for the sweep."""
+
+    def deletion_failed(self, message: InvoiceDeletionMessage) -> object:
+        """A deletion in QuickBooks failed: left for the sweep to queue again."""
+
+
 class QueueRecord(SqsRecordModel):
     body: Json[QueueMessage]
 
@@ -66,6 +90,7 @@ class BulkWorker:
     clock: Callable[[], datetime]
     dead_letter_arn: str = ""
     delete_invoice: InvoiceDeleter | None = None
+    auto_sync: AutoSyncRunner | None = None
 
     def handle(self, raw_record: dict[str, Any]) -> None:
         """Process one SQS record; raising hands it back to SQS for a later delivery."""
@@ -78,6 +103,9 @@ class BulkWorker:
         message = record.body
         if isinstance(message, InvoiceDeletionMessage):
             self._delete_invoice(message, record.receiptHandle, last_try=last_try or dead_lettered)
+            return
+        if isinstance(message, InvoiceSyncMessage):
+            self._auto_sync(message, record.receiptHandle, receives=receives, last_try=last_try, dead=dead_lettered)
             return
         if dead_lettered:
             self._dead_lettered(message)
@@ -126,10 +154,28 @@ class BulkWorker:
         except AppError as exc:
             self._deletion_failed(message, exc.detail)
 
-    @staticmethod
-    def _deletion_failed(message: InvoiceDeletionMessage, error: str) -> None:
+    def _deletion_failed(self, message: InvoiceDeletionMessage, error: str) -> None:
         metrics.add_metric(name="InvoiceDeletionFailed", unit="Count", value=1)
         logger.error("invoice deletion in quickbooks failed", invoice_id=message.invoice_id, error=error)
+        if self.auto_sync is not None:
+            self.auto_sync.deletion_failed(message)
+
+    def _auto_sync(
+        self, message: InvoiceSyncMessage, receipt_handle: str, *, receives: int, last_try: bool, dead: bool
+    ) -> None:
+        if self.auto_sync is None:
+            logger.error("invoice sync dropped: no automatic sync", invoice_id=message.invoice_id)
+            return
+        if dead:
+            self.auto_sync.gave_up(message, DEAD_LETTERED)
+            return
+        try:
+            self.auto_sync.run(self.quickbooks_for, message)
+        except Busy as exc:
+            if not last_try:
+                self.queue.delay(receipt_handle, exc.retry_after)
+                raise
+            self.auto_sync.gave_up(message, f"{exc.detail} Gave up after {receives} attempts.")
 
     def _dead_lettered(self, message: BulkItemMessage) -> None:
         state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)

@@ -200,6 +200,8 @@ def _sync_held(
         writer.failed(exc.detail)
         raise
     final = writer.done(plan, version=stored.version, now=now)
+    # This version is in QuickBooks: nothing left for automatic sync (unless a newer one arrived meanwhile).
+    stores.invoices.settle(tenant_id, invoice_id, stored.version)
     metrics.add_metric(name="InvoiceSynced", unit="Count", value=1)
     logger.info(
         "invoice synced",
@@ -770,7 +772,10 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
     try:
         stored = stores.invoices.get(tenant_id, invoice_id, with_deleted=True)
         link = stored.link_in(qbo.realm_id) if stored else None
-        if stored is None or not stored.deleted or link is None or not (link.linked or link.pending or link.former):
+        if stored is None or not stored.deleted:
+            return 0  # brought back by Books360 meanwhile: left alone
+        if link is None or not (link.linked or link.pending or link.former):
+            stores.invoices.settle(tenant_id, invoice_id, None)
             return 0
         writer = _Writer(qbo, stores.invoices, Scope(tenant_id, qbo.realm_id, invoice_id), link)
         # Creates a sync sent but died before recording, and what an unlink left: deleted too.
@@ -781,6 +786,7 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
             writer.delete_part(key)
         deleted = len(link.payments) + len(link.parts)
         writer.save(replace(writer.link, status=SyncStatus.UNSYNCED, last_error=None))
+        stores.invoices.settle(tenant_id, invoice_id, None)  # a failed deletion re-queued by the sweep is done
     finally:
         stores.leases.release(tenant_id, lease, owner)
     logger.info("invoice deleted in quickbooks", invoice_id=invoice_id, objects=deleted)

@@ -59,6 +59,12 @@ live sync takes seconds) and 30 s at most: the queue's 4 retries (5 receives) th
 holder that died (120 s), so the item still syncs instead of failing."""
 
 
+def busy_while_held(stores: InvoiceStores, held: SyncInProgress, *, tenant_id: str, invoice_id: str) -> Busy:
+    """A queued sync that met another sync's lease: ``Busy``, back when that lease lapses (5 s to 30 s)."""
+    left = stores.leases.seconds_left(tenant_id, f"invoice#{invoice_id}") or 0
+    return Busy(held.detail, retry_after=max(SYNC_BUSY_MIN_WAIT, min(left + 1, SYNC_BUSY_MAX_WAIT)))
+
+
 def invoice_runner(stores: InvoiceStores) -> ItemRunner:
     """Sync one Books360 invoice ("Sync with QB" for one item of the job): creating and linking its client's
     customer first when needed (items of one client race for it; ``ensure_linked`` makes it once).
@@ -75,9 +81,7 @@ def invoice_runner(stores: InvoiceStores) -> ItemRunner:
         try:
             synced = sync_invoice(qbo, stores, tenant_id=tenant_id, invoice_id=invoice_id, now=now)
         except SyncInProgress as held:
-            left = stores.leases.seconds_left(tenant_id, f"invoice#{invoice_id}") or 0
-            wait = max(SYNC_BUSY_MIN_WAIT, min(left + 1, SYNC_BUSY_MAX_WAIT))
-            raise Busy(held.detail, retry_after=wait) from held
+            raise busy_while_held(stores, held, tenant_id=tenant_id, invoice_id=invoice_id) from held
         except InvalidInput as refused:
             return ItemOutcome.failed(_with_fields(refused))
         except (NotFound, Conflict, QuickBooksRejected) as refused:

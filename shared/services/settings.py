@@ -10,6 +10,7 @@ from shared.services.lists import get_lists
 
 if TYPE_CHECKING:
     from shared.domain.settings import Settings
+    from shared.store.auto_sync import AutoSyncStore
     from shared.store.connection import ConnectionStore
     from shared.store.lists import ListsStore
     from shared.store.settings import SettingsStore
@@ -26,13 +27,20 @@ def put_settings(
     connections: ConnectionStore,
     tenant_id: str,
     settings: Settings,
+    *,
+    auto_sync: AutoSyncStore | None = None,
 ) -> Settings:
-    """Check the document against the tenant's current lists, then store it whole; ``InvalidInput`` names each field."""
+    """Check the document against the tenant's current lists, then store it whole; ``InvalidInput`` names each field.
+
+    Turning ``autoCreateInvoices`` on tells automatic sync's sweep to catch up the invoices waiting for it."""
     violations = settings_violations(settings, get_lists(lists_store, connections, tenant_id))
     if violations:
         raise InvalidInput(
             "The settings break some rules; nothing was saved.",
             errors=[FieldError(v.field, v.message) for v in violations],
         )
+    turned_on = settings.auto_create_invoices and not settings_store.get(tenant_id).auto_create_invoices
     settings_store.put(tenant_id, settings)
+    if turned_on and auto_sync is not None:
+        auto_sync.mark_tenant(tenant_id)
     return settings_store.get(tenant_id)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from shared.store.table import ConditionFailed, tenant_pk
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from shared.store.table import Table
 
@@ -37,13 +37,15 @@ class Books360Store:
             return False
         return True
 
-    def tombstone(self, tenant_id: str, sk: str, version: int) -> bool:
-        """Books360 deleted the object: keep its key and version (so an older upsert cannot bring it back)."""
+    def tombstone(self, tenant_id: str, sk: str, version: int, *, remove: Iterable[str] = ()) -> bool:
+        """Books360 deleted the object: keep its key and version (so an older upsert cannot bring it back);
+        ``remove``: attributes that meant something only while it existed."""
         try:
             self.table.update(
                 tenant_pk(tenant_id),
                 sk,
                 set_values={"deleted": True, "version": version},
+                remove=remove,
                 condition="attribute_not_exists(#version) OR #version < :version",
                 values={"version": version},
             )

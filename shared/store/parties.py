@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.parties import BillingAddress, Link, LinkStatus, Party, PartyFilters
+from shared.store.auto_sync import client_marker
 from shared.store.links import LinkGuards
 from shared.store.table import READ_BUDGET, ConditionFailed, TransactionRefused, tenant_pk
 
@@ -118,6 +119,12 @@ class PartyStore:
         after_next = next_sk.removeprefix(kind.sk_prefix) if next_sk is not None else None
         return PartyPage(leading + [_party(kind, item) for item in items], after_next)
 
+    def get_many(self, tenant_id: str, kind: PartyKind, party_ids: Iterable[str]) -> dict[str, Party]:
+        """Party id -> party, for those of ``party_ids`` known and not deleted (BatchGetItem, 100 keys a call)."""
+        found = self.table.get_many(tenant_pk(tenant_id), (kind.sk_prefix + p for p in party_ids))
+        parties = (_party(kind, item) for item in found.values() if not item.get("deleted"))
+        return {party.party_id: party for party in parties}
+
     def linked_parties(self, tenant_id: str, realm_id: str, kind: PartyKind, qb_ids: Iterable[str]) -> dict[str, str]:
         """QuickBooks id -> id of the party linked to it in ``realm_id``, for those linked (one BatchGetItem)."""
         guards = self.guards.get_many(tenant_id, realm_id, kind.qb_entity, qb_ids)
@@ -132,10 +139,13 @@ class PartyStore:
         """
         pk = tenant_pk(tenant_id)
         attribute = _link_attribute(link.realm_id)
+        # A client linked now may have invoices waiting for it: the automatic sync's sweep is told, in the
+        # same write (``shared.store.auto_sync``).
+        marker = client_marker(tenant_id, party_id) if kind.has_invoices else {}
         party_update = self.table.update_action(
             pk,
             kind.sk_prefix + party_id,
-            set_values={attribute: _link_item(link)},
+            set_values={attribute: _link_item(link), **marker},
             condition="attribute_exists(#pk) AND attribute_not_exists(#deleted) AND attribute_not_exists(#link)",
             names={"#link": attribute},
         )

@@ -30,6 +30,7 @@ class SettingsStore:
         return Settings.model_validate({**DEFAULT_DOCUMENT, **stored})
 
     def put(self, tenant_id: str, settings: Settings) -> None:
-        """Replace the whole document (the API's PUT is a whole-document write)."""
+        """Replace the whole document (the API's PUT is a whole-document write). Every field of the document is
+        set, so nothing of an older one survives; the item's index keys (automatic sync's catch-up) stay."""
         document = settings.model_dump(mode="json", by_alias=True)
-        self.table.put({"pk": tenant_pk(tenant_id), "sk": SETTINGS_SK, **document})
+        self.table.update(tenant_pk(tenant_id), SETTINGS_SK, set_values=document)

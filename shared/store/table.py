@@ -223,14 +223,18 @@ class Table:
                 return items
             arguments["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def query_index(self, partition: str) -> list[dict[str, Any]]:
-        """Every item whose ``gsi1pk`` is ``partition`` (the QuickBooks-to-Books360 index), over all pages."""
+    def query_index(self, partition: str, sk_prefix: str | None = None) -> list[dict[str, Any]]:
+        """Every item whose ``gsi1pk`` is ``partition`` (and ``gsi1sk`` starts with ``sk_prefix``), over all
+        pages: the QuickBooks-to-Books360 index, and the sparse indexes of open jobs and pending work."""
         arguments: dict[str, Any] = {
             "TableName": self.name,
             "IndexName": GSI1,
             "KeyConditionExpression": "gsi1pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": partition}},
         }
+        if sk_prefix:
+            arguments["KeyConditionExpression"] += " AND begins_with(gsi1sk, :prefix)"
+            arguments["ExpressionAttributeValues"][":prefix"] = {"S": sk_prefix}
         items: list[dict[str, Any]] = []
         while True:
             answer = self.client.query(**arguments)
