@@ -53,6 +53,7 @@ ADMISSION_HORIZON = 1.0
 """A bulk item starts only when the company's calls are booked at most this far ahead."""
 DEFERRAL_SPACING = 0.2
 """Deferred messages come back this far apart: a little under one item's calls (about 2 × ``CALL_SPACING``)."""
+LATE_REBOOKINGS = 3
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds upper bound
 
 
@@ -68,17 +69,25 @@ class CompanyPacer:
     sleep: Callable[[float], None] = time.sleep
 
     def acquire(self, realm_id: str) -> None:
-        booking = self.calendar.book(realm_id, latest=self.clock() + self.max_wait)
-        if booking is None:
-            metrics.add_metric(name="QuickBooksCallRefusedByPacing", unit="Count", value=1)
-            raise CompanyBusy(
-                "QuickBooks is busy with this company's other work; try again in a few seconds.",
-                retry_after=max(1, math.ceil(self.max_wait)),
-            )
-        wait = booking.at - self.clock()
-        if wait > 0:
-            self.sleep(wait)
-        self.guard.acquire(realm_id)
+        deadline = self.clock() + self.max_wait
+        for attempt in range(1, LATE_REBOOKINGS + 2):
+            booking = self.calendar.book(realm_id, latest=deadline)
+            if booking is None:
+                metrics.add_metric(name="QuickBooksCallRefusedByPacing", unit="Count", value=1)
+                raise CompanyBusy(
+                    "QuickBooks is busy with this company's other work; try again in a few seconds.",
+                    retry_after=max(1, math.ceil(self.max_wait)),
+                )
+            wait = booking.at - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+            self.guard.acquire(realm_id)
+            # Woken (or let through the guard) later than one spacing after its time, the call would crowd the
+            # next ones: it books again instead (a few times at most; then it goes).
+            if self.clock() - booking.at <= self.calendar.spacing or attempt > LATE_REBOOKINGS:
+                return
+            self.guard.release(realm_id)
+            metrics.add_metric(name="QuickBooksCallBookedAgain", unit="Count", value=1)
 
     def release(self, realm_id: str) -> None:
         self.guard.release(realm_id)
