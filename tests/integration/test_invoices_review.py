@@ -34,6 +34,7 @@ from tests.integration.test_invoices import (
 )
 from tests.integration.test_invoices_exactly_once import crash_once_after_answer
 
+
 @pytest.fixture
 def realm(stack) -> str:
     return stack.connect()

@@ -97,7 +97,11 @@ def book_ahead(realm: str, seconds: float) -> None:
 
 def attributes(queue: Bulk) -> dict[str, int]:
     found = queue.sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])["Attributes"]
-    keys = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
+    keys = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
     return {k.removeprefix("ApproximateNumberOfMessages") or "visible": int(found[k]) for k in keys}
 
 
