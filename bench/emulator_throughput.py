@@ -2,7 +2,8 @@
 
 Runs ``python -m emulator`` in a subprocess on a free loopback port (so the clients do not share its GIL),
 creates a company whose throttling is lifted with the admin option
-``POST /_admin/companies {"limits": {"ratePerMinute": N, "maxConcurrent": N}}``, then drives it with
+``POST /_admin/companies {"limits": {"ratePerMinute": N, "maxConcurrent": N, "ratePerSecond": N,
+"batchPerMinute": N}}``, then drives it with
 10 concurrent httpx clients and prints requests/second for creates, for queries, and their ratio.
 
     .venv/bin/python bench/emulator_throughput.py [--requests 2000] [--clients 10]
@@ -80,7 +81,12 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     process = start_emulator(port)
     try:
-        limits = {"ratePerMinute": UNLIMITED, "maxConcurrent": UNLIMITED}
+        limits = {
+            "ratePerMinute": UNLIMITED,
+            "maxConcurrent": UNLIMITED,
+            "ratePerSecond": UNLIMITED,
+            "batchPerMinute": UNLIMITED,
+        }
         realm = httpx.post(f"{url}/_admin/companies", json={"companyName": "Bench", "limits": limits}).json()["realmId"]
         token = httpx.post(f"{url}/_admin/tokens", json={"realmId": realm}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}

@@ -1,8 +1,12 @@
 """Test-only routes (no auth): companies, injected faults, request statistics, reset.
 
 * ``POST /_admin/companies {"companyName", "customFields": [up to 3 names], "realmId", "limits"}`` -> ``{"realmId"}``.
-  ``limits: {"ratePerMinute": n, "maxConcurrent": n}`` replaces the configured throttling for that company only
-  (the throughput bench lifts it this way). A taken ``realmId`` is a 409.
+  ``limits: {"ratePerMinute": n, "maxConcurrent": n, "ratePerSecond": n, "batchPerMinute": n}`` replaces the
+  configured throttling (QuickBooks' 500 a minute, 10 at once, 10 a second, 40 batches a minute) for that company
+  only; an omitted key keeps the configured value. Only a test or bench that means to exceed QuickBooks' limits
+  lifts them (the throughput bench does). A taken ``realmId`` is a 409.
+* ``PUT /_admin/companies/{realmId}/limits {"ratePerMinute", ...}`` -> the company's limits now (same keys): the
+  same setting for a company that exists already; ``{}`` gives it the configured limits back. Unknown realm: 404.
 * ``POST /_admin/faults {"realmId", "method", "entity", "operation", "status", "count", "latencyMs"}``: omitted
   keys match anything; ``entity`` is the lower-case path segment (``customer``, ``query``, ``batch``) or ``token``;
   ``operation`` is the ``?operation=`` parameter (``delete``, ``void``, ``update``), so
@@ -10,7 +14,9 @@
   without ``operation`` matches every ``POST invoice`` (creates, updates, deletes, voids and ``/send`` alike).
   A ``status`` (429, 500, 503, or 0 = carry out, then drop the connection) without ``count`` applies once;
   ``latencyMs`` without ``count`` delays every matching request until reset. ``GET /_admin/faults`` lists them.
-* ``GET /_admin/requests?realmId`` -> ``{"total", "byEndpoint", "throttled", "maxConcurrent"}``; token calls
+* ``GET /_admin/requests?realmId`` -> ``{"total", "byEndpoint", "throttled", "throttledBy", "maxConcurrent"}``;
+  ``throttled`` counts every 429 the throttling answered (not injected ones), ``throttledBy`` splits it by the limit
+  exceeded (``concurrent``, ``perMinute``, ``perSecond``, ``batchPerMinute``); token calls
   carry no realm, so ``POST token`` appears only in the report without ``realmId``. Keys are method and path
   entity only: ``POST /invoice?operation=delete`` and ``POST /invoice/{id}/send`` count as ``POST invoice``.
 * ``POST /_admin/reset``: companies, faults, statistics, tokens and webhooks are forgotten.
@@ -25,13 +31,21 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from emulator.entities import Company, Limits
-from emulator.faults import INJECTABLE_STATUSES, FaultRule
+from emulator.entities import Company
+from emulator.faults import INJECTABLE_STATUSES, FaultRule, Limits
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
     from emulator.state import EmulatorState
+
+
+LIMIT_KEYS = {
+    "ratePerMinute": "rate_per_minute",
+    "maxConcurrent": "max_concurrent",
+    "ratePerSecond": "rate_per_second",
+    "batchPerMinute": "batch_per_minute",
+}
 
 
 class AdminError(Exception):
@@ -89,18 +103,29 @@ def new_company(state: EmulatorState, data: dict[str, Any]) -> Company:
     ):
         raise AdminError("customFields must be a list of names")
     limits_data = data.get("limits")
-    limits = None
-    if limits_data is not None:
-        if not isinstance(limits_data, dict):
-            raise AdminError("limits must be an object")
-        limits = Limits(
-            rate_per_minute=_optional_int(limits_data, "ratePerMinute") or state.config.rate_per_minute,
-            max_concurrent=_optional_int(limits_data, "maxConcurrent") or state.config.max_concurrent,
-        )
+    limits = None if limits_data is None else company_limits(state, limits_data)
     extra: dict[str, Any] = {} if custom_fields is None else {"custom_fields": list(custom_fields)[:3]}
     company = Company(realm_id=realm_id, name=name, clock=state.clock, limits=limits, **extra)
     state.companies[realm_id] = company
     return company
+
+
+def company_limits(state: EmulatorState, data: Any) -> Limits:
+    """``{"ratePerMinute", "maxConcurrent", "ratePerSecond", "batchPerMinute"}``; omitted keys: configured values."""
+    if not isinstance(data, dict):
+        raise AdminError("limits must be an object")
+    configured = state.config.limits()
+    values: dict[str, int] = {}
+    for key, name in LIMIT_KEYS.items():
+        value = _optional_int(data, key)
+        if value is not None and value < 1:
+            raise AdminError(f"{key} must be at least 1")
+        values[name] = getattr(configured, name) if value is None else value
+    return Limits(**values)
+
+
+def limits_json(limits: Limits) -> dict[str, int]:
+    return {key: getattr(limits, name) for key, name in LIMIT_KEYS.items()}
 
 
 async def create_company(request: Request) -> JSONResponse:
@@ -110,6 +135,18 @@ async def create_company(request: Request) -> JSONResponse:
     except AdminError as error:
         return JSONResponse({"error": str(error)}, status_code=error.status)
     return JSONResponse({"realmId": company.realm_id, "companyName": company.name})
+
+
+async def set_limits(request: Request) -> JSONResponse:
+    state = _state(request)
+    company = state.companies.get(request.path_params["realm"])
+    if not isinstance(company, Company):
+        return JSONResponse({"error": f"no company with realmId {request.path_params['realm']}"}, status_code=404)
+    try:
+        company.limits = company_limits(state, await _object(request))
+    except AdminError as error:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+    return JSONResponse({"realmId": company.realm_id, "limits": limits_json(company.limits)})
 
 
 async def list_companies(request: Request) -> JSONResponse:
@@ -176,6 +213,7 @@ def routes() -> list[Route]:
     return [
         Route("/_admin/companies", create_company, methods=["POST"]),
         Route("/_admin/companies", list_companies, methods=["GET"]),
+        Route("/_admin/companies/{realm}/limits", set_limits, methods=["PUT"]),
         Route("/_admin/faults", add_fault, methods=["POST"]),
         Route("/_admin/faults", list_faults, methods=["GET"]),
         Route("/_admin/requests", requests_report, methods=["GET"]),

@@ -18,6 +18,7 @@ from emulator import errors, wire
 from emulator.errors import QboFault
 
 if TYPE_CHECKING:
+    from emulator.faults import Limits
     from emulator.state import Operation
 
 Record = dict[str, Any]
@@ -210,12 +211,6 @@ def _cents(value: Decimal) -> Decimal:
 
 
 # --- the company --------------------------------------------------------------------------------
-
-
-@dataclass
-class Limits:
-    rate_per_minute: int
-    max_concurrent: int
 
 
 @dataclass

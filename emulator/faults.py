@@ -1,19 +1,33 @@
 """The gate every API and token request passes: request statistics, throttling, and injected faults.
 
-QuickBooks throttles per company: more than ``max_concurrent`` requests in flight, or more than
-``rate_per_minute`` in a sliding minute, answer 429 (code 3001). Injected latency is spent inside the
-in-flight window, so slow requests really do pile up against the concurrency limit.
+QuickBooks throttles per company (realm) and app (the OAuth client the token was issued to), and the emulator
+answers as it does, with a 429 and its throttle fault (code 3001, ``ThrottleExceeded``), before the request is
+carried out, when one more request would make (``qbo-api-facts.md`` §6 and §4.2):
+
+* more than ``rate_per_minute`` (500) requests of the company in a sliding minute, batch requests included (a
+  batch is one request), whatever the app;
+* more than ``max_concurrent`` (10) requests of one app in flight;
+* more than ``rate_per_second`` (10) requests of one app in a sliding second;
+* more than ``batch_per_minute`` (40) ``POST /batch`` requests of one app in a sliding minute.
+
+Tokens from the consent flow belong to the configured app (``QBO_CLIENT_ID``); tokens from ``/_admin/tokens``
+belong to the app it names, ``emulator-admin`` by default, so a test looking at QuickBooks with them does not spend
+the product's per-app budget (QuickBooks counts another app's calls apart too) but does spend the company's minute.
+
+A refused request takes no share of any window: only what was admitted counts against the limits. The windows
+read ``EmulatorState.throttle_clock`` (``time.monotonic`` unless a test puts a fake clock there). Injected latency
+is spent inside the in-flight window, so slow requests really do pile up against the concurrency limit. Token
+calls carry no company and are never throttled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from emulator import errors, wire
@@ -27,6 +41,21 @@ if TYPE_CHECKING:
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
 _API_PATH = re.compile(r"^/v3/company/(?P<realm>[^/]+)/(?P<entity>[^/?]+)")
 INJECTABLE_STATUSES = frozenset({0, 429, 500, 503})
+SECOND = 1.0
+MINUTE = 60.0
+
+Limit = Literal["concurrent", "perMinute", "perSecond", "batchPerMinute"]
+LIMITS: tuple[Limit, ...] = ("concurrent", "perMinute", "perSecond", "batchPerMinute")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The throttling of one company; QuickBooks' own values (``qbo-api-facts.md`` §6 and §4.2) by default."""
+
+    rate_per_minute: int = 500
+    max_concurrent: int = 10
+    rate_per_second: int = 10
+    batch_per_minute: int = 40
 
 
 @dataclass
@@ -108,13 +137,63 @@ class FaultBook:
 
 
 @dataclass
+class AppTraffic:
+    """What one app (OAuth client) has going with one company: QuickBooks counts most limits per realm and app."""
+
+    in_flight: int = 0
+    second: deque[float] = field(default_factory=deque)
+    batch_minute: deque[float] = field(default_factory=deque)
+
+
+@dataclass
 class RealmTraffic:
     total: int = 0
     by_endpoint: Counter[str] = field(default_factory=Counter)
     throttled: int = 0
+    throttled_by: Counter[str] = field(default_factory=Counter)
     max_concurrent: int = 0
     in_flight: int = 0
-    window: deque[float] = field(default_factory=deque)
+    # When the requests the company was answered started, kept as long as a limit still looks back at them.
+    minute: deque[float] = field(default_factory=deque)
+    apps: dict[str, AppTraffic] = field(default_factory=dict)
+
+    def admit(self, limits: Limits, now: float, *, app: str, batch: bool) -> Limit | None:
+        """None when one more request of ``app`` may start at ``now`` (it is then counted), else the limit exceeded.
+
+        The minute is the company's, whatever the app; in flight, the second and the batches are per app.
+        """
+        own = self.apps.setdefault(app, AppTraffic())
+        if own.in_flight >= limits.max_concurrent:
+            return "concurrent"
+        _forget_before(self.minute, now - MINUTE)
+        _forget_before(own.second, now - SECOND)
+        _forget_before(own.batch_minute, now - MINUTE)
+        if len(self.minute) >= limits.rate_per_minute:
+            return "perMinute"
+        if len(own.second) >= limits.rate_per_second:
+            return "perSecond"
+        if batch and len(own.batch_minute) >= limits.batch_per_minute:
+            return "batchPerMinute"
+        self.minute.append(now)
+        own.second.append(now)
+        if batch:
+            own.batch_minute.append(now)
+        return None
+
+    def started(self, app: str) -> None:
+        self.apps.setdefault(app, AppTraffic()).in_flight += 1
+        self.in_flight += 1
+        self.max_concurrent = max(self.max_concurrent, self.in_flight)
+
+    def finished(self, app: str) -> None:
+        self.apps[app].in_flight -= 1
+        self.in_flight -= 1
+
+
+def _forget_before(window: deque[float], horizon: float) -> None:
+    """Drop what started at or before ``horizon``: a request exactly one period ago no longer counts."""
+    while window and window[0] <= horizon:
+        window.popleft()
 
 
 @dataclass
@@ -139,12 +218,15 @@ class Traffic:
         else:
             buckets = [*self.realms.values(), self.unscoped]
         by_endpoint: Counter[str] = Counter()
+        throttled_by: Counter[str] = Counter()
         for bucket in buckets:
             by_endpoint.update(bucket.by_endpoint)
+            throttled_by.update(bucket.throttled_by)
         return {
             "total": sum(b.total for b in buckets),
             "byEndpoint": dict(sorted(by_endpoint.items())),
             "throttled": sum(b.throttled for b in buckets),
+            "throttledBy": {limit: throttled_by[limit] for limit in LIMITS},
             "maxConcurrent": max((b.max_concurrent for b in buckets), default=0),
         }
 
@@ -190,12 +272,20 @@ class ApiGate:
         realm_id, entity = target
         method: str = scope["method"]
         traffic = self.state.traffic.of(realm_id)
-        if realm_id is not None and not self._admit(realm_id, traffic):
-            traffic.throttled += 1
-            await _answer(tagged, 429, fault_response_body(errors.throttled(), self.state.clock()))
-            return
-        traffic.in_flight += 1
-        traffic.max_concurrent = max(traffic.max_concurrent, traffic.in_flight)
+        app = self._app(scope)
+        if realm_id is not None:
+            exceeded = traffic.admit(
+                self._limits(realm_id),
+                self.state.throttle_clock(),
+                app=app,
+                batch=method == "POST" and entity == "batch",
+            )
+            if exceeded is not None:
+                traffic.throttled += 1
+                traffic.throttled_by[exceeded] += 1
+                await _answer(tagged, 429, fault_response_body(errors.throttled(), self.state.clock()))
+                return
+        traffic.started(app)
         try:
             verdict = self.state.faults.take(realm_id, method, entity, operation_of(scope))
             traffic.total += 1
@@ -212,23 +302,21 @@ class ApiGate:
             else:
                 await self.app(scope, receive, tagged)
         finally:
-            traffic.in_flight -= 1
+            traffic.finished(app)
 
-    def _admit(self, realm_id: str, traffic: RealmTraffic) -> bool:
-        company = self.state.companies.get(realm_id)
-        limits = getattr(company, "limits", None)
-        max_concurrent = limits.max_concurrent if limits else self.state.config.max_concurrent
-        rate_per_minute = limits.rate_per_minute if limits else self.state.config.rate_per_minute
-        if traffic.in_flight >= max_concurrent:
-            return False
-        now = time.monotonic()
-        window = traffic.window
-        while window and window[0] <= now - 60:
-            window.popleft()
-        if len(window) >= rate_per_minute:
-            return False
-        window.append(now)
-        return True
+    def _app(self, scope: Scope) -> str:
+        """The app (OAuth client) the bearer token was issued to; ``""`` without a token the emulator knows."""
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and token.strip():
+                    return self.state.oauth.app_of(token.strip()) or ""
+        return ""
+
+    def _limits(self, realm_id: str) -> Limits:
+        """The company's own limits (``POST /_admin/companies {"limits"}``), else the configured ones."""
+        limits = getattr(self.state.companies.get(realm_id), "limits", None)
+        return limits if isinstance(limits, Limits) else self.state.config.limits()
 
 
 def _with_transaction_id(send: Send) -> Send:

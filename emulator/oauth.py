@@ -8,6 +8,8 @@ Decisions where Intuit is vague or where the emulator is deliberately stricter (
 * Revoking either token of a grant (refresh or access) disconnects the app from that company: every token of the
   grant stops working. Revoking an unknown token answers 200, as RFC 7009 §2.2 asks.
 * ``id_token`` (RS256, key published at ``/op/v1/jwks``) is issued only by the code exchange, and only with ``openid``.
+* Every grant names its app, which QuickBooks' throttling counts apart (``emulator.faults``): the client id for
+  the consent flow; ``POST /_admin/tokens {"realmId", "app"}`` names its own, ``emulator-admin`` by default.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ ID_TOKEN_TTL = 3600
 REFRESH_HARD_TTL = 5 * 365 * 24 * 3600
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
+# The app of tokens from ``POST /_admin/tokens`` unless it names another: tests and the demo seeding, never the product.
+ADMIN_APP = "emulator-admin"
 PAYMENT_SCOPE = "com.intuit.quickbooks.payment"
 REALM_SCOPES = frozenset({ACCOUNTING_SCOPE, PAYMENT_SCOPE})
 KNOWN_SCOPES = frozenset(
@@ -126,6 +130,9 @@ class _Grant:
     scopes: tuple[str, ...]
     created_at: float
     revoked: bool = False
+    # The app the tokens were issued to (QuickBooks throttles per company and app): the client id, or the name
+    # the admin route gave.
+    app: str = ADMIN_APP
 
 
 @dataclass
@@ -206,11 +213,21 @@ class OAuthStore:
                 return "invalid"
             return "expired" if record.expires_at <= self.clock() else "ok"
 
-    def issue_tokens(self, realm_id: str) -> dict[str, Any]:
-        """Tokens for the user of ``realm_id`` as if they had just consented to the accounting scope."""
+    def issue_tokens(self, realm_id: str, app: str = ADMIN_APP) -> dict[str, Any]:
+        """Tokens for the user of ``realm_id`` as if they had just consented to the accounting scope.
+
+        They belong to ``app`` for throttling: by default not the configured client, so what a test does with them
+        is not counted against the product's per-app limits.
+        """
         with self._lock:
-            grant = _Grant(uuid.uuid4().hex, realm_id, (ACCOUNTING_SCOPE,), self.clock())
+            grant = _Grant(uuid.uuid4().hex, realm_id, (ACCOUNTING_SCOPE,), self.clock(), app=app)
             return self._token_response(grant, include_hard_expiry=False)
+
+    def app_of(self, access_token: str) -> str | None:
+        """The app a known access token (live or not) was issued to, else None."""
+        with self._lock:
+            record = self._access.get(_digest(access_token))
+            return None if record is None else record.grant.app
 
     def create_code(self, client_id: str, redirect_uri: str, realm_id: str | None, scopes: tuple[str, ...]) -> str:
         """A single-use authorization code bound to the client, the redirect URI and the company."""
@@ -232,7 +249,7 @@ class OAuthStore:
             if record.client_id != client_id or record.redirect_uri != redirect_uri:
                 raise OAuthError("invalid_grant", description="Authorization code was issued to another redirect_uri")
             record.used = True
-            grant = _Grant(uuid.uuid4().hex, record.realm_id, record.scopes, self.clock())
+            grant = _Grant(uuid.uuid4().hex, record.realm_id, record.scopes, self.clock(), app=client_id)
             response = self._token_response(grant, include_hard_expiry=include_hard_expiry)
             if "openid" in grant.scopes:
                 response["id_token"] = self._id_token(grant, client_id)
@@ -635,10 +652,14 @@ def _company_realm(request: Request, data: dict[str, Any]) -> str:
 
 async def _admin_tokens(request: Request) -> Response:
     try:
-        realm_id = _company_realm(request, await _admin_body(request))
+        data = await _admin_body(request)
+        realm_id = _company_realm(request, data)
+        app = data.get("app", ADMIN_APP)
+        if not isinstance(app, str) or not app:
+            raise OAuthError("invalid_request", description="app must be a non-empty string")
     except OAuthError as error:
         return error.response()
-    return _json({**_store(request).issue_tokens(realm_id), "realmId": realm_id}, headers=_NO_STORE)
+    return _json({**_store(request).issue_tokens(realm_id, app), "realmId": realm_id}, headers=_NO_STORE)
 
 
 async def _admin_expire_tokens(request: Request) -> Response:

@@ -18,9 +18,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from emulator.faults import FaultBook, Traffic
+from emulator.faults import FaultBook, Limits, Traffic
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TokenCheck = Literal["ok", "expired", "invalid"]
 Operation = Literal["Create", "Update", "Delete", "Merge", "Void", "Emailed"]
@@ -37,8 +40,11 @@ class EmulatorConfig:
     redirect_uris: list[str] = field(default_factory=list)
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 8_726_400
+    # QuickBooks' throttling per company (``emulator.faults``); a company may be given its own (admin route).
     rate_per_minute: int = 500
     max_concurrent: int = 10
+    rate_per_second: int = 10
+    batch_per_minute: int = 40
 
     @classmethod
     def from_env(cls) -> EmulatorConfig:
@@ -52,6 +58,17 @@ class EmulatorConfig:
             redirect_uris=extra,
             rate_per_minute=int(os.environ.get("QBO_RATE_PER_MINUTE", "500")),
             max_concurrent=int(os.environ.get("QBO_MAX_CONCURRENT", "10")),
+            rate_per_second=int(os.environ.get("QBO_RATE_PER_SECOND", "10")),
+            batch_per_minute=int(os.environ.get("QBO_BATCH_PER_MINUTE", "40")),
+        )
+
+    def limits(self) -> Limits:
+        """The throttling of a company that was not given limits of its own."""
+        return Limits(
+            rate_per_minute=self.rate_per_minute,
+            max_concurrent=self.max_concurrent,
+            rate_per_second=self.rate_per_second,
+            batch_per_minute=self.batch_per_minute,
         )
 
 
@@ -64,6 +81,10 @@ class OAuthLike(Protocol):
 
     def issue_tokens(self, realm_id: str) -> dict[str, Any]:
         """A token response (as the token endpoint answers) for a user of ``realm_id``, without consent."""
+        ...
+
+    def app_of(self, access_token: str) -> str | None:
+        """The app (client id, or the admin route's app name) a known access token was issued to, else None."""
         ...
 
     def reset(self) -> None: ...
@@ -90,6 +111,8 @@ class EmulatorState:
         self.webhooks = webhooks
         self.companies: dict[str, Any] = {}  # realmId -> accounting half's Company
         self.clock = time.time
+        # What the throttling windows read; a test may put a fake clock here (seconds, only differences matter).
+        self.throttle_clock: Callable[[], float] = time.monotonic
         self.faults = FaultBook()
         self.traffic = Traffic()
 

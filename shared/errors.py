@@ -150,6 +150,13 @@ class QuickBooksThrottled(Busy):
     title = "QuickBooks is busy"
 
 
+class CompanyBusy(QuickBooksThrottled):
+    """Our own pacing: the company's QuickBooks calls are booked further ahead than this caller may wait.
+
+    Nothing was sent to QuickBooks; a bulk worker defers its message instead of spending an SQS receive on it.
+    """
+
+
 class StorageBusy(Busy):
     """DynamoDB or Secrets Manager throttled us, or two writers met on one item; retry in a moment."""
 

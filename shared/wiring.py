@@ -16,11 +16,20 @@ from aws_lambda_powertools.utilities import parameters
 from shared.domain import cursors
 from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
+from shared.quickbooks.pacing import LocalPacer
 from shared.services.auto_sync import AutoSync
 from shared.services.bulk_worker import BulkWorker
 from shared.services.connection import CALLBACK_PATH, require_connected
 from shared.services.invoices import InvoiceStores, deletion_runner, queue_deletion
 from shared.services.job_items import INVOICES_JOB_KIND, invoice_runner, party_runners
+from shared.services.pacing import (
+    BACKGROUND_MAX_WAIT,
+    CALL_SPACING,
+    DEFERRAL_SPACING,
+    INTERACTIVE_MAX_WAIT,
+    BacklogAdmission,
+    CompanyPacer,
+)
 from shared.services.tokens import TenantTokens
 from shared.services.webhooks import WebhookStores
 from shared.settings import Settings
@@ -34,7 +43,7 @@ from shared.store.jobs import JobStore
 from shared.store.leases import LeaseStore
 from shared.store.lists import ListsStore
 from shared.store.oauth_states import OAuthStateStore
-from shared.store.pacing import DynamoPacer
+from shared.store.pacing import CALLS, DEFERRALS, Calendar
 from shared.store.parties import PartyStore
 from shared.store.settings import SettingsStore
 from shared.store.table import Table
@@ -195,8 +204,38 @@ def redirect_uri() -> str:
     return settings().public_api_url.rstrip("/") + CALLBACK_PATH
 
 
+@_once
+def call_calendar() -> Calendar:
+    """The companies' QuickBooks calls, booked 1/8 s apart by every container (``shared.services.pacing``)."""
+    return Calendar(table(), CALLS, spacing=CALL_SPACING)
+
+
+@_once
+def deferral_calendar() -> Calendar:
+    return Calendar(table(), DEFERRALS, spacing=DEFERRAL_SPACING)
+
+
+@_once
+def call_guard() -> LocalPacer:
+    """At most 10 calls of one company in flight from this container (QuickBooks' 10 at once), whatever the client."""
+    return LocalPacer(max_concurrent=10, per_minute=500)
+
+
+@_once
+def interactive_pacer() -> CompanyPacer:
+    return CompanyPacer(call_calendar(), call_guard(), max_wait=INTERACTIVE_MAX_WAIT)
+
+
+@_once
+def backlog_admission() -> BacklogAdmission:
+    return BacklogAdmission(call_calendar(), deferral_calendar())
+
+
 def quickbooks_for(tenant_id: str, *, retry: RetryPolicy | None = None, pacer: Pacer | None = None) -> QuickBooksClient:
-    """A client for the tenant's connected company (409 problem when not connected or to be reconnected)."""
+    """A client for the tenant's connected company (409 problem when not connected or to be reconnected).
+
+    Its calls are paced on the company's calendar shared by every container; an interactive caller's by default.
+    """
     connection = require_connected(connection_store(), tenant_id)
     assert connection.realm_id is not None
     tokens = TenantTokens(
@@ -207,7 +246,7 @@ def quickbooks_for(tenant_id: str, *, retry: RetryPolicy | None = None, pacer: P
         leases=lease_store(),
         connections=connection_store(),
     )
-    return QuickBooksClient(settings().qbo_api_base_url, tokens, retry=retry, pacer=pacer)
+    return QuickBooksClient(settings().qbo_api_base_url, tokens, retry=retry, pacer=pacer or interactive_pacer())
 
 
 @_once
@@ -226,8 +265,9 @@ def bulk_queue() -> BulkQueue:
 
 
 @_once
-def bulk_pacer() -> DynamoPacer:
-    return DynamoPacer(table())
+def bulk_pacer() -> CompanyPacer:
+    """A started bulk item's calls wait longer for their time than the UI's (its start was admitted)."""
+    return CompanyPacer(call_calendar(), call_guard(), max_wait=BACKGROUND_MAX_WAIT)
 
 
 BULK_RETRY = RetryPolicy(retry_throttled=False)
@@ -252,6 +292,7 @@ def bulk_worker() -> BulkWorker:
         clock=now,
         delete_invoice=deletion_runner(invoice_stores()),
         auto_sync=auto_sync(),
+        admission=backlog_admission(),
     )
 
 

@@ -11,10 +11,15 @@ What becomes of a record::
     ... on its last receive (the queue's maxReceiveCount) the item fails with that error instead of going
         silently to the dead-letter queue, so a job never hangs in ``running``.
     a record from the dead-letter queue ......... (a worker killed on the last try) its item fails
+    the company's calls booked > 1 s ahead ..... DEFERRED before the item starts (``shared.services.pacing``):
+    (or a started item's call would wait > 15 s)  the message is sent again with a DelaySeconds the company's
+                                                  deferral calendar spreads, and this delivery is acknowledged:
+                                                  our own pacing never spends a receive (maxReceiveCount)
 
 An invoice deletion (``InvoiceDeletionMessage``: Books360 deleted a linked invoice) takes the same road without a
-job: busy comes back later; on its last receive, or refused for good (not connected any more), it is logged
-and counted, and what is still linked stays on the invoice: automatic sync's sweep queues it again.
+job: deferred like an item, busy comes back later; on its last receive, or refused for good (not connected any
+more), it is logged and counted, and what is still linked stays on the invoice: automatic sync's sweep queues
+it again.
 
 An automatic sync (``InvoiceSyncMessage``: ``shared.services.auto_sync``) takes that road too: busy comes back
 later; on its last receive, or from the dead-letter queue, the invoice is listed failed with why and stays due
@@ -37,7 +42,7 @@ from shared.domain.jobs import (
     ItemStatus,
     QueueMessage,
 )
-from shared.errors import AppError, Busy
+from shared.errors import AppError, Busy, CompanyBusy
 from shared.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -72,6 +77,20 @@ class AutoSyncRunner(Protocol):
         """A deletion in QuickBooks failed: left for the sweep to queue again."""
 
 
+class Admission(Protocol):
+    def deferral(self, realm_id: str) -> int | None:
+        """None when work for the company may start now, else the seconds its message should wait."""
+        ...
+
+
+class Deferred(Exception):
+    """The item did not start (or stopped) for our own pacing: its message comes back after ``seconds``."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"deferred {seconds} s")
+        self.seconds = seconds
+
+
 class QueueRecord(SqsRecordModel):
     body: Json[QueueMessage]
 
@@ -91,6 +110,7 @@ class BulkWorker:
     dead_letter_arn: str = ""
     delete_invoice: InvoiceDeleter | None = None
     auto_sync: AutoSyncRunner | None = None
+    admission: Admission | None = None
 
     def handle(self, raw_record: dict[str, Any]) -> None:
         """Process one SQS record; raising hands it back to SQS for a later delivery."""
@@ -102,7 +122,10 @@ class BulkWorker:
         last_try = receives >= self.max_receive_count
         message = record.body
         if isinstance(message, InvoiceDeletionMessage):
-            self._delete_invoice(message, record.receiptHandle, last_try=last_try or dead_lettered)
+            try:
+                self._delete_invoice(message, record.receiptHandle, last_try=last_try, dead_lettered=dead_lettered)
+            except Deferred as deferred:
+                self._defer(message, record.receiptHandle, deferred.seconds)
             return
         if isinstance(message, InvoiceSyncMessage):
             self._auto_sync(message, record.receiptHandle, receives=receives, last_try=last_try, dead=dead_lettered)
@@ -112,6 +135,9 @@ class BulkWorker:
             return
         try:
             outcome = self._run(message)
+        except Deferred as deferred:
+            self._defer(message, record.receiptHandle, deferred.seconds)
+            return
         except Busy as exc:
             if not last_try:
                 logger.info(
@@ -139,15 +165,24 @@ class BulkWorker:
             metrics.add_metric(name="BulkMessageMalformed", unit="Count", value=1)
             return None
 
-    def _delete_invoice(self, message: InvoiceDeletionMessage, receipt_handle: str, *, last_try: bool) -> None:
+    def _delete_invoice(
+        self, message: InvoiceDeletionMessage, receipt_handle: str, *, last_try: bool, dead_lettered: bool
+    ) -> None:
         if self.delete_invoice is None:
             logger.error("invoice deletion dropped: no deleter", invoice_id=message.invoice_id)
             return
         try:
             with self.quickbooks_for(message.tenant_id) as qbo:
+                if not dead_lettered:
+                    self._admit(qbo.realm_id)
                 self.delete_invoice(qbo, message)
+        except CompanyBusy as exc:
+            if dead_lettered:
+                self._deletion_failed(message, exc.detail)
+                return
+            raise Deferred(exc.retry_after) from exc
         except Busy as exc:
-            if not last_try:
+            if not (last_try or dead_lettered):
                 self.queue.delay(receipt_handle, exc.retry_after)
                 raise
             self._deletion_failed(message, exc.detail)
@@ -170,7 +205,11 @@ class BulkWorker:
             self.auto_sync.gave_up(message, DEAD_LETTERED)
             return
         try:
-            self.auto_sync.run(self.quickbooks_for, message)
+            self.auto_sync.run(self._admitted, message)
+        except CompanyBusy as exc:
+            self._defer(message, receipt_handle, exc.retry_after)
+        except Deferred as deferred:
+            self._defer(message, receipt_handle, deferred.seconds)
         except Busy as exc:
             if not last_try:
                 self.queue.delay(receipt_handle, exc.retry_after)
@@ -198,12 +237,43 @@ class BulkWorker:
             return ItemOutcome.failed(f"Bulk jobs of kind {message.kind!r} are not supported.")
         try:
             with self.quickbooks_for(message.tenant_id) as qbo:
+                self._admit(qbo.realm_id)
                 return runner(qbo, message, job_created_at, self.clock())
+        except CompanyBusy as exc:
+            raise Deferred(exc.retry_after) from exc
         except Busy:
             raise
         except AppError as exc:
             # Unknown object, name taken, QuickBooks' refusal in its own words, not connected any more.
             return ItemOutcome.failed(exc.detail)
+
+    def _admitted(self, tenant_id: str) -> QuickBooksClient:
+        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``)."""
+        qbo = self.quickbooks_for(tenant_id)
+        try:
+            self._admit(qbo.realm_id)
+        except Deferred:
+            qbo.close()
+            raise
+        return qbo
+
+    def _admit(self, realm_id: str) -> None:
+        """Raise ``Deferred`` when the company's calls are booked too far ahead to start now."""
+        if self.admission is None:
+            return
+        seconds = self.admission.deferral(realm_id)
+        if seconds is not None:
+            raise Deferred(seconds)
+
+    def _defer(self, message: QueueMessage, receipt_handle: str, seconds: int) -> None:
+        """Send the message again, out of sight for ``seconds``; this delivery is then acknowledged (returns).
+
+        Should the send fail, this delivery itself comes back after ``seconds`` instead (one receive spent).
+        """
+        if self.queue.send([message], delay_seconds=seconds):
+            self.queue.delay(receipt_handle, seconds)
+            raise Busy("The bulk queue did not take a deferred message.", retry_after=seconds)
+        metrics.add_metric(name="QuickBooksWorkDeferred", unit="Count", value=1)
 
     def _record(self, message: BulkItemMessage, outcome: ItemOutcome) -> None:
         now = self.clock()

@@ -47,23 +47,28 @@ class BulkQueue:
         self.client = client
         self.queue_url = queue_url
 
-    def send(self, messages: Sequence[M]) -> list[Unsent[M]]:
+    def send(self, messages: Sequence[M], *, delay_seconds: int = 0) -> list[Unsent[M]]:
         """Send in batches of 10, each message in its tenant's group, retrying what SQS did not take; what still
-        failed after that, with why."""
+        failed after that, with why.
+
+        ``delay_seconds`` (up to SQS's 900) keeps the messages out of sight that long (a deferred item).
+        """
         unsent: list[Unsent[M]] = []
         for start in range(0, len(messages), SEND_BATCH):
-            unsent += self._send_batch(list(messages[start : start + SEND_BATCH]))
+            unsent += self._send_batch(list(messages[start : start + SEND_BATCH]), delay_seconds)
         return unsent
 
-    def _send_batch(self, batch: list[M]) -> list[Unsent[M]]:
+    def _send_batch(self, batch: list[M], delay_seconds: int) -> list[Unsent[M]]:
         waiting = dict(enumerate(batch))
         reasons: dict[int, str] = {}
+        delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
         for _ in range(SEND_ATTEMPTS):
             entries = [
                 {
                     "Id": str(i),
                     "MessageBody": message.model_dump_json(by_alias=True),
                     "MessageGroupId": message.tenant_id,
+                    **delay,
                 }
                 for i, message in waiting.items()
             ]

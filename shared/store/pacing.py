@@ -1,21 +1,34 @@
-"""Per-company pacing shared by every bulk worker: a request counter per company and 10-second window in DynamoDB.
+"""Per-company calendars in DynamoDB: every Lambda container books its QuickBooks calls on the company's one item.
 
-QuickBooks answers 429 past 500 requests in a sliding minute or 10 in flight for one company. Any 60 seconds
-overlap at most 7 windows of 10 seconds, so ``per_window`` 60 keeps the bulk workers of all Lambdas together
-at 420 a minute at most, leaving room for the interactive routes of the same company::
+QuickBooks answers 429 past 10 requests of one app in any sliding second and 500 of one company in any sliding
+minute. A calendar hands out times ``spacing`` apart (GCRA: the item holds only the next free time, not a count
+per window), so calls booked on it never come closer than ``spacing``, whichever container booked them::
 
-    window  |--- 0..10 s ---|--- 10..20 s ---| ...   one item each: pk PACE#{realmId}, sk = window start
-    acquire  ADD n 1  IF n < per_window          one conditional write, no read, no lost update
-             full? sleep until the next window, then try it
+    item   pk PACE#{realmId}  sk CALLS (or DEFERRALS)  next = the first free time (epoch ms)  expiresAt (TTL)
 
-A job of 30 (a few calls an item) fits in the first windows and never waits. In-flight requests are capped by
-the bulk queue's ``MaximumConcurrency`` (at most 8, the template's bound) times one call at a time per worker,
-so ``release`` has nothing to give back.
+    book      SET next = next + :spacing  IF next > :start AND next <= :latest      the busy path: one write,
+              → my time = next (new) - spacing                                       no read
+    restart   SET next = :start + :spacing  IF next missing OR next <= :start       the idle path: my time = start
+    neither   ConditionFailed carries the item as found (ReturnValuesOnConditionCheckFailure, no extra read):
+              next <= start → restart; next > latest → full, nothing booked (the caller decides: wait? defer?)
+
+``start`` is now (or a later ``not_before``). A restart only ever moves ``next`` forward from a time already past,
+so the last time booked before it is at least ``spacing`` before the restart's: the spacing holds across restarts,
+and two restarters cannot both win (the loser's condition sees the winner's ``next``). With ``spacing`` 125 ms
+any sliding second holds at most 9 calls and any sliding minute at most 481, under QuickBooks' 10 and 500 with
+headroom for the clocks of different containers.
+
+Which write to try first is a guess from the last ``next`` this container saw (busy → book, idle or unknown →
+restart): a right guess costs one write per call, a wrong one two. A company's steady traffic keeps the guess
+right; an interactive call after a quiet spell restarts in one write. ``peek`` reads ``next`` without booking
+(eventually consistent: half a read unit; a stale answer only makes a worker start or defer one item early or late).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.store.table import ConditionFailed
@@ -25,46 +38,97 @@ if TYPE_CHECKING:
 
     from shared.store.table import Table
 
-WINDOW_SECONDS = 10
-PER_WINDOW = 60
+CALLS = "CALLS"
+DEFERRALS = "DEFERRALS"
 RECORD_TTL_SECONDS = 3600
+_MAX_ATTEMPTS = 20  # each failed attempt means another container booked or restarted meanwhile
 
 
-class DynamoPacer:
-    """The ``Pacer`` of bulk workers: every Lambda on one company draws from the same windows."""
+def pace_pk(realm_id: str) -> str:
+    return f"PACE#{realm_id}"
 
-    def __init__(
-        self,
-        table: Table,
-        *,
-        window_seconds: int = WINDOW_SECONDS,
-        per_window: int = PER_WINDOW,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+
+@dataclass(frozen=True)
+class Booking:
+    """A time booked on a calendar (epoch seconds), and how many DynamoDB writes it took."""
+
+    at: float
+    writes: int
+
+
+class Calendar:
+    """One kind of calendar (``sk``) of every company, times ``spacing`` seconds apart."""
+
+    def __init__(self, table: Table, sk: str, *, spacing: float, clock: Callable[[], float] = time.time) -> None:
         self.table = table
-        self.window_seconds = window_seconds
-        self.per_window = per_window
+        self.sk = sk
+        self.spacing_ms = round(spacing * 1000)
         self._clock = clock
-        self._sleep = sleep
+        self._seen: dict[str, int] = {}  # realm → the last ``next`` this container saw (the guess of busy or idle)
+        self._lock = threading.Lock()
 
-    def acquire(self, realm_id: str) -> None:
-        while True:
+    @property
+    def spacing(self) -> float:
+        return self.spacing_ms / 1000
+
+    def book(self, realm_id: str, *, latest: float | None = None, not_before: float | None = None) -> Booking | None:
+        """The first free time from now (or ``not_before``), booked; None when it would be after ``latest``."""
+        pk = pace_pk(realm_id)
+        writes = 0
+        for _ in range(_MAX_ATTEMPTS):
             now = self._clock()
-            window = int(now // self.window_seconds) * self.window_seconds
+            start = _ms(max(now, not_before or now))
+            limit = _ms(latest) if latest is not None else None
+            expires = int(now) + RECORD_TTL_SECONDS
+            busy = self._guess(realm_id) > start
             try:
+                writes += 1
+                if busy:
+                    item = self.table.update(
+                        pk,
+                        self.sk,
+                        set_values={"expiresAt": expires},
+                        add={"next": self.spacing_ms},
+                        condition="#next > :start" + (" AND #next <= :latest" if limit is not None else ""),
+                        values={"start": start, **({"latest": limit} if limit is not None else {})},
+                        old_on_failure=True,
+                    )
+                    self._saw(realm_id, int(item["next"]))
+                    return Booking((int(item["next"]) - self.spacing_ms) / 1000, writes)
+                if limit is not None and start > limit:
+                    return None
                 self.table.update(
-                    f"PACE#{realm_id}",
-                    str(window),
-                    add={"n": 1},
-                    set_values={"expiresAt": window + RECORD_TTL_SECONDS},
-                    condition="attribute_not_exists(#n) OR #n < :limit",
-                    values={"limit": self.per_window},
+                    pk,
+                    self.sk,
+                    set_values={"next": start + self.spacing_ms, "expiresAt": expires},
+                    condition="attribute_not_exists(#next) OR #next <= :start",
+                    values={"start": start},
+                    old_on_failure=True,
                 )
-                return
-            except ConditionFailed:
-                pass
-            self._sleep(window + self.window_seconds - now + 0.01)
+                self._saw(realm_id, start + self.spacing_ms)
+                return Booking(start / 1000, writes)
+            except ConditionFailed as failed:
+                found = int(failed.item["next"]) if failed.item and "next" in failed.item else 0
+                self._saw(realm_id, found)
+                if limit is not None and found > limit and found > start:
+                    return None
+        raise RuntimeError(f"no time booked on {pk} {self.sk} after {_MAX_ATTEMPTS} attempts")
 
-    def release(self, realm_id: str) -> None:
-        return None
+    def peek(self, realm_id: str) -> float:
+        """The first free time (epoch seconds; in the past when the company is idle). One read, nothing booked."""
+        item = self.table.get(pace_pk(realm_id), self.sk, consistent=False)
+        found = int(item["next"]) if item and "next" in item else 0
+        self._saw(realm_id, found)
+        return found / 1000
+
+    def _guess(self, realm_id: str) -> int:
+        with self._lock:
+            return self._seen.get(realm_id, 0)
+
+    def _saw(self, realm_id: str, next_ms: int) -> None:
+        with self._lock:
+            self._seen[realm_id] = next_ms
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)

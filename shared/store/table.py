@@ -27,7 +27,14 @@ READ_BUDGET = 10_000
 
 
 class ConditionFailed(Exception):
-    """A conditional write found the item in another state than the condition required."""
+    """A conditional write found the item in another state than the condition required.
+
+    ``item`` is what the write found (``Table.update(..., old_on_failure=True)``), None when not asked or absent.
+    """
+
+    def __init__(self, message: str, *, item: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 class TransactionRefused(ConditionFailed):
@@ -121,6 +128,7 @@ class Table:
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
+        old_on_failure: bool = False,
     ) -> dict[str, Any]:
         """SET, REMOVE and ADD attributes, only if ``condition`` holds (``#name``/``:value`` placeholders as usual).
 
@@ -130,7 +138,8 @@ class Table:
         ``#a0``...), so reserved words need no care; the condition refers to attributes as ``#attr`` where
         ``attr`` is the attribute's own name, or by the placeholders of ``names`` (for names that are no valid
         placeholder, and nested paths ``#a.#b``); ``values`` are given without their colon. Raises
-        ``ConditionFailed``; answers the item as it is after the update.
+        ``ConditionFailed`` (carrying the item the condition was tested on with ``old_on_failure``, at no extra
+        request); answers the item as it is after the update.
         """
         arguments = {
             **self.update_action(
@@ -145,11 +154,14 @@ class Table:
             ),
             "ReturnValues": "ALL_NEW",
         }
+        if old_on_failure:
+            arguments["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             answer = self.client.update_item(**arguments)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailed(f"{pk} {sk}: {condition}") from exc
+                old = exc.response.get("Item")
+                raise ConditionFailed(f"{pk} {sk}: {condition}", item=self.from_dynamo(old) if old else None) from exc
             raise
         return self.from_dynamo(answer.get("Attributes", {}))
 

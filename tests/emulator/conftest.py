@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 
+BURST_LIMIT = 1_000
+
+
 @dataclass
 class RunningEmulator:
     url: str
@@ -34,6 +37,27 @@ def emulator() -> Iterator[RunningEmulator]:
     with serve(app, log_level="critical") as url:
         app.state.emulator.config.base_url = url  # the discovery document names the emulator's own address
         yield RunningEmulator(url, app)
+
+
+class FakeClock:
+    """A clock for the throttling windows that moves only when a test moves it."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def throttle_clock(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The emulator's throttling reads this clock for the length of the test."""
+    clock = FakeClock()
+    monkeypatch.setattr(emulator.state, "throttle_clock", clock)
+    return clock
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +111,16 @@ class Company:
 
     def requests(self) -> dict[str, Any]:
         return self.http.get("/_admin/requests", params={"realmId": self.realm_id}).json()
+
+    def allow_bursts(self) -> None:
+        """Lift QuickBooks' 10 a second and 40 batches a minute for this company (500 a minute, 10 at once stay).
+
+        Only for a test that itself sends more than QuickBooks allows in a second to test something else (seeding
+        a thousand rows, a client library's calls back to back); never around calls of the product.
+        """
+        limits = {"ratePerSecond": BURST_LIMIT, "batchPerMinute": BURST_LIMIT}
+        response = self.http.put(f"/_admin/companies/{self.realm_id}/limits", json=limits)
+        assert response.status_code == 200, response.text
 
 
 @pytest.fixture

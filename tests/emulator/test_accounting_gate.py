@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -9,12 +10,20 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from emulator.faults import Limits
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.emulator.conftest import Company, RunningEmulator
+    from tests.emulator.conftest import Company, FakeClock, RunningEmulator
 
 THROTTLE_MESSAGE = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
+THROTTLE_ERROR = {
+    "Message": THROTTLE_MESSAGE,
+    "Detail": "The request limit was reached.  Try again later",
+    "code": "3001",
+    "element": "",
+}
 
 
 def add_fault(http: httpx.Client, **rule: Any) -> None:
@@ -100,6 +109,7 @@ def test_eleven_concurrent_requests_with_latency_one_gets_429(company: Company) 
     stats = company.requests()
     assert stats["maxConcurrent"] == 10
     assert stats["throttled"] == 1
+    assert stats["throttledBy"]["concurrent"] == 1
     assert stats["total"] == 10
 
 
@@ -119,6 +129,246 @@ def test_requests_over_rate_per_minute_return_429_and_are_not_carried_out(
     assert response.json()["Fault"]["Error"][0]["code"] == "3001"
     assert company.emulator.state.companies[company.realm_id].names["party"].get("rate 3") is None
     assert company.requests()["throttled"] == 1
+
+
+def assert_throttle_fault(response: httpx.Response) -> None:
+    """QuickBooks' throttle answer, the same for every limit: 429, a SERVICE fault with code 3001."""
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["Fault"] == {"Error": [THROTTLE_ERROR], "type": "SERVICE"}
+    assert isinstance(body["time"], str)
+
+
+def batch_of_one(company: Company, name: str) -> httpx.Response:
+    item = {"bId": "1", "operation": "create", "Customer": {"DisplayName": name}}
+    return company.post("batch", {"BatchItemRequest": [item]})
+
+
+def test_eleventh_request_within_a_second_gets_429_and_is_not_carried_out(
+    company: Company, throttle_clock: FakeClock
+) -> None:
+    # GIVEN ten customer creates within the same second, one after the other (never two at once)
+    for n in range(10):
+        assert company.post("customer", {"DisplayName": f"Second {n}"}).status_code == 200
+        throttle_clock.advance(0.09)
+
+    # WHEN an eleventh request arrives within that second
+    response = company.post("customer", {"DisplayName": "Second 10"})
+
+    # THEN QuickBooks' throttle fault comes back, nothing was created, and it is counted as throttled per second
+    assert_throttle_fault(response)
+    assert company.emulator.state.companies[company.realm_id].names["party"].get("second 10") is None
+    stats = company.requests()
+    assert (stats["total"], stats["throttled"], stats["maxConcurrent"]) == (10, 1, 1)
+    assert stats["throttledBy"] == {"concurrent": 0, "perMinute": 0, "perSecond": 1, "batchPerMinute": 0}
+
+
+def test_per_second_window_slides_and_refused_requests_take_no_share(
+    company: Company, throttle_clock: FakeClock
+) -> None:
+    # GIVEN ten requests at t=0 and ten refused ones just before t=1
+    for _ in range(10):
+        assert company.get("preferences").status_code == 200
+    throttle_clock.advance(0.999)
+    refused = [company.get("preferences").status_code for _ in range(10)]
+
+    # WHEN the clock reaches one second after the first ten
+    throttle_clock.advance(0.001)
+    answered = [company.get("preferences").status_code for _ in range(11)]
+
+    # THEN the refused ones counted for nothing: ten more fit, the eleventh of that second does not
+    assert refused == [429] * 10
+    assert answered == [200] * 10 + [429]
+    assert company.requests()["throttledBy"]["perSecond"] == 11
+
+
+def test_per_second_limit_is_per_company(new_company: Callable[..., Company], throttle_clock: FakeClock) -> None:
+    # GIVEN a company that used its ten requests of this second
+    busy, quiet = new_company(), new_company()
+    for _ in range(10):
+        busy.get("preferences")
+
+    # WHEN the busy company and another one call in the same second
+    # THEN only the busy one is throttled
+    assert busy.get("preferences").status_code == 429
+    assert quiet.get("preferences").status_code == 200
+    assert quiet.requests()["throttled"] == 0
+
+
+def other_app(company: Company, app: str) -> Company:
+    """The same company, through a token issued to another app."""
+    token = company.http.post("/_admin/tokens", json={"realmId": company.realm_id, "app": app}).json()
+    return dataclasses.replace(company, token=token["access_token"])
+
+
+def test_per_second_limit_is_per_app(company: Company, throttle_clock: FakeClock) -> None:
+    # GIVEN an app (the product's client) that used its ten requests of this second on a company
+    product = other_app(company, company.emulator.state.config.client_id)
+    for _ in range(10):
+        assert product.get("preferences").status_code == 200
+
+    # WHEN another app (a test looking at QuickBooks) calls the same company in that second, then the product again
+    others = [company.get("preferences").status_code for _ in range(10)]
+    again = product.get("preferences")
+
+    # THEN the other app had its own ten, and the product is throttled
+    assert others == [200] * 10
+    assert_throttle_fault(again)
+
+
+def test_per_minute_limit_is_the_companys_whatever_the_app(
+    new_company: Callable[..., Company], throttle_clock: FakeClock
+) -> None:
+    # GIVEN a company limited to 3 requests a minute, called twice by one app and once by another
+    company = new_company(limits={"ratePerMinute": 3})
+    tool = other_app(company, "tool")
+    company.get("preferences")
+    company.get("preferences")
+    tool.get("preferences")
+
+    # WHEN either app calls again within the minute
+    throttle_clock.advance(30)
+    # THEN both are throttled by the minute
+    assert tool.get("preferences").status_code == 429
+    assert company.get("preferences").status_code == 429
+    assert company.requests()["throttledBy"]["perMinute"] == 2
+
+
+def test_concurrency_limit_is_per_app(company: Company) -> None:
+    # GIVEN every request of the company takes 400 ms, and ten of one app are in flight
+    add_fault(company.http, realmId=company.realm_id, latencyMs=400)
+    tool = other_app(company, "tool")
+    with ThreadPoolExecutor(max_workers=11) as pool:
+        first = [pool.submit(company.get, "preferences") for _ in range(10)]
+        time.sleep(0.15)
+
+        # WHEN another app sends one while they are in flight
+        other = pool.submit(tool.get, "preferences")
+
+        # THEN it is answered: the ten at once are each app's own
+        assert other.result().status_code == 200
+        assert [f.result().status_code for f in first] == [200] * 10
+    assert company.requests()["maxConcurrent"] == 11
+
+
+def test_forty_first_batch_within_a_minute_gets_429_other_requests_go_on(
+    company: Company, throttle_clock: FakeClock
+) -> None:
+    # GIVEN forty batch requests in one minute, four a second (well under ten a second)
+    for n in range(40):
+        assert batch_of_one(company, f"Batch {n}").status_code == 200
+        throttle_clock.advance(0.25)
+
+    # WHEN a forty-first batch and a plain request arrive within that minute
+    throttle_clock.advance(40)  # 50 s after the first batch
+    over = batch_of_one(company, "Batch 40")
+    plain = company.post("customer", {"DisplayName": "Not a batch"})
+
+    # THEN the batch is throttled and not carried out, the plain request is answered
+    assert_throttle_fault(over)
+    assert company.emulator.state.companies[company.realm_id].names["party"].get("batch 40") is None
+    assert plain.status_code == 200
+    stats = company.requests()
+    assert stats["throttledBy"] == {"concurrent": 0, "perMinute": 0, "perSecond": 0, "batchPerMinute": 1}
+    assert stats["byEndpoint"] == {"POST batch": 40, "POST customer": 1}
+
+    # AND a minute after the first batch, a batch fits again
+    throttle_clock.advance(60 - 50)
+    assert batch_of_one(company, "Batch 40").status_code == 200
+
+
+def test_batch_requests_count_against_the_per_second_limit(company: Company, throttle_clock: FakeClock) -> None:
+    # GIVEN ten batch requests within a second
+    for n in range(10):
+        assert batch_of_one(company, f"Fast batch {n}").status_code == 200
+
+    # WHEN a plain request follows in that second
+    # THEN it is throttled per second (a batch is one request, whatever its items)
+    assert company.get("preferences").status_code == 429
+    assert company.requests()["throttledBy"]["perSecond"] == 1
+
+
+def test_requests_over_rate_per_minute_count_every_second_of_the_minute(
+    new_company: Callable[..., Company], throttle_clock: FakeClock
+) -> None:
+    # GIVEN a company limited to 20 requests a minute, called twice a second
+    company = new_company(limits={"ratePerMinute": 20})
+    for _ in range(20):
+        assert company.get("preferences").status_code == 200
+        throttle_clock.advance(0.5)
+
+    # WHEN the 21st arrives 50 s after the first, then again a minute after the first
+    throttled = company.get("preferences")
+    throttle_clock.advance(60 - 10)
+    again = company.get("preferences")
+
+    # THEN the first is throttled by the minute, the second fits
+    assert_throttle_fault(throttled)
+    assert again.status_code == 200
+    assert company.requests()["throttledBy"]["perMinute"] == 1
+
+
+def test_company_limits_lift_per_second_and_batch_limits(
+    new_company: Callable[..., Company], throttle_clock: FakeClock
+) -> None:
+    # GIVEN a company whose test means to exceed QuickBooks' limits
+    company = new_company(limits={"ratePerSecond": 100, "batchPerMinute": 100})
+
+    # WHEN it sends 50 batch requests in the same instant
+    statuses = {batch_of_one(company, f"Lifted {n}").status_code for n in range(50)}
+
+    # THEN none is throttled
+    assert statuses == {200}
+    assert company.requests()["throttled"] == 0
+
+
+def test_admin_sets_limits_of_an_existing_company(company: Company, throttle_clock: FakeClock) -> None:
+    # GIVEN a company at QuickBooks' limits
+    path = f"/_admin/companies/{company.realm_id}/limits"
+
+    # WHEN its per-second limit is lifted, and later given back
+    lifted = company.http.put(path, json={"ratePerSecond": 1000})
+    fast = {company.get("preferences").status_code for _ in range(30)}
+    restored = company.http.put(path, json={})
+    throttle_clock.advance(1)
+    capped = [company.get("preferences").status_code for _ in range(11)]
+
+    # THEN the lifted company answered everything, the restored one throttles again
+    assert lifted.status_code == 200
+    assert lifted.json()["limits"] == {
+        "ratePerMinute": 500,
+        "maxConcurrent": 10,
+        "ratePerSecond": 1000,
+        "batchPerMinute": 40,
+    }
+    assert fast == {200}
+    assert restored.json()["limits"]["ratePerSecond"] == 10
+    assert capped == [200] * 10 + [429]
+
+
+@pytest.mark.parametrize(
+    ("realm", "body", "status"),
+    [("9341455000000001", {}, 404), (None, {"ratePerSecond": 0}, 400), (None, {"batchPerMinute": "x"}, 400)],
+)
+def test_admin_limits_refuses_unknown_company_and_bad_values(
+    company: Company, realm: str | None, body: dict[str, Any], status: int
+) -> None:
+    # GIVEN an unknown realm or a value that is not a positive integer
+    # WHEN the limits are set
+    response = company.http.put(f"/_admin/companies/{realm or company.realm_id}/limits", json=body)
+
+    # THEN it is refused
+    assert response.status_code == status
+
+
+def test_default_limits_are_quickbooks_own(emulator: RunningEmulator, company: Company) -> None:
+    # GIVEN a company created without limits
+    # WHEN the limits in force are read back through the admin route that sets them to the configured ones
+    limits = company.http.put(f"/_admin/companies/{company.realm_id}/limits", json={}).json()["limits"]
+
+    # THEN they are QuickBooks' 500 a minute, 10 at once, 10 a second and 40 batches a minute
+    assert limits == {"ratePerMinute": 500, "maxConcurrent": 10, "ratePerSecond": 10, "batchPerMinute": 40}
+    assert emulator.state.config.limits() == Limits()
 
 
 # --- injected faults ------------------------------------------------------------------------------

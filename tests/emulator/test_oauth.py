@@ -607,3 +607,23 @@ def test_accounting_api_with_consented_token_then_expired_returns_401(emulator: 
     # THEN the first works and the second is an authentication failure
     assert before.status_code == 200, before.text
     assert after.status_code == 401
+
+
+def test_tokens_name_their_app_for_throttling(emulator: Emulator) -> None:
+    # GIVEN tokens from the consent flow, from a refresh of them, and from the admin route with and without an app
+    tokens = connect(emulator)
+    refreshed = refresh(emulator, tokens["refresh_token"]).json()
+    admin = emulator.http.post("/_admin/tokens", json={"realmId": emulator.realm}).json()
+    named = emulator.http.post("/_admin/tokens", json={"realmId": emulator.realm, "app": "tool"}).json()
+
+    # WHEN their apps are looked up
+    apps = [emulator.store.app_of(t["access_token"]) for t in (tokens, refreshed, admin, named)]
+
+    # THEN the consent flow's belong to the client, the admin route's to its own app unless it names one
+    assert apps == ["local-client-id", "local-client-id", oauth.ADMIN_APP, "tool"]
+    assert emulator.store.app_of("unknown-token") is None
+
+
+def test_admin_tokens_refuses_an_app_that_is_not_a_name(emulator: Emulator) -> None:
+    response = emulator.http.post("/_admin/tokens", json={"realmId": emulator.realm, "app": 7})
+    assert response.status_code == 400

@@ -62,17 +62,9 @@ def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- Books360, the route, QuickBooks as its user sees it --------------------------------------------------------
 
 
-UNPACED_RATE_PER_SECOND = 1000
-
-
 def connect(queue: Bulk) -> str:
-    """Connect t1 to a new company whose per-second limit is lifted (its other limits are QuickBooks' own).
-
-    In-process, QuickBooks answers in a millisecond and retries do not wait, so a worker calls far faster than a
-    real company ever answers; keeping under 10 requests a second is the pacer's business (test_bulk_jobs and
-    the benchmarks), not what these tests are about. A company that ignores the key keeps its own limits.
-    """
-    return queue.stack.connect(realm_id=queue.stack.company(limits={"ratePerSecond": UNPACED_RATE_PER_SECOND}))
+    """Connect t1 to a new company at QuickBooks' real limits (keeping under them is the product's business)."""
+    return queue.stack.connect()
 
 
 def client(client_id: str, name: str, *, email: str | None = "ap@example.com", tenant: str = TENANT) -> None:

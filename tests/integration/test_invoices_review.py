@@ -34,14 +34,10 @@ from tests.integration.test_invoices import (
 )
 from tests.integration.test_invoices_exactly_once import crash_once_after_answer
 
-UNTHROTTLED = {"ratePerSecond": 1000, "ratePerMinute": 10000}
-"""QuickBooks' throttling lifted for the company of these tests: the bookkeeper's many reads right after a sync
-count against its 10 a second too, and throttling is test_invoices_exactly_once's subject, not theirs."""
-
 
 @pytest.fixture
 def realm(stack) -> str:
-    return stack.connect(realm_id=stack.company(limits=UNTHROTTLED))
+    return stack.connect()
 
 
 @pytest.fixture

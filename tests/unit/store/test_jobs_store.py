@@ -14,7 +14,6 @@ from shared.domain.jobs import BulkItemMessage, InvoiceDeletionMessage, ItemOutc
 from shared.services.jobs import requeue_stale_jobs, start_job
 from shared.store.bulk_queue import BulkQueue
 from shared.store.jobs import JobStore
-from shared.store.pacing import DynamoPacer
 from shared.store.table import Table
 from tests.conftest import TABLE_NAME
 
@@ -124,39 +123,6 @@ def test_start_job_with_an_unqueued_item_fails_it_so_the_job_can_finish(aws, mon
     assert "Could not be queued" in job.items[1].error
     jobs.record("t1", "j1", "a", ItemOutcome.succeeded("1"), now=NOW)
     assert jobs.finish_if_done("t1", "j1", now=NOW) is JobStatus.PARTIALLY_FAILED
-
-
-def test_pacer_full_window_waits_for_the_next_one(aws):
-    # GIVEN a window of 10 s that takes 3 requests, and a clock at 100.0 s
-    clock = [100.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock[0] += seconds
-
-    pacer = DynamoPacer(Table(TABLE_NAME, aws), window_seconds=10, per_window=3, clock=lambda: clock[0], sleep=sleep)
-
-    # WHEN four requests start at once
-    for _ in range(4):
-        pacer.acquire("realm-1")
-
-    # THEN the fourth waited for the window at 110 s, and another company was never held back
-    assert slept == [pytest.approx(10.01)]
-    pacer.acquire("realm-2")
-    assert len(slept) == 1
-
-
-def test_pacer_counts_one_record_per_company_and_window(aws):
-    table = Table(TABLE_NAME, aws)
-    pacer = DynamoPacer(table, window_seconds=10, per_window=60, clock=lambda: 1234.5)
-
-    for _ in range(5):
-        pacer.acquire("r1")
-
-    record = table.get("PACE#r1", "1230")
-    assert record["n"] == 5
-    assert record["expiresAt"] > 1234
 
 
 def test_every_message_sent_names_its_tenant_as_message_group(aws, monkeypatch, jobs):

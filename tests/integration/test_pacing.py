@@ -1,0 +1,208 @@
+"""One QuickBooks budget per company across containers (issue 9): the emulator at QuickBooks' real limits.
+
+Many clients of one company (threads standing for Lambda containers: they share nothing but DynamoDB) never meet
+a 429; a bulk worker defers a message instead of starting an item when the company's calls are booked more than a
+second ahead (re-sent with a delay, this delivery acknowledged, no SQS receive spent), and the item finishes later;
+a "Sync with QB" keeps its share while a backlog of the same company runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from shared import wiring
+from shared.services.pacing import CALL_SPACING
+from tests.integration.test_bulk_invoices import TENANT, client, invoice, job, start
+from tests.integration.test_bulk_jobs import Bulk, bulk  # noqa: F401 - the fixture behind ``queue``
+
+
+@pytest.fixture
+def queue(request: pytest.FixtureRequest) -> Bulk:
+    queue: Bulk = request.getfixturevalue("bulk")
+    return queue
+
+
+class DynamoCount:
+    """The DynamoDB requests the product's client makes, by operation, and those on the pacing items."""
+
+    def __init__(self) -> None:
+        self.operations: Counter[str] = Counter()
+        self.pacing: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        wiring.dynamodb_client().meta.events.register("before-parameter-build.dynamodb", self._seen)
+
+    def _seen(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        with self._lock:
+            self.operations[model.name] += 1
+            if str(params.get("Key", {}).get("pk", {}).get("S", "")).startswith("PACE#"):
+                self.pacing[model.name] += 1
+
+
+def throttled(stack: Any, realm: str) -> dict[str, Any]:
+    found = stack.requests(realm)
+    return {"throttled": found["throttled"], "by": found["throttledBy"]}
+
+
+def test_many_clients_of_one_company_at_once_never_meet_a_429(stack, atomic_dynamodb):
+    # GIVEN a connected company at QuickBooks' real limits, and 6 "containers" of 6 calls each, all at once
+    realm = stack.connect()
+    count = DynamoCount()
+    before = stack.requests(realm)["total"]
+    started = time.monotonic()
+
+    def container(_: int) -> None:
+        with wiring.quickbooks_for(TENANT) as qbo:
+            for _ in range(6):
+                qbo.company_info()
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(container, range(6)))
+    elapsed = time.monotonic() - started
+
+    # THEN all 36 went through without one 429, spaced by the shared calendar (not faster than 8 a second) ...
+    assert throttled(stack, realm) == {
+        "throttled": 0,
+        "by": {"concurrent": 0, "perMinute": 0, "perSecond": 0, "batchPerMinute": 0},
+    }
+    assert stack.requests(realm)["total"] - before == 36
+    assert elapsed >= 35 * CALL_SPACING - 0.05
+    # ... at one DynamoDB write a call on the pacing item (a lost restart race may cost one more, rarely)
+    assert count.pacing["GetItem"] == 0
+    assert 36 <= count.pacing["UpdateItem"] <= 40, count.pacing
+
+
+def sent_with_delay(queue: Bulk) -> list[int]:
+    """Hook the queue's client: the DelaySeconds of every message the worker sends."""
+    delays: list[int] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        delays.extend(int(e.get("DelaySeconds", 0)) for e in params.get("Entries", []))
+
+    wiring.sqs_client().meta.events.register("before-parameter-build.sqs.SendMessageBatch", seen)
+    return delays
+
+
+def book_ahead(realm: str, seconds: float) -> None:
+    """Other containers' calls (the UI's, another tenant's) booked on the company's calendar that far ahead."""
+    for _ in range(round(seconds / CALL_SPACING)):
+        wiring.call_calendar().book(realm)
+
+
+def attributes(queue: Bulk) -> dict[str, int]:
+    found = queue.sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])["Attributes"]
+    keys = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    return {k.removeprefix("ApproximateNumberOfMessages") or "visible": int(found[k]) for k in keys}
+
+
+def test_worker_defers_items_while_the_company_is_booked_ahead_and_they_finish_later(queue):
+    # GIVEN a job of three invoices, and the company's calls booked 4 s ahead by other containers
+    realm = queue.stack.connect()
+    client("c1", "Acme Corp")
+    job_id = start(queue, [invoice(f"i{n}", "c1") for n in range(3)])
+    delays = sent_with_delay(queue)
+    book_ahead(realm, 4.0)
+    before = queue.stack.requests(realm)["total"]
+
+    # WHEN a worker receives the three messages
+    messages = queue.receive(10)
+    assert len(messages) == 3
+    failed = queue.deliver(messages)
+
+    # THEN none started: no QuickBooks call, nothing failed (so the deliveries are deleted: no receive spent) and
+    # each message was sent again, out of sight for about the time the calendar needs, spread by the deferrals
+    assert failed == set()
+    assert queue.stack.requests(realm)["total"] == before
+    assert len(delays) == 3 and all(3 <= d <= 5 for d in delays), delays
+    assert attributes(queue) == {"visible": 0, "NotVisible": 0, "Delayed": 3}
+    assert job(queue, job_id)["status"] == "queued"
+
+    # WHEN the delays are over and the messages are delivered again
+    deadline = time.monotonic() + 15
+    received: list[dict[str, Any]] = []
+    while len(received) < 3 and time.monotonic() < deadline:
+        batch = queue.receive(10)
+        received += batch
+        if batch:
+            assert queue.deliver(batch) == set()
+        else:
+            time.sleep(0.2)
+
+    # THEN each is on its first receive, and the job succeeded without a 429
+    assert sorted(int(m["Attributes"]["ApproximateReceiveCount"]) for m in received) == [1, 1, 1]
+    found = job(queue, job_id)
+    assert (found["status"], found["succeeded"]) == ("succeeded", 3), found
+    assert queue.stack.requests(realm)["throttled"] == 0
+
+
+def test_item_whose_calls_would_wait_too_long_is_deferred_not_failed(queue, monkeypatch):
+    # GIVEN a worker that was admitted (say the calendar filled just after its look) and a calendar 20 s ahead
+    realm = queue.stack.connect()
+    client("c1", "Acme Corp")
+    job_id = start(queue, [invoice("i0", "c1")])
+    monkeypatch.setattr(wiring.backlog_admission(), "deferral", lambda realm_id: None)
+    delays = sent_with_delay(queue)
+    book_ahead(realm, 20.0)
+    before = queue.stack.requests(realm)["total"]
+
+    # WHEN it runs the item
+    messages = queue.receive(10)
+    failed = queue.deliver(messages)
+
+    # THEN its first call refused to wait past 15 s: the message went back with a delay, the item is still pending
+    assert failed == set()
+    assert delays == [15]
+    assert attributes(queue)["Delayed"] == 1
+    assert json.loads(messages[0]["Body"])["itemId"] == "i0"
+    found = job(queue, job_id)
+    assert (found["status"], found["items"][0]["status"]) == ("queued", "pending")
+    assert queue.stack.requests(realm)["total"] == before
+
+
+def test_ui_sync_keeps_its_share_while_a_backlog_of_the_same_company_runs(queue, atomic_dynamodb):
+    # GIVEN a job of 30 invoices worked by 8 workers (the template's most), the company at QuickBooks' limits
+    realm = queue.stack.connect()
+    client("c1", "Acme Corp")
+    client("c2", "Other Corp")
+    ui_invoice = invoice("ui", "c2")
+    job_id = start(queue, [invoice(f"i{n}", "c1") for n in range(30)])
+    done = threading.Event()
+
+    def worker() -> None:
+        while not done.is_set():
+            batch = queue.receive(5)
+            if batch:
+                queue.retry_now([m for m in batch if m["MessageId"] in queue.deliver(batch)])
+            else:
+                time.sleep(0.1)
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(8):
+            pool.submit(worker)
+        time.sleep(1.5)  # the backlog is running
+
+        # WHEN the user clicks "Sync with QB" on an invoice of another client (a new customer: 4 calls or more)
+        started = time.monotonic()
+        answer = queue.stack.call("sync_invoice", "POST", f"/quickbooks/invoices/{ui_invoice}/sync")
+        ui_seconds = time.monotonic() - started
+        deadline = time.monotonic() + 60
+        while job(queue, job_id)["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        done.set()
+
+    # THEN the UI's sync answered within 5 s while the backlog ran, the job succeeded, and QuickBooks never said 429
+    assert answer["statusCode"] == 200, answer
+    assert ui_seconds < 5.0, ui_seconds
+    found = job(queue, job_id)
+    assert (found["status"], found["succeeded"]) == ("succeeded", 30), found
+    assert queue.stack.requests(realm)["throttled"] == 0, queue.stack.requests(realm)
