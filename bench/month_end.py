@@ -48,6 +48,20 @@ reported NOT MET with what the Invoices list says (``lastError``), and (a)/(b) a
 
     .venv/bin/python bench/month_end.py [--invoices 300] [--transactions 5] [--latency-ms 100] [--second-job 30]
                                         [--no-peer | --peer-only] [--quiet 30] [--stall 90]
+
+A run on a busy 2-core machine (2026-11-30, branch ``benches``: before automatic sync, the shared call calendar and
+fair queues landed, so the product side fails fast as it should). The naive peer is a strong baseline at 100 ms:
+one process sending one call at a time cannot pass 10 a second, and only the minute stops it (4 429s, 8 s slept):
+
+                                       synced  time s  calls calls/inv  429s bound s time/bound formula s time/formula
+    naive peer (python-quickbooks)    300/300    71.6    600      2.00     4    69.1       1.04      72.0         0.99
+    product (automatic sync)            0/300   never      0      0.00     0     0.0          -       0.0            -
+    automatic sync did not start: 30 s after the publish nothing is queued, no QuickBooks call was made ...
+    (b) the second tenant's job of 30 alone, through the local stack: 41.1 s
+
+The local stack's moto server is not thread-safe under concurrent ``TransactWriteItems`` (it deep-copies the table
+while another request writes it: a 500), and each transaction copies the whole table; both weigh on the product's
+figures here and not on the peer's.
 """
 
 from __future__ import annotations
