@@ -78,46 +78,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import boto3  # noqa: E402
-import httpx  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
-from bench.emulator_throughput import free_port, start_emulator  # noqa: E402
+from bench._data import client_detail, invoice_detail  # noqa: E402
+from bench._harness import InProcess, call, ok  # noqa: E402
 from shared import wiring  # noqa: E402
 from shared.domain.settings import DEFAULT_DOCUMENT  # noqa: E402
-from shared.observability import metrics  # noqa: E402
 from shared.services.books360_events import apply_event  # noqa: E402
-from tests.conftest import load_function  # noqa: E402
-from tests.support.events import LambdaContext, http_event  # noqa: E402
-from tests.support.template import table_definition  # noqa: E402
 
-APP_SECRET = "books360-qbo/app"
+if TYPE_CHECKING:
+    import httpx
+
 TENANT = "bench"
 CUSTOM_FIELDS = ["Project", "PO Number"]
 """The company's invoice custom fields, and the Books360 invoices' (Sync Custom Fields maps them by name)."""
@@ -165,64 +145,6 @@ def is_read(endpoint: str) -> bool:
     """``GET invoice``, ``GET preferences``, ``POST query`` read; every other ``POST`` writes."""
     method, _, entity = endpoint.partition(" ")
     return method == "GET" or entity == "query"
-
-
-def call(function: Any, method: str, path: str, tenant: str | None, **kwargs: Any) -> dict[str, Any]:
-    claims = {"sub": "bench", "tenant_id": tenant} if tenant else None
-    answer: dict[str, Any] = function.lambda_handler(http_event(method, path, claims=claims, **kwargs), LambdaContext())
-    # Metrics are switched off, but Powertools still prints a metric that reaches 100 values (the events').
-    metrics.clear_metrics()
-    return answer
-
-
-def ok(answer: dict[str, Any]) -> dict[str, Any]:
-    if answer["statusCode"] != 200:
-        raise RuntimeError(f"HTTP {answer['statusCode']}: {answer.get('body')}")
-    body: dict[str, Any] = json.loads(answer["body"])
-    return body
-
-
-def connect(api: Any, callback: Any, emulator: httpx.Client, tenant: str, realm: str) -> None:
-    """The OAuth dance: switch on, consent at the emulator as the admin's browser, follow the callback."""
-    started = ok(call(api, "PUT", "/quickbooks/connection", tenant, body={"active": True}))
-    query = {k: v[0] for k, v in parse_qs(urlparse(started["authorizeUrl"]).query).items()}
-    consent = emulator.post("/connect/oauth2", data={**query, "realmId": realm, "decision": "approve"})
-    back = {k: v[0] for k, v in parse_qs(urlparse(consent.headers["location"]).query).items()}
-    landing = call(callback, "GET", "/quickbooks/oauth/callback", None, query=back)["headers"]["Location"]
-    assert landing.endswith("result=connected"), landing
-
-
-def invoice_event(n: int, transactions: int, version: int) -> dict[str, Any]:
-    """Invoice ``n``: ``transactions`` lines in November 2026 and one payment of line 0's amount (partial).
-
-    Version 2 raises line 1 by 50.00 (the payment stays applied as it was); version 3 brings every line down to
-    10.00, so the invoice's total falls below the payment, which is then applied up to that total only.
-    """
-    amounts = [Decimal(100 + 10 * k + n) + Decimal("0.25") for k in range(transactions)]
-    paid = amounts[0]
-    if version == 2:
-        amounts[min(1, transactions - 1)] += Decimal("50.00")
-    elif version >= 3:
-        amounts = [Decimal("10.00")] * transactions
-    return {
-        "tenantId": TENANT,
-        "version": version,
-        "invoiceId": f"inv-{n}",
-        "clientId": f"c-{n}",
-        "number": f"B360-{1000 + n}",
-        "createdAt": "2026-11-30T09:00:00Z",
-        "dateFrom": "2026-11-01",
-        "dateTo": "2026-11-30",
-        "dueDate": "2026-12-30",
-        "customFields": {CUSTOM_FIELDS[0]: f"Project {n % 4}", CUSTOM_FIELDS[1]: f"PO-{n:04d}"},
-        "transactions": [
-            {"id": f"t-{n}-{k}", "date": f"2026-11-{k + 1:02d}", "description": f"Work item {k}", "amount": str(a)}
-            for k, a in enumerate(amounts)
-        ],
-        "payments": [
-            {"id": f"p-{n}", "date": "2026-12-02", "amount": str(paid), "paymentSystem": "stripe"},
-        ],
-    }
 
 
 class AwsCount:
@@ -289,29 +211,24 @@ def sync_all(sync: Any, emulator: httpx.Client, realm: str, aws: AwsCount, phase
         before = after
 
 
-def setup(emulator: httpx.Client, functions: dict[str, Any], args: Any) -> str:
+def setup(stack: InProcess, args: Any) -> str:
     """A company with two invoice custom fields, connected; the clients linked and the invoices stored."""
-    realm = str(
-        emulator.post("/_admin/companies", json={"companyName": "Bench", "customFields": CUSTOM_FIELDS}).json()[
-            "realmId"
-        ]
-    )
-    api = functions["api"]
-    connect(api, functions["oauth_callback"], emulator, TENANT, realm)
+    realm = stack.company("Bench", customFields=CUSTOM_FIELDS)
+    stack.connect(TENANT, realm)
+    api = stack.functions["api"]
     ok(call(api, "PUT", "/quickbooks/settings", TENANT, body={**DEFAULT_DOCUMENT, "syncCustomFields": True}))
     store = wiring.books360_store()
     for n in range(args.invoices):
-        client = {
-            "tenantId": TENANT,
-            "version": 1,
-            "clientId": f"c-{n}",
-            "name": f"Bench client {n}",
-            "email": f"billing{n}@example.com",
-        }
+        client = client_detail(TENANT, f"c-{n}", f"Bench client {n}", email=f"billing{n}@example.com")
         apply_event(store, "ClientUpserted", client, event_id=f"client-{n}")
         ok(call(api, "POST", f"/quickbooks/customers/c-{n}/sync", TENANT, body={"create": True}))
         apply_event(store, "InvoiceUpserted", invoice_event(n, args.transactions, 1), event_id=f"inv-{n}-1")
     return realm
+
+
+def invoice_event(n: int, transactions: int, version: int) -> dict[str, Any]:
+    """Invoice ``n`` of the bench tenant, with its custom fields (``bench/_data.py``)."""
+    return invoice_detail(TENANT, n, transactions, version, custom_fields=CUSTOM_FIELDS)
 
 
 def change(invoices: int, transactions: int, version: int) -> None:
@@ -385,56 +302,32 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=100)
     args = parser.parse_args()
 
-    port = free_port()
-    process = start_emulator(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with mock_aws(), httpx.Client(base_url=url, timeout=30) as emulator:
-            boto3.client("dynamodb").create_table(TableName="bench", **table_definition())
-            secret = {"clientId": "local-client-id", "clientSecret": "local-client-secret", "webhookVerifier": "v"}
-            boto3.client("secretsmanager").create_secret(Name=APP_SECRET, SecretString=json.dumps(secret))
-            os.environ.update(
-                {
-                    "TABLE_NAME": "bench",
-                    "BULK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unused",
-                    "QBO_API_BASE_URL": url,
-                    "QBO_DISCOVERY_URL": f"{url}/.well-known/openid_configuration",
-                    "PUBLIC_API_URL": "http://127.0.0.1:3999",
-                    "UI_BASE_URL": "http://ui.bench",
-                    "QBO_APP_SECRET_NAME": APP_SECRET,
-                }
-            )
-            wiring.reset()
-            functions = {name: load_function(name) for name in ("api", "oauth_callback", "sync_invoice")}
-            realm = setup(emulator, functions, args)
-            aws = AwsCount(wiring.dynamodb_client(), wiring.secrets_client())
-            fault = {"realmId": realm, "latencyMs": args.latency_ms}
-            emulator.post("/_admin/faults", json=fault).raise_for_status()
+    with InProcess(("api", "oauth_callback", "sync_invoice")) as stack:
+        realm = setup(stack, args)
+        aws = AwsCount(wiring.dynamodb_client(), wiring.secrets_client())
+        stack.latency(realm, args.latency_ms)
 
-            sync = functions["sync_invoice"]
-            phases = [
-                Phase("first sync", "<= 2: invoice + payment"),
-                Phase("unchanged re-sync", "<= 1 read, 0 writes"),
-                Phase("re-sync after a change", "1 read + 1 write"),
-                Phase("re-sync, reallocation", "1 read + 2 writes"),
-            ]
-            for number, phase in enumerate(phases):
-                if number >= 2:
-                    change(args.invoices, args.transactions, version=number)
-                sync_all(sync, emulator, realm, aws, phase, args.invoices)
-            phases[0].split_setup()
+        sync = stack.functions["sync_invoice"]
+        phases = [
+            Phase("first sync", "<= 2: invoice + payment"),
+            Phase("unchanged re-sync", "<= 1 read, 0 writes"),
+            Phase("re-sync after a change", "1 read + 1 write"),
+            Phase("re-sync, reallocation", "1 read + 2 writes"),
+        ]
+        for number, phase in enumerate(phases):
+            if number >= 2:
+                change(args.invoices, args.transactions, version=number)
+            sync_all(sync, stack.emulator, realm, aws, phase, args.invoices)
+        phases[0].split_setup()
 
-            say(
-                "",
-                f"{args.invoices} invoices x {args.transactions} transactions x 1 payment, synced one after the other "
-                f"through POST /quickbooks/invoices/{{id}}/sync; {args.latency_ms} ms a QuickBooks call; "
-                "lower bound = calls x latency",
-            )
-            print()
-            report(phases, args.invoices, args.latency_ms)
-    finally:
-        process.terminate()
-        process.wait(10)
+        say(
+            "",
+            f"{args.invoices} invoices x {args.transactions} transactions x 1 payment, synced one after the other "
+            f"through POST /quickbooks/invoices/{{id}}/sync; {args.latency_ms} ms a QuickBooks call; "
+            "lower bound = calls x latency",
+        )
+        print()
+        report(phases, args.invoices, args.latency_ms)
 
 
 if __name__ == "__main__":
