@@ -66,7 +66,7 @@ class Stack:
 
     def start_servers(self) -> None:
         base_env = dict(os.environ)
-        moto = spawn(["-m", "moto.server", "-H", HOST, "-p", str(self.config.moto_port)], base_env, str(ROOT))
+        moto = spawn(["-m", "local.moto_server", "-H", HOST, "-p", str(self.config.moto_port)], base_env, str(ROOT))
         self.children.append(("moto", moto))
         emulator_env = {
             **base_env,

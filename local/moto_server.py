@@ -1,0 +1,126 @@
+"""``python -m local.moto_server``: moto's server, with DynamoDB's write isolation and a transaction rollback that
+costs what the transaction touched.
+
+moto stands in for DynamoDB locally, and two of its shortcuts would make the local stack measure moto instead of
+the product (the month-end benchmark runs hundreds of transactions against a table of thousands of items):
+
+* **A transaction snapshots every table it names** (``copy.deepcopy`` of the whole table, once per item of the
+  transaction) to roll back on a failed condition: O(table) per transaction, where DynamoDB costs O(items
+  written). Here the items the transaction names are saved instead, and restored if it fails::
+
+      TransactWriteItems  save each named item (or "absent") ── moto applies the items one by one
+                              │                                        │ a condition fails / a validation error
+                              │                                        ▼
+                              └──────────────────────────────▶ restore the saved items, re-raise (same answer)
+
+* **Writes are not isolated**: moto's threaded server lets a transaction's snapshot and another request's write
+  interleave (a lost write, or a 500 when the table changes during the copy). DynamoDB serialises a transaction
+  against other writes to its items; one lock around moto's writes gives that back (reads stay concurrent).
+
+Nothing else changes: the answers, errors and their codes are moto's own.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+from typing import Any
+
+from moto import server
+from moto.dynamodb import models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+
+_WRITE_LOCK = threading.RLock()
+_ABSENT = object()
+
+
+class _TablesNotCopied:
+    """Stands in for the ``copy`` module inside ``moto.dynamodb.models``: a table "copy" is the table itself (the
+    rollback below restores the items instead); every other deep copy is a real one."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _key_of(table: Table, operation: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
+    attributes = operation.get("Key") or operation.get("Item") or {}
+    if table.hash_key_attr not in attributes:
+        return None  # moto refuses it with its own validation error; nothing to save
+    range_attr = table.range_key_attr
+    if range_attr is not None and range_attr not in attributes:
+        return None
+    hash_key = DynamoType(attributes[table.hash_key_attr])
+    return hash_key, DynamoType(attributes[range_attr]) if range_attr is not None else None
+
+
+def _current(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Any:
+    if range_key is None:
+        return table.items.get(hash_key, _ABSENT)
+    return table.items.get(hash_key, {}).get(range_key, _ABSENT)
+
+
+def _restore(table: Table, hash_key: DynamoType, range_key: DynamoType | None, saved: Any) -> None:
+    if range_key is None:
+        if saved is _ABSENT:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = saved
+    elif saved is _ABSENT:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = saved
+
+
+def _transact_write_items(original: Any) -> Any:
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        with _WRITE_LOCK:
+            saved: list[tuple[Table, DynamoType, DynamoType | None, Any]] = []
+            for entry in transact_items:
+                operation = next(iter(entry.values()), None)
+                if not isinstance(operation, dict):
+                    continue  # moto answers it with its own validation error
+                table = self.tables.get(str(operation.get("TableName")))
+                key = _key_of(table, operation) if table is not None else None
+                if table is not None and key is not None:
+                    item = _current(table, *key)
+                    saved.append((table, *key, item if item is _ABSENT else copy.deepcopy(item)))
+            try:
+                original(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, item in reversed(saved):
+                    _restore(table, hash_key, range_key, item)
+                raise
+
+    return transact_write_items
+
+
+def _serialised(original: Any) -> Any:
+    def write(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with _WRITE_LOCK:
+            return original(self, *args, **kwargs)
+
+    return write
+
+
+def patch_moto() -> None:
+    setattr(models, "copy", _TablesNotCopied())  # noqa: B010 (a module attribute mypy cannot see)
+    DynamoDBBackend.transact_write_items = _transact_write_items(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        if hasattr(DynamoDBBackend, name):
+            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+
+
+def main() -> None:
+    patch_moto()
+    server.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

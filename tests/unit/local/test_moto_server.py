@@ -1,0 +1,127 @@
+"""The local stack's moto server (``local.moto_server``): DynamoDB's transaction semantics, no whole-table copies."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[object]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.list_tables()
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _item(client, pk: str, sk: str) -> dict | None:
+    return client.get_item(TableName="t", Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True).get("Item")
+
+
+def _put(pk: str, sk: str, n: int, condition: str | None = None) -> dict:
+    put: dict = {"TableName": "t", "Item": {"pk": {"S": pk}, "sk": {"S": sk}, "n": {"N": str(n)}}}
+    if condition:
+        put["ConditionExpression"] = condition
+    return {"Put": put}
+
+
+def test_a_failed_transaction_leaves_every_item_as_it_was(dynamodb):
+    # GIVEN an item a, and b absent
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "p1"}, "sk": {"S": "a"}, "n": {"N": "1"}})
+
+    # WHEN a transaction writes a new a, a new c, and then b on a condition that fails (a is written first)
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                _put("p1", "a", 2),
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "p1"}, "sk": {"S": "c"}},
+                        "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "3"}},
+                    }
+                },
+                _put("p1", "b", 4, condition="attribute_exists(pk)"),
+            ]
+        )
+
+    # THEN DynamoDB's answer, and nothing of the transaction is left: a as before, c never created
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _item(dynamodb, "p1", "a")["n"] == {"N": "1"}
+    assert _item(dynamodb, "p1", "c") is None
+    assert _item(dynamodb, "p1", "b") is None
+
+
+def test_a_transaction_that_holds_writes_every_item(dynamodb):
+    dynamodb.transact_write_items(
+        TransactItems=[_put("p2", "a", 1), _put("p2", "b", 2, condition="attribute_not_exists(pk)")]
+    )
+    assert _item(dynamodb, "p2", "a")["n"] == {"N": "1"}
+    assert _item(dynamodb, "p2", "b")["n"] == {"N": "2"}
+
+
+def test_concurrent_transactions_and_writes_lose_nothing(dynamodb):
+    # GIVEN many threads: each a transaction of two new items, and a plain put, all at once
+    def work(i: int) -> None:
+        dynamodb.transact_write_items(TransactItems=[_put("p3", f"t{i}-a", i), _put("p3", f"t{i}-b", i)])
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": "p3"}, "sk": {"S": f"p{i}"}, "n": {"N": str(i)}})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(work, range(40)))
+
+    # THEN every write is there (a snapshot restored under another write would have wiped some out)
+    items = dynamodb.query(
+        TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p3"}}
+    )["Items"]
+    assert len(items) == 120
