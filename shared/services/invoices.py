@@ -24,6 +24,7 @@ re-read and the write retried once; a delete of what QuickBooks no longer has co
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -174,7 +175,9 @@ def _sync_held(
                 f"linked to customer {customer.qb_id} now. Unlink the invoice (View QB Info > Delete) to sync it "
                 "to the new customer."
             )
-        facts = company_facts(qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=True)
+        facts = company_facts(
+            qbo, stores.facts, tenant_id=tenant_id, settings=settings, now=now, cache=True, leases=stores.leases
+        )
         plan = plan_sync(
             source, settings, facts, scope=writer.scope, customer_id=customer.qb_id, link=link, today=now.date()
         )
@@ -525,6 +528,11 @@ def _tokens_unknown(parts: Mapping[str, Written]) -> dict[str, Written]:
 # -- company facts ---------------------------------------------------------------------------------------------
 
 
+FACTS_LEASE_SECONDS = 30
+FACTS_WAIT_SECONDS = 5.0
+FACTS_POLL_SECONDS = 0.25
+
+
 def company_facts(
     qbo: QuickBooksClient,
     store: CompanyFactsStore,
@@ -533,14 +541,50 @@ def company_facts(
     settings: Settings,
     now: datetime,
     cache: bool,
+    leases: LeaseStore | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CompanyFacts:
     """The Item the lines use and, with Sync Custom Fields, the invoice custom fields; read once per company and
-    kept (``cache``; a preview reads without keeping, and an Item it would create shows as ``""``)."""
+    kept (``cache``; a preview reads without keeping, and an Item it would create shows as ``""``).
+
+    The first syncs of a company often start together (a bulk job, the month-end burst): with ``leases``, one of
+    them finds (or creates) the Item while the others wait a few seconds for its answer in the cache, instead of
+    each making the same look-up and create::
+
+        cached ──▶ done
+        none   ──▶ lease FACTS#{realm}#{type} taken ──▶ find/create, cache, release
+                   └─ held by another sync ──▶ poll the cache (≤ 5 s) ──▶ its answer, or find it ourselves
+    """
     item_type = settings.item_type.value
     cached = store.get(tenant_id, qbo.realm_id, item_type)
     need_fields = settings.sync_custom_fields
     if cached is not None and (not need_fields or cached.custom_fields_fresh(now)):
         return CompanyFacts(cached.item_id, cached.custom_fields or {})
+    if cached is None and cache and leases is not None:
+        lease, owner = f"FACTS#{qbo.realm_id}#{item_type}", uuid.uuid4().hex
+        if leases.acquire(tenant_id, lease, owner, seconds=FACTS_LEASE_SECONDS):
+            try:
+                return _discover_facts(qbo, store, tenant_id=tenant_id, settings=settings, now=now, cache=cache)
+            finally:
+                leases.release(tenant_id, lease, owner)
+        waited = 0.0
+        while waited < FACTS_WAIT_SECONDS:
+            sleep(FACTS_POLL_SECONDS)
+            waited += FACTS_POLL_SECONDS
+            found = store.get(tenant_id, qbo.realm_id, item_type)
+            if found is not None and (not need_fields or found.custom_fields_fresh(now)):
+                return CompanyFacts(found.item_id, found.custom_fields or {})
+    return _discover_facts(qbo, store, tenant_id=tenant_id, settings=settings, now=now, cache=cache)
+
+
+def _discover_facts(
+    qbo: QuickBooksClient, store: CompanyFactsStore, *, tenant_id: str, settings: Settings, now: datetime, cache: bool
+) -> CompanyFacts:
+    item_type = settings.item_type.value
+    cached = store.get(tenant_id, qbo.realm_id, item_type)
+    need_fields = settings.sync_custom_fields
+    if cached is not None and (not need_fields or cached.custom_fields_fresh(now)):
+        return CompanyFacts(cached.item_id, cached.custom_fields or {})  # found by the sync that held the lease
     item_id = cached.item_id if cached else _find_or_create_item(qbo, tenant_id, item_type, create=cache)
     fields = documents.invoice_custom_fields(qbo.preferences()) if need_fields else None
     if cache and item_id:

@@ -605,3 +605,36 @@ def test_invoice_runner_sync_in_progress_is_busy_for_a_few_seconds_when_the_leas
 def test_invoice_runner_throttled_stays_busy(aws, monkeypatch):
     with pytest.raises(QuickBooksThrottled):
         _run_raising(monkeypatch, QuickBooksThrottled("QuickBooks error 003001: ThrottleExceeded", retry_after=60))
+
+
+def test_bulk_invoices_first_syncs_of_a_company_at_once_look_up_the_item_once(queue, atomic_dynamodb):
+    # GIVEN four invoices of four clients, none synced before in this company (no Item known yet), each message
+    # handed to its own worker at once
+    realm = connect(queue)
+    ids = []
+    for n in range(4):
+        client(f"c{n}", f"Client {n}")
+        ids.append(invoice(f"i{n}", f"c{n}"))
+    job_id = start(queue, ids)
+    messages = queue.receive(10)
+    assert len(messages) == 4
+    worker = wiring.bulk_worker()
+
+    # WHEN the four items run in parallel
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda m: worker.handle(sqs_record(m, queue.queue_arn)), messages))
+
+    # THEN every item succeeded, and one sync found (and created) the lines' Item while the others waited for it:
+    # one Item look-up and one create, not one per worker
+    found = job(queue, job_id)
+    assert (found["status"], found["succeeded"]) == ("succeeded", 4), found
+    made = calls(queue, realm)
+    assert (made["POST item"], made["POST query"]) == (1, 2), made  # the Item's look-up, its Income account's
+    (item,) = [i for i in qb_all(queue, realm, "Item") if i["Name"] == "Books360 Service"]
+    refs = {
+        line["SalesItemLineDetail"]["ItemRef"]["value"]
+        for written in qb_all(queue, realm, "Invoice")
+        for line in written["Line"]
+        if "SalesItemLineDetail" in line
+    }
+    assert refs == {item["Id"]}
