@@ -206,8 +206,7 @@ class AutoSync:
         flight, follow the markers (module docstring). Reads the index and what it names, never a Scan."""
         state = self.index.sweep_state()
         backfilled = state.backfilled
-        if backfilled < BACKFILL_GENERATION:
-            self._backfill()
+        if backfilled < BACKFILL_GENERATION and self._backfill():
             backfilled = BACKFILL_GENERATION
         tally = _Tally()
         cursors: dict[int, dict[str, str]] = {}
@@ -288,13 +287,21 @@ class AutoSync:
             return self.index.invoice_page(marker.tenant_id, after=after, limit=limit)
         return self.index.waiting_page(marker.tenant_id, marker.client_id, after=after, limit=limit)
 
-    def _backfill(self) -> None:
+    def _backfill(self) -> bool:
         """Once per BACKFILL_GENERATION: every connected tenant gets a catch-up (invoices stored before the index,
-        or in the first release's unsharded partition, which is emptied); through the index of connected tenants."""
-        moved = self.index.move_legacy()
-        tenants = self.stores.connections.connected_tenants()
-        marked = sum(self.index.mark_tenant(tenant_id, unless_marked=True) for tenant_id in tenants)
+        or in the first release's unsharded partition, which is emptied); through the index of connected tenants.
+        False when it did not get through: the next run does it again (a marker already set is left as it is),
+        and this one sweeps the shards all the same."""
+        try:
+            moved = self.index.move_legacy()
+            tenants = self.stores.connections.connected_tenants()
+            marked = sum(self.index.mark_tenant(tenant_id, unless_marked=True) for tenant_id in tenants)
+        except Exception:  # the shards' own work must not wait on it
+            logger.exception("auto sync backfill failed")
+            metrics.add_metric(name="AutoSyncBackfillFailed", unit="Count", value=1)
+            return False
         logger.info("auto sync backfill", tenants_marked=marked, legacy_entries=moved)
+        return True
 
     def _queue_deletions(
         self, tenant_id: str, realm_id: str | None, deleted: list[StoredInvoice], *, now: datetime
