@@ -150,6 +150,7 @@ def invoice_stores() -> InvoiceStores:
         facts=company_facts_store(),
         leases=lease_store(),
         connections=connection_store(),
+        index=auto_sync_store(),
     )
 
 

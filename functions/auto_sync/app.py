@@ -3,7 +3,9 @@
 It re-queues the items of bulk jobs whose messages were lost, and catches up automatic sync
 (``shared.services.auto_sync``): the invoices of linked clients that are unsynced, failed or changed since their
 last sync, the invoices of a client linked later or of a tenant that turned the setting on, and the deletions in
-QuickBooks that failed. Both read sparse indexes of what is to do, never every tenant's items.
+QuickBooks that failed, and every invoice of a tenant that turned the setting on or connected. Both read sparse
+indexes of what is to do (and that tenant's own invoices), never every tenant's items; one tenant that fails is
+counted in ``tenantsFailed`` and the others go on.
 """
 
 from __future__ import annotations
@@ -35,4 +37,6 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         "invoicesQueued": swept.queued,
         "deletionsQueued": swept.deletions,
         "invoicesWaiting": swept.waiting,
+        "tenantsFailed": swept.tenants_failed,
+        "shardsUnfinished": swept.unfinished_shards,
     }

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.domain.invoices import SyncStatus
 from shared.domain.parties import LinkStatus
 
 if TYPE_CHECKING:
+    from shared.domain.invoices import InvoiceLink
     from shared.domain.parties import Party
 
 NOT_LINKED = "Not synced automatically: the client is not linked to a QuickBooks customer."
@@ -51,3 +53,12 @@ def verdict(*, auto_on: bool, realm_id: str | None, client: Party | None) -> Ver
     if client.email_missing:
         return Verdict(due=False, note=NO_EMAIL)
     return Verdict(due=True)
+
+
+def needs_sync(link: InvoiceLink | None, version: int) -> bool:
+    """Rule (contract, "Automatic sync"): an invoice is caught up when it is unsynced, failed or changed since its
+    last sync in the connected company (``link``: its link there). One QuickBooks deleted is not: the user
+    unlinks it first (then it is unsynced)."""
+    if link is None or link.status in (SyncStatus.UNSYNCED, SyncStatus.FAILED):
+        return True
+    return link.status is SyncStatus.SYNCED and link.synced_version != version

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from shared.domain.connection import Connection
     from shared.quickbooks.oauth import IntuitOAuth
+    from shared.store.auto_sync import AutoSyncStore
     from shared.store.connection import ConnectionStore
     from shared.store.oauth_states import OAuthStateStore
     from shared.store.tokens import TokenVault
@@ -117,8 +118,12 @@ def complete_connect(
     redirect_uri: str,
     now: datetime,
     transport: httpx.BaseTransport | None = None,
+    auto_sync: AutoSyncStore | None = None,
 ) -> CallbackOutcome:
-    """Intuit sent the browser back: check the state, exchange the code, store the tokens, name the company."""
+    """Intuit sent the browser back: check the state, exchange the code, store the tokens, name the company.
+
+    Connected, the tenant's invoices are caught up by automatic sync (``auto_sync``: asked for in the same write):
+    what changed while it was not connected, or everything, for another company."""
     pending = states.consume(state) if state else None
     if pending is None or pending.expires_at <= now:
         metrics.add_metric(name="OAuthInvalidState", unit="Count", value=1)
@@ -152,7 +157,8 @@ def complete_connect(
         return CallbackOutcome(False, "token_exchange_failed", tenant_id)
     # Connected first, tokens second: a losing attempt (an older tab) must never overwrite the winner's tokens,
     # nor revoke them (a revoke would disconnect the winner too when both chose the same company).
-    if not connections.complete(tenant_id, digest, realm_id, company_name, now):
+    catch_up = [auto_sync.mark_tenant_action(tenant_id)] if auto_sync is not None else []
+    if not connections.complete(tenant_id, digest, realm_id, company_name, now, together=catch_up):
         return CallbackOutcome(False, "invalid_state", tenant_id)
     vault.put(tenant_id, realm_id, tokens)
     logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=realm_id)

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from shared.domain.parties import Party
     from shared.domain.settings import Settings
     from shared.quickbooks.client import QuickBooksClient
+    from shared.store.auto_sync import AutoSyncStore
     from shared.store.bulk_queue import BulkQueue
     from shared.store.company_facts import CompanyFactsStore
     from shared.store.connection import ConnectionStore
@@ -103,6 +104,8 @@ class InvoiceStores:
     facts: CompanyFactsStore
     leases: LeaseStore
     connections: ConnectionStore
+    index: AutoSyncStore
+    """What automatic sync has to do (``shared.store.auto_sync``): a sync settles it, an unlink makes it due."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,7 @@ def _sync_held(
         raise
     final = writer.done(plan, version=stored.version, now=now)
     # This version is in QuickBooks: nothing left for automatic sync (unless a newer one arrived meanwhile).
-    stores.invoices.settle(tenant_id, invoice_id, stored.version)
+    stores.index.settle(tenant_id, invoice_id, stored.version)
     metrics.add_metric(name="InvoiceSynced", unit="Count", value=1)
     logger.info(
         "invoice synced",
@@ -793,6 +796,8 @@ def unlink(stores: InvoiceStores, *, tenant_id: str, invoice_id: str) -> None:
         if current is None or not current.linked:
             raise NotFound(f"The invoice {invoice_id} is not linked to QuickBooks.")
         stores.invoices.forget(tenant_id, invoice_id, current)
+        # Unsynced now, so due for automatic sync again (which writes it only with the setting on).
+        stores.index.due(tenant_id, invoice_id)
     finally:
         stores.leases.release(tenant_id, lease, owner)
     logger.info("invoice unlinked", invoice_id=invoice_id, qb_invoice_ids=link.qb_invoice_ids)
@@ -819,7 +824,7 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
         if stored is None or not stored.deleted:
             return 0  # brought back by Books360 meanwhile: left alone
         if link is None or not (link.linked or link.pending or link.former):
-            stores.invoices.settle(tenant_id, invoice_id, None)
+            stores.index.settle(tenant_id, invoice_id, None)
             return 0
         writer = _Writer(qbo, stores.invoices, Scope(tenant_id, qbo.realm_id, invoice_id), link)
         # Creates a sync sent but died before recording, and what an unlink left: deleted too.
@@ -830,7 +835,7 @@ def delete_in_quickbooks(qbo: QuickBooksClient, stores: InvoiceStores, *, tenant
             writer.delete_part(key)
         deleted = len(link.payments) + len(link.parts)
         writer.save(replace(writer.link, status=SyncStatus.UNSYNCED, last_error=None))
-        stores.invoices.settle(tenant_id, invoice_id, None)  # a failed deletion re-queued by the sweep is done
+        stores.index.settle(tenant_id, invoice_id, None)  # a failed deletion re-queued by the sweep is done
     finally:
         stores.leases.release(tenant_id, lease, owner)
     logger.info("invoice deleted in quickbooks", invoice_id=invoice_id, objects=deleted)

@@ -32,7 +32,8 @@ def put_settings(
 ) -> Settings:
     """Check the document against the tenant's current lists, then store it whole; ``InvalidInput`` names each field.
 
-    Turning ``autoCreateInvoices`` on tells automatic sync's sweep to catch up the invoices waiting for it."""
+    Turning ``autoCreateInvoices`` on asks automatic sync's sweep, in the same write, to catch up every invoice of
+    the tenant (none is indexed while it is off: ``shared.store.auto_sync``)."""
     violations = settings_violations(settings, get_lists(lists_store, connections, tenant_id))
     if violations:
         raise InvalidInput(
@@ -40,7 +41,6 @@ def put_settings(
             errors=[FieldError(v.field, v.message) for v in violations],
         )
     turned_on = settings.auto_create_invoices and not settings_store.get(tenant_id).auto_create_invoices
-    settings_store.put(tenant_id, settings)
-    if turned_on and auto_sync is not None:
-        auto_sync.mark_tenant(tenant_id)
+    catch_up = [auto_sync.mark_tenant_action(tenant_id)] if turned_on and auto_sync is not None else []
+    settings_store.put(tenant_id, settings, together=catch_up)
     return settings_store.get(tenant_id)

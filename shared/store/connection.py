@@ -9,6 +9,8 @@ from shared.domain.connection import Connection, ConnectionStatus
 from shared.store.table import ConditionFailed, TransactionRefused, tenant_pk
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from shared.store.table import Table
 
 CONNECTION_SK = "CONN"
@@ -48,11 +50,21 @@ class ConnectionStore:
             set_values={"status": ConnectionStatus.CONNECTING.value, "pendingState": state_digest},
         )
 
-    def complete(self, tenant_id: str, state_digest: str, realm_id: str, company_name: str, now: datetime) -> bool:
+    def complete(
+        self,
+        tenant_id: str,
+        state_digest: str,
+        realm_id: str,
+        company_name: str,
+        now: datetime,
+        *,
+        together: Iterable[Mapping[str, Any]] = (),
+    ) -> bool:
         """Connected, if ``state_digest`` is still the tenant's pending one (a superseded state is refused).
 
         The realm pointer (which tenants a webhook of that company concerns) moves in the same transaction: a
-        tenant that connects another company stops hearing about the one it left.
+        tenant that connects another company stops hearing about the one it left. ``together``: more
+        ``Table.transact`` actions of that transaction (automatic sync's catch-up of the tenant).
         """
         previous_realm = self.get(tenant_id).realm_id
         connect = self.table.update_action(
@@ -75,6 +87,7 @@ class ConnectionStore:
         actions = [{"Update": connect}, self.table.put_action(pointer)]
         if previous_realm and previous_realm != realm_id:
             actions.append(self.table.delete_action(_realm_pk(previous_realm), tenant_pk(tenant_id)))
+        actions.extend(dict(action) for action in together)
         try:
             self.table.transact(actions)
         except TransactionRefused:

@@ -38,10 +38,9 @@ from typing import TYPE_CHECKING, Any
 from shared.domain.books360 import Invoice
 from shared.domain.invoices import InvoiceLink, SyncStatus, Written
 from shared.domain.webhooks import invoice_link_after
-from shared.store.auto_sync import INDEX_ATTRIBUTES, due_keys
 from shared.store.books360 import INVOICE_PREFIX
 from shared.store.links import LinkGuards, guard_item, guard_sk
-from shared.store.table import ConditionFailed, tenant_pk
+from shared.store.table import tenant_pk
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -309,32 +308,11 @@ class InvoiceStore:
         return changed
 
     def forget(self, tenant_id: str, invoice_id: str, link: InvoiceLink) -> InvoiceLink:
-        """The manual unlink: nothing written is tracked any more (guards removed); the invoice is unsynced, and
-        so due for automatic sync again (which writes it only with the setting on)."""
+        """The manual unlink: nothing written is tracked any more (guards removed); the invoice is unsynced (the
+        caller makes it due for automatic sync again: ``shared.store.auto_sync``)."""
         unlinked = link.unlinked()
         self.save_link(tenant_id, invoice_id, unlinked, link)
-        self.table.update(tenant_pk(tenant_id), INVOICE_PREFIX + invoice_id, set_values=due_keys(tenant_id, invoice_id))
         return unlinked
-
-    # -- what automatic sync has to do (``shared.store.auto_sync``) -------------------------------------------
-
-    def settle(self, tenant_id: str, invoice_id: str, version: int | None) -> bool:
-        """Version ``version`` is in QuickBooks (or, None, the invoice is gone from both sides): nothing left for
-        automatic sync. A newer version stored meanwhile keeps its entry (False)."""
-        condition, values = "attribute_exists(#pk)", {}
-        if version is not None:
-            condition, values = "#version = :version AND attribute_exists(#gsi1pk)", {"version": version}
-        try:
-            self.table.update(
-                tenant_pk(tenant_id),
-                INVOICE_PREFIX + invoice_id,
-                set_values=dict.fromkeys(INDEX_ATTRIBUTES),
-                condition=condition,
-                values=values or None,
-            )
-        except ConditionFailed:
-            return False
-        return True
 
     @staticmethod
     def from_item(tenant_id: str, item: dict[str, Any]) -> StoredInvoice | None:

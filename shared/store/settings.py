@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.settings import DEFAULT_DOCUMENT, Settings
 from shared.store.table import tenant_pk
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from shared.store.table import Table
 
 SETTINGS_SK = "SETTINGS"
@@ -29,8 +31,14 @@ class SettingsStore:
         stored = {name: value for name, value in item.items() if name not in _KEYS}
         return Settings.model_validate({**DEFAULT_DOCUMENT, **stored})
 
-    def put(self, tenant_id: str, settings: Settings) -> None:
+    def put(self, tenant_id: str, settings: Settings, *, together: Iterable[Mapping[str, Any]] = ()) -> None:
         """Replace the whole document (the API's PUT is a whole-document write). Every field of the document is
-        set, so nothing of an older one survives; the item's index keys (automatic sync's catch-up) stay."""
+        set, so nothing of an older one survives. ``together``: ``Table.transact`` actions written in the same
+        transaction (automatic sync's catch-up, asked for when the setting is turned on)."""
         document = settings.model_dump(mode="json", by_alias=True)
-        self.table.update(tenant_pk(tenant_id), SETTINGS_SK, set_values=document)
+        extra = list(together)
+        if not extra:
+            self.table.update(tenant_pk(tenant_id), SETTINGS_SK, set_values=document)
+            return
+        update = self.table.update_action(tenant_pk(tenant_id), SETTINGS_SK, set_values=document)
+        self.table.transact([{"Update": update}, *extra])

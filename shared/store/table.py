@@ -255,6 +255,30 @@ class Table:
                 return items
             arguments["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    def query_index_page(
+        self, partition: str, *, sk_prefix: str | None = None, after: Mapping[str, str] | None = None, limit: int
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page (at most ``limit`` items) of the items whose ``gsi1pk`` is ``partition`` (and ``gsi1sk`` starts
+        with ``sk_prefix``), after the key
+        ``after`` (a previous page's; None: from the start): the items and the key to continue after (None: the
+        end). The key is the index's and the table's attributes as strings, to be kept as it is."""
+        arguments: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
+            "Limit": limit,
+        }
+        if sk_prefix:
+            arguments["KeyConditionExpression"] += " AND begins_with(gsi1sk, :prefix)"
+            arguments["ExpressionAttributeValues"][":prefix"] = {"S": sk_prefix}
+        if after:
+            arguments["ExclusiveStartKey"] = {name: {"S": value} for name, value in after.items()}
+        answer = self.client.query(**arguments)
+        last = answer.get("LastEvaluatedKey")
+        items = [self.from_dynamo(item) for item in answer.get("Items", [])]
+        return items, ({name: str(value["S"]) for name, value in last.items()} if last else None)
+
     def write_together(self, puts: Iterable[Mapping[str, Any]], deletes: Iterable[tuple[str, str]] = ()) -> None:
         """Put and delete items in one transaction, all or none (DynamoDB: at most 100 items and 4 MB)."""
         actions: list[dict[str, Any]] = [{"Put": {"TableName": self.name, "Item": self.to_dynamo(i)}} for i in puts]

@@ -17,6 +17,7 @@ from shared import wiring
 from shared.domain.auto_sync import MAX_AUTO_FAILURES, NO_EMAIL, NOT_LINKED
 from shared.domain.settings import DEFAULT_DOCUMENT
 from shared.services import auto_sync as auto_sync_service
+from shared.store.auto_sync import SHARDS
 from tests.conftest import load_function
 from tests.integration.test_bulk_invoices import (  # noqa: F401 - ``instant_retries`` is a fixture
     PAYMENTS,
@@ -435,11 +436,12 @@ def test_auto_sync_sweep_reads_none_of_the_synced_invoices(queue, dynamo_reads):
     # WHEN the schedule runs
     report = sweep()
 
-    # THEN it read one empty index page: no invoice, no tenant, no Scan
+    # THEN it read one empty page of each due shard and its own state: no invoice, no tenant, no Scan
     assert report["invoicesQueued"] == 0
-    assert dynamo_reads.items == 0, dynamo_reads.calls
+    assert dynamo_reads.items == 1, dynamo_reads.calls  # the sweep's state (where each shard stopped)
     assert "Scan" not in dynamo_reads.calls
-    assert sum(dynamo_reads.calls.values()) - dynamo_reads.calls.get("Query", 0) <= 1  # the open jobs' index is a Query
+    assert dynamo_reads.calls.get("Query", 0) == SHARDS + 1  # the shards, and the open jobs' index
+    assert sum(dynamo_reads.calls.values()) - dynamo_reads.calls.get("Query", 0) <= 1
 
 
 def test_auto_sync_sweep_reads_grow_with_what_is_due_not_with_what_is_synced(queue, dynamo_reads, monkeypatch):
@@ -460,9 +462,9 @@ def test_auto_sync_sweep_reads_grow_with_what_is_due_not_with_what_is_synced(que
     monkeypatch.setattr(auto_sync_service, "IN_FLIGHT", timedelta(0))
     report = sweep()
 
-    # THEN only that invoice, the tenant's settings and connection, and its client were read
+    # THEN only that invoice, the tenant's settings and connection, and its client were read (and the sweep's state)
     assert report["invoicesQueued"] == 1
-    assert dynamo_reads.items == 4, dynamo_reads.calls
+    assert dynamo_reads.items == 4 + 1, dynamo_reads.calls
     assert "Scan" not in dynamo_reads.calls
 
 
