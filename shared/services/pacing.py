@@ -143,12 +143,13 @@ class CompanyPacer:
             if booking is not None:
                 return booking.at
             # The time this caller could book again: the calendar free (interactive), or back within the
-            # horizon (background); the backlog's other callers wake about then too, spread over one spacing so
-            # that not all of them write at once.
+            # horizon (background). The backlog's other callers wait for that time too: each wakes at a random
+            # point of the horizon after it (a slot frees every spacing, so the calendar keeps some booked
+            # ahead), rather than all of them writing at once for one slot.
             bookable = self.calendar.seen(realm_id) - (self.horizon or 0.0)
             if self.horizon is None or now >= give_up:
                 raise self._refused(bookable - now)
-            retry_at = bookable + self.jitter() * self.calendar.spacing
+            retry_at = bookable + self.jitter() * self.horizon
             if retry_at > give_up:
                 raise self._refused(bookable - now)
             self.sleep(max(retry_at - now, self.calendar.spacing / 8))
