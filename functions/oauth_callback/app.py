@@ -33,6 +33,7 @@ def callback(
         error=error,
         redirect_uri=wiring.redirect_uri(),
         now=wiring.now(),
+        pacer=wiring.interactive_pacer(),
     )
     result = {"result": "connected"} if outcome.connected else {"result": "error", "reason": outcome.reason or ""}
     location = f"{wiring.settings().ui_base_url.rstrip('/')}/integrations/quickbooks?{urlencode(result)}"
