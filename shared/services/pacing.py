@@ -5,7 +5,8 @@ and starts at that time. What differs is how far ahead a caller may book, how lo
 starts waiting at all::
 
     interactive client (one API request: "Sync with QB", View QB Info, a list refresh, a webhook delivery)
-        each call books a time ≤ now + what is left of the client's wait budget (4 s for all its calls)
+        each call books a time ≤ now + what is left of the client's wait budget (3.5 s for all its calls,
+        beyond their own pace of one spacing each)
           ──▶ sleep until it ──▶ call QuickBooks
                 └─ booked further ahead ──▶ CompanyBusy: 503 with Retry-After (nothing more sent)
 
@@ -55,9 +56,10 @@ if TYPE_CHECKING:
 
 CALL_SPACING = 0.125
 """8 calls a second per company: any sliding second holds at most 9 (QuickBooks: 10), any minute 481 (500)."""
-INTERACTIVE_WAIT_BUDGET = 4.0
-"""How long one interactive client (one request, all its calls together) may wait for its times; beyond, a 503:
-a "Sync with QB" of several calls answers within about 5 s."""
+INTERACTIVE_WAIT_BUDGET = 3.5
+"""How long one interactive client (one request, all its calls together) may wait behind other callers for its
+times (beyond one spacing a call: its own calls' pace is free); beyond, a 503. A "Sync with QB" of several calls
+answers within about 5 s."""
 BACKLOG_HORIZON = 0.5
 """The backlog keeps the company's calls booked at most this far ahead: a bulk item starts only then, and its
 calls book only within it (the rest of the calendar is the UI's)."""
@@ -92,7 +94,8 @@ class CompanyPacer:
     """The ``Pacer`` of one QuickBooks client: a time on the company's calendar, then at most ``guard``'s
     concurrent calls from this container.
 
-    ``max_wait`` bounds each call's wait, ``budget`` the sum of the client's waits (one request), ``deadline``
+    ``max_wait`` bounds each call's wait, ``budget`` the sum of the client's waits (one request; each call's
+    first spacing is not charged: the client's own pace), ``deadline``
     the time by which a call must have started (epoch seconds). ``horizon``: book only while the calendar is
     booked at most that far ahead (the backlog's calls leave the rest to the UI). A call that cannot have its
     time within those raises ``CompanyBusy`` (interactive: a 503), or ``Deferred`` when ``defer`` (background).
@@ -110,12 +113,15 @@ class CompanyPacer:
     jitter: Callable[[], float] = random.random
 
     def acquire(self, realm_id: str) -> None:
+        # The budget is for waiting behind other callers: a client's own calls one after another (a sync of an
+        # invoice with a hundred payments) wait one spacing each, and that much a call is not charged.
+        own = self.calendar.spacing
         started = self.clock()
-        give_up = min(started + self.max_wait, started + max(0.0, self.budget), self.deadline or math.inf)
+        give_up = min(started + self.max_wait, started + max(0.0, self.budget) + own, self.deadline or math.inf)
         try:
             self._acquire(realm_id, give_up)
         finally:
-            self.budget -= max(0.0, self.clock() - started)
+            self.budget -= max(0.0, self.clock() - started - own)
 
     def release(self, realm_id: str) -> None:
         self.guard.release(realm_id)

@@ -81,9 +81,24 @@ def test_interactive_client_waits_at_most_its_budget_over_all_its_calls(aws):
 
     # THEN its waits together stayed within the budget (each call alone would have been within it): the call
     # that would pass it is refused (a 503 with Retry-After), and nothing was waited for it
-    assert made == int(INTERACTIVE_WAIT_BUDGET // 1.5)
-    assert sum(clock.slept) <= INTERACTIVE_WAIT_BUDGET
+    assert made == int(INTERACTIVE_WAIT_BUDGET // (1.5 - CALL_SPACING))
+    assert sum(clock.slept) <= INTERACTIVE_WAIT_BUDGET + made * CALL_SPACING
     assert busy.value.retry_after >= 1
+
+
+def test_interactive_client_own_calls_one_after_another_are_not_charged(aws):
+    # GIVEN a request that makes 100 calls one after another (an invoice with 100 payments), nobody else calling
+    clock = Clock()
+    calls = calendar(aws, clock)
+    pacer = on_clock(interactive_pacer(calls, LocalPacer(clock=clock)), clock)
+
+    # WHEN each call takes 10 ms
+    for _ in range(100):
+        call(pacer)
+        clock.now += 0.01
+
+    # THEN they all went, at the calendar's pace (12 s of waiting, none of it behind anyone else)
+    assert sum(clock.slept) == pytest.approx(99 * (CALL_SPACING - 0.01))
 
 
 def test_each_interactive_client_has_its_own_budget(aws):
