@@ -17,19 +17,13 @@ from shared.domain import cursors
 from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
 from shared.quickbooks.pacing import LocalPacer
+from shared.services import pacing
 from shared.services.auto_sync import AutoSync
 from shared.services.bulk_worker import BulkWorker
 from shared.services.connection import CALLBACK_PATH, require_connected
 from shared.services.invoices import InvoiceStores, deletion_runner, queue_deletion
 from shared.services.job_items import INVOICES_JOB_KIND, invoice_runner, party_runners
-from shared.services.pacing import (
-    BACKGROUND_MAX_WAIT,
-    CALL_SPACING,
-    DEFERRAL_SPACING,
-    INTERACTIVE_MAX_WAIT,
-    BacklogAdmission,
-    CompanyPacer,
-)
+from shared.services.pacing import CALL_SPACING, DEFERRAL_SPACING, BacklogAdmission, CompanyPacer
 from shared.services.tokens import TenantTokens
 from shared.services.webhooks import WebhookStores
 from shared.settings import Settings
@@ -218,13 +212,14 @@ def deferral_calendar() -> Calendar:
 
 @_once
 def call_guard() -> LocalPacer:
-    """At most 10 calls of one company in flight from this container (QuickBooks' 10 at once), whatever the client."""
+    """At most 10 calls of one company in flight from this container, whatever the client (QuickBooks' 10 at once
+    holds across containers through the calendar's pace and the bulk queue's MaximumConcurrency)."""
     return LocalPacer(max_concurrent=10, per_minute=500)
 
 
-@_once
 def interactive_pacer() -> CompanyPacer:
-    return CompanyPacer(call_calendar(), call_guard(), max_wait=INTERACTIVE_MAX_WAIT)
+    """A new one per client: an API request's calls share one wait budget."""
+    return pacing.interactive_pacer(call_calendar(), call_guard())
 
 
 @_once
@@ -235,7 +230,8 @@ def backlog_admission() -> BacklogAdmission:
 def quickbooks_for(tenant_id: str, *, retry: RetryPolicy | None = None, pacer: Pacer | None = None) -> QuickBooksClient:
     """A client for the tenant's connected company (409 problem when not connected or to be reconnected).
 
-    Its calls are paced on the company's calendar shared by every container; an interactive caller's by default.
+    Its calls are paced on the company's calendar shared by every container; an interactive caller's by default
+    (one wait budget for all the calls of this client: make one client per request).
     """
     connection = require_connected(connection_store(), tenant_id)
     assert connection.realm_id is not None
@@ -265,19 +261,15 @@ def bulk_queue() -> BulkQueue:
     return BulkQueue(sqs_client(), settings().bulk_queue_url)
 
 
-@_once
-def bulk_pacer() -> CompanyPacer:
-    """A started bulk item's calls wait longer for their time than the UI's (its start was admitted)."""
-    return CompanyPacer(call_calendar(), call_guard(), max_wait=BACKGROUND_MAX_WAIT)
-
-
 BULK_RETRY = RetryPolicy(retry_throttled=False)
 """Bulk workers retry 5xx and dropped connections in place, but hand a 429 back to SQS instead of sleeping."""
 
 
-def bulk_quickbooks_for(tenant_id: str) -> QuickBooksClient:
-    """A bulk worker's client: paced per company across every worker, and no sleeping on a 429."""
-    return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=bulk_pacer())
+def bulk_quickbooks_for(tenant_id: str, *, deadline: float | None = None) -> QuickBooksClient:
+    """A bulk worker's client: paced per company across every worker within the backlog's share, no call
+    started after ``deadline`` (epoch seconds; the Lambda's time), and no sleeping on a 429."""
+    pacer = pacing.background_pacer(call_calendar(), call_guard(), deadline=deadline)
+    return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=pacer)
 
 
 @_once

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 
 from shared import wiring
 from shared.observability import logger, metrics
+from shared.services.pacing import call_deadline
 from shared.web import http_app, http_handler
 from shared.web.triggers import is_http_event
 
@@ -23,8 +24,10 @@ _http_handler = http_handler(app)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def run_item(record: SQSRecord) -> None:
-    wiring.bulk_worker().handle(record.raw_event)
+def run_item(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    # Pacing never keeps a worker past its timeout: no QuickBooks call starts too close to it.
+    deadline = call_deadline(lambda_context.get_remaining_time_in_millis())
+    wiring.bulk_worker().handle(record.raw_event, deadline=deadline)
 
 
 @logger.inject_lambda_context

@@ -34,6 +34,7 @@ def callback(
         redirect_uri=wiring.redirect_uri(),
         now=wiring.now(),
         auto_sync=wiring.auto_sync_store(),
+        pacer=wiring.interactive_pacer(),
     )
     result = {"result": "connected"} if outcome.connected else {"result": "error", "reason": outcome.reason or ""}
     location = f"{wiring.settings().ui_base_url.rstrip('/')}/integrations/quickbooks?{urlencode(result)}"

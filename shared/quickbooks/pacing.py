@@ -22,10 +22,13 @@ class Pacer(Protocol):
 
 
 class LocalPacer:
-    """Keeps one process under the limits with some headroom for other callers of the same company.
+    """One process's guard: at most ``max_concurrent`` calls of one company in flight and ``per_minute`` in a
+    sliding minute, counting this process's calls only ("10 at once" and "500 a minute" per container).
 
-    Cross-process pacing (many Lambdas on one company) is the bulk worker's job: SQS MaximumConcurrency caps
-    how many run at once, and each uses this pacer for its own calls.
+    It knows nothing of other containers. The product's clients book each call on the company's calendar shared
+    by every container (``shared.services.pacing.CompanyPacer``), which keeps the rate across them, and use this
+    as that pacer's per-container guard of QuickBooks' 10 at once. A bare ``QuickBooksClient`` (a tool, a test)
+    gets this alone, with headroom left for other callers of the same company.
     """
 
     def __init__(

@@ -11,10 +11,11 @@ What becomes of a record::
     ... on its last receive (the queue's maxReceiveCount) the item fails with that error instead of going
         silently to the dead-letter queue, so a job never hangs in ``running``.
     a record from the dead-letter queue ......... (a worker killed on the last try) its item fails
-    the company's calls booked > 1 s ahead ..... DEFERRED before the item starts (``shared.services.pacing``):
-    (or a started item's call would wait > 15 s)  the message is sent again with a DelaySeconds the company's
-                                                  deferral calendar spreads, and this delivery is acknowledged:
-                                                  our own pacing never spends a receive (maxReceiveCount)
+    the company's calls booked > 0.5 s ahead ... DEFERRED (``shared.services.pacing``), whatever the message:
+    (or a started item's call could not start     the message is sent again with a DelaySeconds the company's
+    within 3 s, or before the Lambda's time ends) deferral calendar spreads, and this delivery is acknowledged:
+                                                  our own pacing never spends a receive (maxReceiveCount);
+                                                  ``Deferred`` is handled in one place, ``handle``
 
 An invoice deletion (``InvoiceDeletionMessage``: Books360 deleted a linked invoice) takes the same road without a
 job: deferred like an item, busy comes back later; on its last receive, or refused for good (not connected any
@@ -29,6 +30,7 @@ for the sweep.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
@@ -42,8 +44,9 @@ from shared.domain.jobs import (
     ItemStatus,
     QueueMessage,
 )
-from shared.errors import AppError, Busy, CompanyBusy
+from shared.errors import AppError, Busy
 from shared.observability import logger, metrics
+from shared.services.pacing import Deferred
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -83,12 +86,22 @@ class Admission(Protocol):
         ...
 
 
-class Deferred(Exception):
-    """The item did not start (or stopped) for our own pacing: its message comes back after ``seconds``."""
+class ClientFor(Protocol):
+    def __call__(self, tenant_id: str, *, deadline: float | None = None) -> QuickBooksClient:
+        """A background client of the tenant's company: paced, its calls started by ``deadline`` (else
+        ``Deferred``)."""
+        ...
 
-    def __init__(self, seconds: int) -> None:
-        super().__init__(f"deferred {seconds} s")
-        self.seconds = seconds
+
+@dataclass(frozen=True)
+class Delivery:
+    """One SQS delivery of a message, as the worker decides on it."""
+
+    receipt_handle: str
+    receives: int
+    last_try: bool  # the queue's maxReceiveCount: failing now would dead-letter it
+    dead_lettered: bool  # from the dead-letter queue (a worker killed on the last try)
+    deadline: float | None  # no QuickBooks call starts after it
 
 
 class QueueRecord(SqsRecordModel):
@@ -104,7 +117,7 @@ class BulkWorker:
     jobs: JobStore
     queue: BulkQueue
     runners: Mapping[str, ItemRunner]
-    quickbooks_for: Callable[[str], QuickBooksClient]
+    quickbooks_for: ClientFor
     max_receive_count: int
     clock: Callable[[], datetime]
     dead_letter_arn: str = ""
@@ -112,42 +125,55 @@ class BulkWorker:
     auto_sync: AutoSyncRunner | None = None
     admission: Admission | None = None
 
-    def handle(self, raw_record: dict[str, Any]) -> None:
-        """Process one SQS record; raising hands it back to SQS for a later delivery."""
+    def handle(self, raw_record: dict[str, Any], *, deadline: float | None = None) -> None:
+        """Process one SQS record; raising hands it back to SQS for a later delivery.
+
+        ``deadline``: no QuickBooks call starts after it (epoch seconds: the Lambda's time, less a call's reserve).
+        """
         record = self._parse(raw_record)
         if record is None:
             return
-        dead_lettered = bool(self.dead_letter_arn) and raw_record.get("eventSourceARN") == self.dead_letter_arn
         receives = int(record.attributes.ApproximateReceiveCount or "1")
-        last_try = receives >= self.max_receive_count
+        delivery = Delivery(
+            receipt_handle=record.receiptHandle,
+            receives=receives,
+            last_try=receives >= self.max_receive_count,
+            dead_lettered=bool(self.dead_letter_arn) and raw_record.get("eventSourceARN") == self.dead_letter_arn,
+            deadline=deadline,
+        )
         message = record.body
-        if isinstance(message, InvoiceDeletionMessage):
-            try:
-                self._delete_invoice(message, record.receiptHandle, last_try=last_try, dead_lettered=dead_lettered)
-            except Deferred as deferred:
-                self._defer(message, record.receiptHandle, deferred.seconds)
-            return
-        if isinstance(message, InvoiceSyncMessage):
-            self._auto_sync(message, record.receiptHandle, receives=receives, last_try=last_try, dead=dead_lettered)
-            return
-        if dead_lettered:
+        try:
+            if isinstance(message, InvoiceDeletionMessage):
+                self._delete_invoice(message, delivery)
+            elif isinstance(message, InvoiceSyncMessage):
+                self._auto_sync(message, delivery)
+            else:
+                self._item(message, delivery)
+        except Deferred as deferred:
+            # Our own pacing, whatever the work: it did not start, or stopped before a call (nothing sent).
+            self._defer(message, delivery.receipt_handle, deferred.seconds)
+
+    def _item(self, message: BulkItemMessage, delivery: Delivery) -> None:
+        if delivery.dead_lettered:
             self._dead_lettered(message)
             return
         try:
-            outcome = self._run(message)
-        except Deferred as deferred:
-            self._defer(message, record.receiptHandle, deferred.seconds)
-            return
+            outcome = self._run(message, delivery.deadline)
+        except Deferred:
+            raise  # not a failure of the item: ``handle`` defers it
         except Busy as exc:
-            if not last_try:
+            if not delivery.last_try:
                 logger.info(
-                    "bulk item retried later", job_id=message.job_id, item_id=message.item_id, receives=receives
+                    "bulk item retried later",
+                    job_id=message.job_id,
+                    item_id=message.item_id,
+                    receives=delivery.receives,
                 )
-                self.queue.delay(record.receiptHandle, exc.retry_after)
+                self.queue.delay(delivery.receipt_handle, exc.retry_after)
                 raise
-            outcome = ItemOutcome.failed(f"{exc.detail} Gave up after {receives} attempts.")
+            outcome = ItemOutcome.failed(f"{exc.detail} Gave up after {delivery.receives} attempts.")
         except Exception as exc:
-            if not last_try:
+            if not delivery.last_try:
                 raise
             logger.exception("bulk item failed unexpectedly", job_id=message.job_id, error_type=type(exc).__name__)
             outcome = ItemOutcome.failed(UNEXPECTED)
@@ -165,25 +191,16 @@ class BulkWorker:
             metrics.add_metric(name="BulkMessageMalformed", unit="Count", value=1)
             return None
 
-    def _delete_invoice(
-        self, message: InvoiceDeletionMessage, receipt_handle: str, *, last_try: bool, dead_lettered: bool
-    ) -> None:
+    def _delete_invoice(self, message: InvoiceDeletionMessage, delivery: Delivery) -> None:
         if self.delete_invoice is None:
             logger.error("invoice deletion dropped: no deleter", invoice_id=message.invoice_id)
             return
         try:
-            with self.quickbooks_for(message.tenant_id) as qbo:
-                if not dead_lettered:
-                    self._admit(qbo.realm_id)
+            with self._client(message.tenant_id, deadline=delivery.deadline) as qbo:
                 self.delete_invoice(qbo, message)
-        except CompanyBusy as exc:
-            if dead_lettered:
-                self._deletion_failed(message, exc.detail)
-                return
-            raise Deferred(exc.retry_after) from exc
         except Busy as exc:
-            if not (last_try or dead_lettered):
-                self.queue.delay(receipt_handle, exc.retry_after)
+            if not (delivery.last_try or delivery.dead_lettered):
+                self.queue.delay(delivery.receipt_handle, exc.retry_after)
                 raise
             self._deletion_failed(message, exc.detail)
         except AppError as exc:
@@ -195,26 +212,20 @@ class BulkWorker:
         if self.auto_sync is not None:
             self.auto_sync.deletion_failed(message)
 
-    def _auto_sync(
-        self, message: InvoiceSyncMessage, receipt_handle: str, *, receives: int, last_try: bool, dead: bool
-    ) -> None:
+    def _auto_sync(self, message: InvoiceSyncMessage, delivery: Delivery) -> None:
         if self.auto_sync is None:
             logger.error("invoice sync dropped: no automatic sync", invoice_id=message.invoice_id)
             return
-        if dead:
+        if delivery.dead_lettered:
             self.auto_sync.gave_up(message, DEAD_LETTERED)
             return
         try:
-            self.auto_sync.run(self._admitted, message)
-        except CompanyBusy as exc:
-            self._defer(message, receipt_handle, exc.retry_after)
-        except Deferred as deferred:
-            self._defer(message, receipt_handle, deferred.seconds)
+            self.auto_sync.run(partial(self._client, deadline=delivery.deadline), message)
         except Busy as exc:
-            if not last_try:
-                self.queue.delay(receipt_handle, exc.retry_after)
+            if not delivery.last_try:
+                self.queue.delay(delivery.receipt_handle, exc.retry_after)
                 raise
-            self.auto_sync.gave_up(message, f"{exc.detail} Gave up after {receives} attempts.")
+            self.auto_sync.gave_up(message, f"{exc.detail} Gave up after {delivery.receives} attempts.")
 
     def _dead_lettered(self, message: BulkItemMessage) -> None:
         state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)
@@ -222,7 +233,7 @@ class BulkWorker:
             metrics.add_metric(name="BulkItemDeadLettered", unit="Count", value=1)
             self._record(message, ItemOutcome.failed(DEAD_LETTERED))
 
-    def _run(self, message: BulkItemMessage) -> ItemOutcome | None:
+    def _run(self, message: BulkItemMessage, deadline: float | None) -> ItemOutcome | None:
         state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)
         if state is None:
             logger.warning("bulk message of an unknown job item", job_id=message.job_id, item_id=message.item_id)
@@ -236,34 +247,24 @@ class BulkWorker:
         if runner is None:
             return ItemOutcome.failed(f"Bulk jobs of kind {message.kind!r} are not supported.")
         try:
-            with self.quickbooks_for(message.tenant_id) as qbo:
-                self._admit(qbo.realm_id)
+            with self._client(message.tenant_id, deadline=deadline) as qbo:
                 return runner(qbo, message, job_created_at, self.clock())
-        except CompanyBusy as exc:
-            raise Deferred(exc.retry_after) from exc
         except Busy:
             raise
         except AppError as exc:
             # Unknown object, name taken, QuickBooks' refusal in its own words, not connected any more.
             return ItemOutcome.failed(exc.detail)
 
-    def _admitted(self, tenant_id: str) -> QuickBooksClient:
-        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``)."""
-        qbo = self.quickbooks_for(tenant_id)
-        try:
-            self._admit(qbo.realm_id)
-        except Deferred:
-            qbo.close()
-            raise
+    def _client(self, tenant_id: str, *, deadline: float | None = None) -> QuickBooksClient:
+        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``); its calls
+        raise ``Deferred`` too when they could not start in time."""
+        qbo = self.quickbooks_for(tenant_id, deadline=deadline)
+        if self.admission is not None:
+            seconds = self.admission.deferral(qbo.realm_id)
+            if seconds is not None:
+                qbo.close()
+                raise Deferred(seconds)
         return qbo
-
-    def _admit(self, realm_id: str) -> None:
-        """Raise ``Deferred`` when the company's calls are booked too far ahead to start now."""
-        if self.admission is None:
-            return
-        seconds = self.admission.deferral(realm_id)
-        if seconds is not None:
-            raise Deferred(seconds)
 
     def _defer(self, message: QueueMessage, receipt_handle: str, seconds: int) -> None:
         """Send the message again, out of sight for ``seconds``; this delivery is then acknowledged (returns).

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from shared.domain.connection import Connection
     from shared.quickbooks.oauth import IntuitOAuth
+    from shared.quickbooks.pacing import Pacer
     from shared.store.auto_sync import AutoSyncStore
     from shared.store.connection import ConnectionStore
     from shared.store.oauth_states import OAuthStateStore
@@ -117,13 +118,16 @@ def complete_connect(
     error: str | None,
     redirect_uri: str,
     now: datetime,
+    pacer: Pacer,
     transport: httpx.BaseTransport | None = None,
     auto_sync: AutoSyncStore | None = None,
 ) -> CallbackOutcome:
     """Intuit sent the browser back: check the state, exchange the code, store the tokens, name the company.
 
     Connected, the tenant's invoices are caught up by automatic sync (``auto_sync``: asked for in the same write):
-    what changed while it was not connected, or everything, for another company."""
+    what changed while it was not connected, or everything, for another company.
+
+    Naming it is a QuickBooks call like any other: ``pacer`` books it on the company's calendar."""
     pending = states.consume(state) if state else None
     if pending is None or pending.expires_at <= now:
         metrics.add_metric(name="OAuthInvalidState", unit="Count", value=1)
@@ -148,7 +152,7 @@ def complete_connect(
         connections.cancel_connecting(tenant_id, digest, previous)
         return CallbackOutcome(False, "token_exchange_failed", tenant_id)
     try:
-        company_name = _company_name(api_base_url, realm_id, tokens.access_token, transport)
+        company_name = _company_name(api_base_url, realm_id, tokens.access_token, pacer, transport)
     except AppError as exc:
         # QuickBooks will not honour these tokens for this company (or it is down): nothing is kept. They are not
         # revoked: revoking disconnects the app from the whole company, other connections to it included.
@@ -165,8 +169,10 @@ def complete_connect(
     return CallbackOutcome(True, None, tenant_id)
 
 
-def _company_name(api_base_url: str, realm_id: str, access_token: str, transport: httpx.BaseTransport | None) -> str:
-    client = QuickBooksClient(api_base_url, _Bearer(realm_id, access_token), transport=transport)
+def _company_name(
+    api_base_url: str, realm_id: str, access_token: str, pacer: Pacer, transport: httpx.BaseTransport | None
+) -> str:
+    client = QuickBooksClient(api_base_url, _Bearer(realm_id, access_token), pacer=pacer, transport=transport)
     try:
         return str(client.company_info().get("CompanyName") or realm_id)
     finally:

@@ -1,35 +1,46 @@
 """One QuickBooks budget per company, shared by every Lambda container: the UI's calls and the bulk backlog's.
 
 Every call books a time on the company's call calendar (``shared.store.pacing``: 8 a second, one DynamoDB write)
-and starts at that time. What differs is how long a caller may wait, and who never starts waiting at all::
+and starts at that time. What differs is how far ahead a caller may book, how long it may wait, and who never
+starts waiting at all::
 
-    interactive call (API routes, "Sync with QB", webhooks, list refresh)
-        book a time ≤ now + 4.5 s ──▶ sleep until it ──▶ call QuickBooks
-                    └─ booked further ahead ──▶ CompanyBusy: 503 with Retry-After (nothing sent)
+    interactive client (one API request: "Sync with QB", View QB Info, a list refresh, a webhook delivery)
+        each call books a time ≤ now + what is left of the client's wait budget (3.5 s for all its calls,
+        beyond their own pace of one spacing each)
+          ──▶ sleep until it ──▶ call QuickBooks
+                └─ booked further ahead ──▶ CompanyBusy: 503 with Retry-After (nothing more sent)
 
-    bulk item / invoice deletion (SQS worker)
+    bulk item / invoice deletion / automatic sync (SQS worker)
         peek at the calendar (one read, nothing booked)
-          free ≤ now + 1 s ───────▶ start the item: each of its calls books and waits (≤ 15 s; past that
-                                    CompanyBusy, and the item is deferred like below: a sync that stops
-                                    un-pends what it did not send)
-          free  > now + 1 s ──────▶ DEFER: book a return time on the company's deferral calendar, not before
-                                    the call calendar is back within 1 s, one item's worth (0.2 s) after the
-                                    last deferral; send the message again with that DelaySeconds and
-                                    acknowledge this delivery (an SQS receive is not spent on our own pacing)
+          free ≤ now + 0.5 s ──▶ start the item. Each of its calls books only within now + 0.5 s (booked further
+                                 ahead: sleep until the calendar is back within, then book), waits at most 3 s
+                                 in all and never past the Lambda's time less a call's reserve; past that,
+                                 Deferred: the sync stops (un-pending what it did not send) and the message is
+                                 deferred like below
+          free  > now + 0.5 s ──▶ DEFER: book a return time on the company's deferral calendar, not before the
+                                 call calendar is back within 0.5 s, one item's worth (0.2 s) after the last
+                                 deferral, and within SQS's longest delay (900 s); send the message again with
+                                 that DelaySeconds and acknowledge this delivery (an SQS receive is not spent on
+                                 our own pacing). The deferral calendar full for 900 s (a backlog of over 4,500
+                                 items of one company): 900 s without a booking (see ``BacklogAdmission``)
 
-The backlog thus keeps the call calendar booked about one second ahead, never more: an interactive call books
-behind at most that second plus the calls of items already running, so the UI keeps its share (a "Sync with QB"
-of a few calls answers in a few seconds while hundreds of invoices wait their turn in SQS, not in Lambda).
+The backlog thus keeps the call calendar booked at most half a second ahead, and the rest of it is the UI's: an
+interactive call books behind at most that half second, so a first "Sync with QB" (customer, invoice, payment:
+about 6 calls) answers within a few seconds while hundreds of invoices wait their turn in SQS, not in Lambda.
 Deferred messages come back spread at about the pace the company absorbs them (0.2 s apart against ~0.25 s of
 calls an item: a little more supply than capacity, so the calendar never runs dry), not all at once.
 
-A process-wide guard keeps at most 10 calls of one company in flight from one container (QuickBooks' 10 at once);
-a 429 that still comes back is handled by the client's retry and the worker's visibility delay as before.
+"10 at once" (QuickBooks' concurrent requests per company) is kept two ways: a process-wide guard keeps at most
+10 calls of one company in flight from one container, and across containers the calendar's 8 starts a second keep
+fewer than 10 in flight while QuickBooks answers within 1.25 s; the bulk queue's ``MaximumConcurrency`` (8
+workers, one call at a time each) bounds the backlog's share whatever the latency. A 429 that still comes back is
+handled by the client's retry and the worker's visibility delay as before.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -45,61 +56,148 @@ if TYPE_CHECKING:
 
 CALL_SPACING = 0.125
 """8 calls a second per company: any sliding second holds at most 9 (QuickBooks: 10), any minute 481 (500)."""
-INTERACTIVE_MAX_WAIT = 4.5
-"""How long a UI call may wait for its time; beyond, a 503 (the UI's sync answers within about 5 s)."""
-BACKGROUND_MAX_WAIT = 15.0
-"""How long a call of a started bulk item may wait for its time (items start only with ≤ 1 s booked ahead)."""
-ADMISSION_HORIZON = 1.0
-"""A bulk item starts only when the company's calls are booked at most this far ahead."""
+INTERACTIVE_WAIT_BUDGET = 3.5
+"""How long one interactive client (one request, all its calls together) may wait behind other callers for its
+times (beyond one spacing a call: its own calls' pace is free); beyond, a 503. A "Sync with QB" of several calls
+answers within about 5 s."""
+BACKLOG_HORIZON = 0.5
+"""The backlog keeps the company's calls booked at most this far ahead: a bulk item starts only then, and its
+calls book only within it (the rest of the calendar is the UI's)."""
+BACKGROUND_MAX_WAIT = 3.0
+"""How long a call of a started bulk item may wait for its time: admitted with ≤ 0.5 s booked ahead, longer means
+contention, and the item is deferred rather than hold a Lambda slot."""
+CALL_RESERVE = 10.0
+"""A worker's call starts no later than this before its Lambda's timeout: the call and its recording fit in it."""
 DEFERRAL_SPACING = 0.2
 """Deferred messages come back this far apart: a little under one item's calls (about 2 × ``CALL_SPACING``)."""
 LATE_REBOOKINGS = 3
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds upper bound
 
 
+class Deferred(Exception):  # noqa: N818 - a decision, not a failure
+    """Background work did not start, or stopped before a call, for our own pacing: nothing was sent for it, and
+    its message comes back after ``seconds``. Not an ``AppError``: nothing handles it but the bulk worker, and no
+    sync records it as a failure."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"deferred {seconds} s")
+        self.seconds = seconds
+
+
+def call_deadline(remaining_ms: int, clock: Callable[[], float] = time.time) -> float:
+    """The latest time (epoch seconds) a worker with ``remaining_ms`` of Lambda time left starts a call."""
+    return clock() + remaining_ms / 1000 - CALL_RESERVE
+
+
 @dataclass
 class CompanyPacer:
-    """The ``Pacer`` of every QuickBooks client: a time on the company's calendar, then at most ``guard``'s
-    concurrent calls from this container."""
+    """The ``Pacer`` of one QuickBooks client: a time on the company's calendar, then at most ``guard``'s
+    concurrent calls from this container.
+
+    ``max_wait`` bounds each call's wait, ``budget`` the sum of the client's waits (one request; each call's
+    first spacing is not charged: the client's own pace), ``deadline``
+    the time by which a call must have started (epoch seconds). ``horizon``: book only while the calendar is
+    booked at most that far ahead (the backlog's calls leave the rest to the UI). A call that cannot have its
+    time within those raises ``CompanyBusy`` (interactive: a 503), or ``Deferred`` when ``defer`` (background).
+    """
 
     calendar: Calendar
     guard: Pacer
     max_wait: float
+    budget: float = math.inf
+    horizon: float | None = None
+    deadline: float | None = None
+    defer: bool = False
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] = random.random
 
     def acquire(self, realm_id: str) -> None:
-        deadline = self.clock() + self.max_wait
+        # The budget is for waiting behind other callers: a client's own calls one after another (a sync of an
+        # invoice with a hundred payments) wait one spacing each, and that much a call is not charged.
+        own = self.calendar.spacing
+        started = self.clock()
+        give_up = min(started + self.max_wait, started + max(0.0, self.budget) + own, self.deadline or math.inf)
+        try:
+            self._acquire(realm_id, give_up)
+        finally:
+            self.budget -= max(0.0, self.clock() - started - own)
+
+    def release(self, realm_id: str) -> None:
+        self.guard.release(realm_id)
+
+    def _acquire(self, realm_id: str, give_up: float) -> None:
         for attempt in range(1, LATE_REBOOKINGS + 2):
-            booking = self.calendar.book(realm_id, latest=deadline)
-            if booking is None:
-                metrics.add_metric(name="QuickBooksCallRefusedByPacing", unit="Count", value=1)
-                raise CompanyBusy(
-                    "QuickBooks is busy with this company's other work; try again in a few seconds.",
-                    retry_after=max(1, math.ceil(self.max_wait)),
-                )
-            wait = booking.at - self.clock()
+            booking_at = self._book(realm_id, give_up)
+            wait = booking_at - self.clock()
             if wait > 0:
                 self.sleep(wait)
             self.guard.acquire(realm_id)
             # Woken (or let through the guard) later than one spacing after its time, the call would crowd the
             # next ones: it books again instead (a few times at most; then it goes).
-            if self.clock() - booking.at <= self.calendar.spacing or attempt > LATE_REBOOKINGS:
+            if self.clock() - booking_at <= self.calendar.spacing or attempt > LATE_REBOOKINGS:
                 return
             self.guard.release(realm_id)
             metrics.add_metric(name="QuickBooksCallBookedAgain", unit="Count", value=1)
 
-    def release(self, realm_id: str) -> None:
-        self.guard.release(realm_id)
+    def _book(self, realm_id: str, give_up: float) -> float:
+        """A time booked by ``give_up`` (and within ``horizon`` of when it was booked), else the refusal."""
+        while True:
+            now = self.clock()
+            latest = give_up if self.horizon is None else min(give_up, now + self.horizon)
+            booking = self.calendar.book(realm_id, latest=latest)
+            if booking is not None:
+                return booking.at
+            # The time this caller could book again: the calendar free (interactive), or back within the
+            # horizon (background). The backlog's other callers wait for that time too: each wakes at a random
+            # point of the horizon after it (a slot frees every spacing, so the calendar keeps some booked
+            # ahead), rather than all of them writing at once for one slot.
+            bookable = self.calendar.seen(realm_id) - (self.horizon or 0.0)
+            if self.horizon is None or now >= give_up:
+                raise self._refused(bookable - now)
+            retry_at = bookable + self.jitter() * self.horizon
+            if retry_at > give_up:
+                raise self._refused(bookable - now)
+            self.sleep(max(retry_at - now, self.calendar.spacing / 8))
+
+    def _refused(self, seconds_to_bookable: float) -> Exception:
+        metrics.add_metric(name="QuickBooksCallRefusedByPacing", unit="Count", value=1)
+        seconds = min(MAX_DELAY_SECONDS, max(1, math.ceil(seconds_to_bookable)))
+        if self.defer:
+            return Deferred(seconds)
+        return CompanyBusy(
+            "QuickBooks is busy with this company's other work; try again in a few seconds.", retry_after=seconds
+        )
+
+
+def interactive_pacer(calendar: Calendar, guard: Pacer) -> CompanyPacer:
+    """One API request's pacer: its calls wait ``INTERACTIVE_WAIT_BUDGET`` in all, then a 503."""
+    return CompanyPacer(calendar, guard, max_wait=INTERACTIVE_WAIT_BUDGET, budget=INTERACTIVE_WAIT_BUDGET)
+
+
+def background_pacer(calendar: Calendar, guard: Pacer, *, deadline: float | None = None) -> CompanyPacer:
+    """A bulk worker's pacer: within the backlog's horizon, a short wait a call, never past ``deadline``."""
+    return CompanyPacer(
+        calendar, guard, max_wait=BACKGROUND_MAX_WAIT, horizon=BACKLOG_HORIZON, deadline=deadline, defer=True
+    )
 
 
 @dataclass
 class BacklogAdmission:
-    """Whether a bulk worker may start an item for a company now, and if not, when its message should return."""
+    """Whether a bulk worker may start an item for a company now, and if not, when its message should return.
+
+    SQS delays a message at most 900 s, so return times are booked only within that. Past it (over 4,500 items
+    of one company already deferred) a message waits 900 s without a booking and tries again then: a time booked
+    beyond 900 s would come back early, book again at the end and leave its first time a hole (the company idle
+    while work waits, and every message deferred again and again). Unbooked, such a message only costs one read
+    and one send every 15 minutes until the calendar reaches it; the company's booked messages keep their
+    pace. (Carrying the booked time in the message would spare those sends, at the price of a field in every
+    message kind; the backlog's items are interchangeable, so which of them returns first does not matter.)
+    """
 
     calls: Calendar
     deferrals: Calendar
-    horizon: float = ADMISSION_HORIZON
+    horizon: float = BACKLOG_HORIZON
     clock: Callable[[], float] = field(default=time.time)
 
     def deferral(self, realm_id: str) -> int | None:
@@ -108,8 +206,11 @@ class BacklogAdmission:
         now = self.clock()
         if free <= now + self.horizon:
             return None
-        slot = self.deferrals.book(realm_id, not_before=free - self.horizon)
-        assert slot is not None  # no ``latest``: a deferral is always booked
+        slot = self.deferrals.book(realm_id, not_before=free - self.horizon, latest=now + MAX_DELAY_SECONDS)
+        if slot is None:
+            metrics.add_metric(name="QuickBooksWorkDeferredUnbooked", unit="Count", value=1)
+            logger.info("quickbooks work deferred, unbooked", realm_id=realm_id, delay=MAX_DELAY_SECONDS)
+            return MAX_DELAY_SECONDS
         delay = min(MAX_DELAY_SECONDS, max(1, math.ceil(slot.at - now)))
         logger.info("quickbooks work deferred", realm_id=realm_id, booked_ahead=round(free - now, 3), delay=delay)
         return delay

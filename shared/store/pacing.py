@@ -114,6 +114,11 @@ class Calendar:
                     return None
         raise RuntimeError(f"no time booked on {pk} {self.sk} after {_MAX_ATTEMPTS} attempts")
 
+    def seen(self, realm_id: str) -> float:
+        """The first free time as this container last saw it (epoch seconds): after a booking refused for its
+        ``latest``, the time found then. No request."""
+        return self._guess(realm_id) / 1000
+
     def peek(self, realm_id: str) -> float:
         """The first free time (epoch seconds; in the past when the company is idle). One read, nothing booked."""
         item = self.table.get(pace_pk(realm_id), self.sk, consistent=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import pytest
 
 from shared import wiring
 from shared.errors import ReauthorizationRequired
+from shared.services.pacing import CALL_SPACING
 from tests.integration.conftest import UI_BASE_URL
 
 
@@ -271,3 +273,24 @@ def test_two_tabs_the_later_finish_of_an_older_attempt_never_replaces_the_winner
     # THEN the tenant is connected to B, with B's tokens, and QuickBooks calls work
     assert stack.api("GET", "/quickbooks/connection")[1]["realmId"] == realm_b
     assert wiring.quickbooks_for("t1").company_info()["Id"] == realm_b
+
+
+def test_naming_the_company_on_connect_is_paced_like_every_call(stack):
+    # GIVEN a company whose calls are booked 2 s ahead by other containers
+    realm = stack.company()
+    calendar = wiring.call_calendar()
+    while calendar.peek(realm) < time.time() + 2:
+        calendar.book(realm)
+    booked_until = calendar.peek(realm)
+    status, body = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    assert status == 200, body
+    consented = stack.consent(body["authorizeUrl"], realm)
+
+    # WHEN Intuit sends the admin back
+    location = stack.callback(consented)
+
+    # THEN the callback's CompanyInfo call took its turn on the company's calendar (after the others) and the
+    # company is connected
+    assert location.endswith("result=connected"), location
+    assert time.time() >= booked_until
+    assert calendar.peek(realm) == pytest.approx(booked_until + CALL_SPACING)
