@@ -18,7 +18,7 @@ CFN_LINT = Path(os.environ.get("CFN_LINT", ROOT / ".venv-cfn" / "bin" / "cfn-lin
 BREAKAGES = {
     "bad GetAtt in an SQS event": ("Queue: !GetAtt BulkQueue.Arn", "Queue: !GetAtt BulkQueu.Arn"),
     "MaximumConcurrency below 2": ("MaximumConcurrency: !Ref BulkMaxConcurrency", "MaximumConcurrency: 1"),
-    "misspelt BatchSize": ("BatchSize: 5", "BatchSzie: 5"),
+    "misspelt BatchSize": ("BatchSize: 1", "BatchSzie: 1"),
     "invalid runtime": ("Runtime: python3.11", "Runtime: python3.99"),
 }
 
