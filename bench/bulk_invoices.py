@@ -22,17 +22,18 @@ invoice of a linked client (invoice + payment).
     .venv/bin/python bench/bulk_invoices.py [--invoices 30] [--transactions 5] [--latency-ms 100] [--workers 2,8]
                                             [--unlinked]
 
-A run on a busy 2-core machine (2026-11-30, main at bb3ef2f plus the emulator's real limits; before the shared
-per-company call calendar): two workers stay near the bound (and already meet 2 429s: two callers at 100 ms can
-pass 10 a second); eight, one call at a time each, pass the 10-a-second limit often, every 429 costs a look-up by
-marker before the retried create, so calls per invoice grow, and one item failed after 5 attempts. The company's
-one-time setup (Item "Services", queries) is in the per-invoice figures.
+A run on a 2-core machine (2026-11-30, main with the company call calendar, the facts lease and one-item workers;
+``.venv/bin/python bench/bulk_invoices.py``): no 429 with 2 or 8 workers, 2.00 calls an invoice plus the
+company's one-time setup (the Item's look-up, its Income account's, its create: 0.10 an invoice over 30); the wall
+time is the calendar's 8 calls a second plus moto (in-process, serialized: 65-91% of the wall time).
 
     workers  status    synced  calls/inv  wall s  429s  in flight    A s  wall/A  -moto    B s  wall/B  -moto
-          2  succeeded  30/30       2.27   11.76     2          2   0.68   17.29   8.22   6.10    1.93   0.92
-          8  partially_failed  29/30       4.13   27.50    64          8   1.24   22.18   7.09  12.10    2.27   0.73
-    (2 workers: POST invoice 1.00, POST payment 1.00, POST query 0.20, POST item 0.07 per invoice; moto 6.2 s,
-    52% of the wall time. 8 workers: POST query 2.13 per invoice; all 429s perSecond; moto 18.7 s, 68%.)
+          2  succeeded  30/30       2.10    9.89     0          2   0.63   15.70   5.55   6.10    1.62   0.57
+          8  succeeded  30/30       2.10   11.14     0          2   0.63   17.69   1.65   6.10    1.83   0.17
+
+Before the calendar (main at bb3ef2f plus the emulator's real limits): 2 workers met 2 429s; 8 workers met 64
+(every one per second), made 4.13 calls an invoice (a look-up by marker before each retried create, and six
+Item look-ups and creates racing) and one item failed after 5 attempts.
 """
 
 from __future__ import annotations
