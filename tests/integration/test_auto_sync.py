@@ -26,6 +26,7 @@ from tests.integration.test_bulk_invoices import (  # noqa: F401 - ``instant_ret
     connect,
     fault,
     instant_retries,
+    invoice_detail,
     qb_invoices_by_source,
     writes,
 )
@@ -56,20 +57,7 @@ def publish(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
 
 def upsert(invoice_id: str, client_id: str, *, version: int = 1, tenant: str = TENANT, **overrides: Any) -> str:
     """Books360 publishes ``InvoiceUpserted``; the outcome (``applied``/``stale``)."""
-    detail = {
-        "tenantId": tenant,
-        "version": version,
-        "invoiceId": invoice_id,
-        "clientId": client_id,
-        "number": f"B360-{invoice_id}",
-        "createdAt": "2026-09-28T09:00:00Z",
-        "dateFrom": "2026-09-01",
-        "dateTo": "2026-09-28",
-        "dueDate": "2026-10-15",
-        "transactions": TRANSACTIONS,
-        "payments": PAYMENTS,
-        **overrides,
-    }
+    detail = invoice_detail(invoice_id, client_id, version=version, tenant=tenant, **overrides)
     return str(publish("InvoiceUpserted", detail)["status"])
 
 

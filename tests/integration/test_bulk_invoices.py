@@ -71,11 +71,13 @@ def client(client_id: str, name: str, *, email: str | None = "ap@example.com", t
     seed(CUSTOMER, client_id, name, tenant=tenant, email=email)
 
 
-def invoice(invoice_id: str, client_id: str, *, tenant: str = TENANT, **overrides: Any) -> str:
-    """Books360 publishes ``InvoiceUpserted`` (through the service the events function runs); the id."""
-    detail = {
+def invoice_detail(
+    invoice_id: str, client_id: str, *, version: int = 1, tenant: str = TENANT, **overrides: Any
+) -> dict[str, Any]:
+    """The ``InvoiceUpserted`` detail of a September invoice with ``TRANSACTIONS`` and ``PAYMENTS``."""
+    return {
         "tenantId": tenant,
-        "version": 1,
+        "version": version,
         "invoiceId": invoice_id,
         "clientId": client_id,
         "number": f"B360-{invoice_id}",
@@ -87,6 +89,11 @@ def invoice(invoice_id: str, client_id: str, *, tenant: str = TENANT, **override
         "payments": PAYMENTS,
         **overrides,
     }
+
+
+def invoice(invoice_id: str, client_id: str, *, tenant: str = TENANT, **overrides: Any) -> str:
+    """Books360 publishes ``InvoiceUpserted`` (through the service the events function runs); the id."""
+    detail = invoice_detail(invoice_id, client_id, tenant=tenant, **overrides)
     outcome = apply_event(wiring.books360_store(), "InvoiceUpserted", detail, event_id=f"{tenant}-{invoice_id}")
     assert outcome.status == "applied", outcome
     return invoice_id
