@@ -213,3 +213,64 @@ def test_request_id_is_stable_and_fits_quickbooks_limits():
 
 def test_quote_escapes_single_quotes():
     assert quote("O'Brien") == "'O\\'Brien'"
+
+
+class _Tenant:
+    def __init__(self, realm_id: str, token: str) -> None:
+        self.realm_id, self.token = realm_id, token
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refresh_rejected(self, rejected_token: str) -> None:  # pragma: no cover - never rejected here
+        raise AssertionError(rejected_token)
+
+
+@pytest.fixture
+def keep_alive_server():
+    """A loopback QuickBooks stand-in over HTTP/1.1 that sets a cookie and notes each request's connection."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[int, str | None, str | None]] = []  # (client port: the connection, Authorization, Cookie)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append((self.client_address[1], self.headers.get("Authorization"), self.headers.get("Cookie")))
+            body = json.dumps({"CompanyInfo": {"Id": "1"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Set-Cookie", "qbo.lb=tenant-a-node; Path=/")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_clients_of_one_container_share_the_connection_but_nothing_of_another_tenant(keep_alive_server):
+    # GIVEN one container serves tenant A then tenant B (a warm Lambda, one item after another)
+    url, seen = keep_alive_server
+    first = QuickBooksClient(url, _Tenant("111", "token-a"))
+    first.read("CompanyInfo", "1")
+    first.close()  # the item is done
+
+    # WHEN tenant B's client calls the same API
+    with QuickBooksClient(url, _Tenant("222", "token-b")) as second:
+        second.read("CompanyInfo", "1")
+
+    # THEN the second call reused the kept-alive connection (no new TLS handshake in AWS), closing A's client did
+    # not close the pool, and B's request carried only B's token and no cookie QuickBooks set for A
+    (conn_a, auth_a, _), (conn_b, auth_b, cookie_b) = seen
+    assert conn_a == conn_b
+    assert (auth_a, auth_b) == ("Bearer token-a", "Bearer token-b")
+    assert cookie_b is None
