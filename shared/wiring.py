@@ -20,7 +20,7 @@ from shared.quickbooks.pacing import LocalPacer
 from shared.services import pacing
 from shared.services.auto_sync import AutoSync
 from shared.services.bulk_worker import BulkWorker
-from shared.services.connection import CALLBACK_PATH, require_connected
+from shared.services.connection import CALLBACK_PATH, connected, require_connected
 from shared.services.invoices import InvoiceStores, deletion_runner, queue_deletion
 from shared.services.job_items import INVOICES_JOB_KIND, invoice_runner, party_runners
 from shared.services.pacing import CALL_SPACING, DEFERRAL_SPACING, BacklogAdmission, CompanyPacer
@@ -47,6 +47,7 @@ from shared.store.webhook_events import WebhookEventStore
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from shared.domain.connection import Connection
     from shared.quickbooks.pacing import Pacer
 
 T = TypeVar("T")
@@ -227,13 +228,25 @@ def backlog_admission() -> BacklogAdmission:
     return BacklogAdmission(call_calendar(), deferral_calendar())
 
 
-def quickbooks_for(tenant_id: str, *, retry: RetryPolicy | None = None, pacer: Pacer | None = None) -> QuickBooksClient:
-    """A client for the tenant's connected company (409 problem when not connected or to be reconnected).
+def quickbooks_for(
+    tenant_id: str,
+    *,
+    retry: RetryPolicy | None = None,
+    pacer: Pacer | None = None,
+    connection: Connection | None = None,
+) -> QuickBooksClient:
+    """A client for the tenant's connected company (409 problem when not connected or to be reconnected);
+    ``connection``: the tenant's, as the caller has just read it (else read now).
 
     Its calls are paced on the company's calendar shared by every container; an interactive caller's by default
     (one wait budget for all the calls of this client: make one client per request).
     """
-    connection = require_connected(connection_store(), tenant_id)
+    if connection is None:
+        connection = require_connected(connection_store(), tenant_id)
+    elif connection.tenant_id != tenant_id:
+        raise ValueError("a client is made only with the tenant's own connection")
+    else:
+        connection = connected(connection)
     assert connection.realm_id is not None
     tokens = TenantTokens(
         tenant_id,
@@ -265,11 +278,13 @@ BULK_RETRY = RetryPolicy(retry_throttled=False)
 """Bulk workers retry 5xx and dropped connections in place, but hand a 429 back to SQS instead of sleeping."""
 
 
-def bulk_quickbooks_for(tenant_id: str, *, deadline: float | None = None) -> QuickBooksClient:
+def bulk_quickbooks_for(
+    tenant_id: str, *, deadline: float | None = None, connection: Connection | None = None
+) -> QuickBooksClient:
     """A bulk worker's client: paced per company across every worker within the backlog's share, no call
     started after ``deadline`` (epoch seconds; the Lambda's time), and no sleeping on a 429."""
     pacer = pacing.background_pacer(call_calendar(), call_guard(), deadline=deadline)
-    return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=pacer)
+    return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=pacer, connection=connection)
 
 
 @_once

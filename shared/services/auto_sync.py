@@ -50,7 +50,7 @@ from shared.domain.jobs import InvoiceDeletionMessage, InvoiceSyncMessage
 from shared.domain.parties import CUSTOMER
 from shared.errors import AppError, Busy, InvalidInput
 from shared.observability import logger, metrics
-from shared.services.invoices import SyncInProgress, sync_invoice
+from shared.services.invoices import Known, SyncInProgress, sync_invoice
 from shared.services.job_items import busy_while_held
 from shared.store.auto_sync import BACKFILL_GENERATION, SHARDS, DueInvoice, Marker, SweepState
 from shared.store.invoices import invoice_lease
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from shared.domain.connection import Connection
     from shared.quickbooks.client import QuickBooksClient
     from shared.services.invoices import InvoiceStores
     from shared.store.auto_sync import AutoSyncStore, InvoicePage, SweepEntry
@@ -131,24 +132,25 @@ class AutoSync:
     def invoice_changed(self, tenant_id: str, invoice_id: str, version: int) -> bool:
         """After an applied ``InvoiceUpserted``: queue its sync if automatic sync may make it (True), else keep
         it waiting, with why on the invoice. A newer version stored meanwhile is its own event's business."""
-        stored = self.stores.invoices.get(tenant_id, invoice_id)
+        read = self.stores.invoices.get_in_context(tenant_id, invoice_id)
+        stored = read.stored
         if stored is None or stored.version != version:
             return False
-        auto_on = self.stores.settings.get(tenant_id).auto_create_invoices
-        queued, _ = self._decide(tenant_id, [DueInvoice(stored)], auto_on=auto_on, realm_id=self._realm(tenant_id))
+        auto_on, realm_id = read.settings.auto_create_invoices, _connected_realm(read.connection)
+        queued, _ = self._decide(tenant_id, [DueInvoice(stored)], auto_on=auto_on, realm_id=realm_id)
         return queued > 0
 
     # -- the bulk worker's InvoiceSyncMessage --------------------------------------------------------------
 
-    def run(self, quickbooks_for: Callable[[str], QuickBooksClient], message: InvoiceSyncMessage) -> str:
+    def run(self, quickbooks_for: Callable[[Connection], QuickBooksClient], message: InvoiceSyncMessage) -> str:
         """Sync the invoice if automatic sync still may (checked again now: the setting may be off meanwhile);
         what became of it. Raises ``Busy`` (a 429, another sync holding it) for the worker to retry later."""
         tenant_id, invoice_id = message.tenant_id, message.invoice_id
-        stored = self.stores.invoices.get(tenant_id, invoice_id)
+        read = self.stores.invoices.get_in_context(tenant_id, invoice_id)
+        stored = read.stored
         if stored is None:
             return "gone"  # unknown, or deleted in Books360 (its deletion has a message of its own)
-        auto_on = self.stores.settings.get(tenant_id).auto_create_invoices
-        realm_id = self._realm(tenant_id)
+        auto_on, realm_id = read.settings.auto_create_invoices, _connected_realm(read.connection)
         client = self.stores.parties.get(tenant_id, CUSTOMER, stored.invoice.client_id)
         decided = verdict(auto_on=auto_on, realm_id=realm_id, client=client)
         if not decided.due or realm_id is None:
@@ -157,9 +159,12 @@ class AutoSync:
         settled = self._settled(stored, realm_id)
         if settled:
             return settled
+        known = Known(client=client, settings=read.settings)
         try:
-            with quickbooks_for(tenant_id) as qbo:
-                sync_invoice(qbo, self.stores, tenant_id=tenant_id, invoice_id=invoice_id, now=self.clock())
+            with quickbooks_for(read.connection) as qbo:
+                sync_invoice(
+                    qbo, self.stores, tenant_id=tenant_id, invoice_id=invoice_id, now=self.clock(), known=known
+                )
         except SyncInProgress as held:
             raise busy_while_held(self.stores, held, tenant_id=tenant_id, invoice_id=invoice_id) from held
         except Busy:
@@ -420,9 +425,12 @@ class AutoSync:
             logger.error("automatic invoice sync given up", invoice_id=invoice_id, failures=failures)
 
     def _realm(self, tenant_id: str) -> str | None:
-        """The connected company, or None when the tenant is not connected (or must connect again)."""
-        connection = self.stores.connections.get(tenant_id)
-        return connection.realm_id if connection.status is ConnectionStatus.CONNECTED else None
+        return _connected_realm(self.stores.connections.get(tenant_id))
+
+
+def _connected_realm(connection: Connection) -> str | None:
+    """The connected company, or None when the tenant is not connected (or must connect again)."""
+    return connection.realm_id if connection.status is ConnectionStatus.CONNECTED else None
 
 
 def _in_flight(entry: DueInvoice, now: datetime) -> bool:

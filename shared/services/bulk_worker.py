@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
+    from shared.domain.connection import Connection
     from shared.quickbooks.client import QuickBooksClient
     from shared.store.bulk_queue import BulkQueue
     from shared.store.jobs import JobStore
@@ -70,8 +71,9 @@ if TYPE_CHECKING:
 class AutoSyncRunner(Protocol):
     """Automatic sync as the worker drives it (``shared.services.auto_sync.AutoSync``)."""
 
-    def run(self, quickbooks_for: Callable[[str], QuickBooksClient], message: InvoiceSyncMessage) -> object:
-        """Sync the invoice if automatic sync still may; raises ``Busy`` to be retried later."""
+    def run(self, quickbooks_for: Callable[[Connection], QuickBooksClient], message: InvoiceSyncMessage) -> object:
+        """Sync the invoice if automatic sync still may (a client for the connection it read); raises ``Busy`` to
+        be retried later."""
 
     def gave_up(self, message: InvoiceSyncMessage, error: str) -> object:
         """Still busy on the last receive (or dead-lettered): listed failed, left for the sweep."""
@@ -87,9 +89,11 @@ class Admission(Protocol):
 
 
 class ClientFor(Protocol):
-    def __call__(self, tenant_id: str, *, deadline: float | None = None) -> QuickBooksClient:
-        """A background client of the tenant's company: paced, its calls started by ``deadline`` (else
-        ``Deferred``)."""
+    def __call__(
+        self, tenant_id: str, *, deadline: float | None = None, connection: Connection | None = None
+    ) -> QuickBooksClient:
+        """A background client of the tenant's company (``connection``: as just read, else read now): paced, its
+        calls started by ``deadline`` (else ``Deferred``)."""
         ...
 
 
@@ -220,7 +224,7 @@ class BulkWorker:
             self.auto_sync.gave_up(message, DEAD_LETTERED)
             return
         try:
-            self.auto_sync.run(partial(self._client, deadline=delivery.deadline), message)
+            self.auto_sync.run(partial(self._client_of, deadline=delivery.deadline), message)
         except Busy as exc:
             if not delivery.last_try:
                 self.queue.delay(delivery.receipt_handle, exc.retry_after)
@@ -255,10 +259,15 @@ class BulkWorker:
             # Unknown object, name taken, QuickBooks' refusal in its own words, not connected any more.
             return ItemOutcome.failed(exc.detail)
 
-    def _client(self, tenant_id: str, *, deadline: float | None = None) -> QuickBooksClient:
+    def _client_of(self, connection: Connection, *, deadline: float | None = None) -> QuickBooksClient:
+        return self._client(connection.tenant_id, deadline=deadline, connection=connection)
+
+    def _client(
+        self, tenant_id: str, *, deadline: float | None = None, connection: Connection | None = None
+    ) -> QuickBooksClient:
         """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``); its calls
         raise ``Deferred`` too when they could not start in time."""
-        qbo = self.quickbooks_for(tenant_id, deadline=deadline)
+        qbo = self.quickbooks_for(tenant_id, deadline=deadline, connection=connection)
         if self.admission is not None:
             seconds = self.admission.deferral(qbo.realm_id)
             if seconds is not None:

@@ -36,7 +36,11 @@ def get_connection(store: ConnectionStore, tenant_id: str) -> Connection:
 
 def require_connected(store: ConnectionStore, tenant_id: str) -> Connection:
     """The connection, if QuickBooks can be called for this tenant; else the 409 that says why not."""
-    connection = store.get(tenant_id)
+    return connected(store.get(tenant_id))
+
+
+def connected(connection: Connection) -> Connection:
+    """``connection`` (as just read), if QuickBooks can be called with it; else the 409 that says why not."""
     if connection.status is ConnectionStatus.REAUTHORIZATION_REQUIRED:
         raise ReauthorizationRequired(
             "QuickBooks no longer accepts this connection; switch the integration on again to reconnect."

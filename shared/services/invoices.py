@@ -120,6 +120,15 @@ class InvoiceSynced:
 # -- sync ------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a caller of ``sync_invoice`` read a moment ago (automatic sync checks them before it syncs), so the
+    sync does not read them again. The invoice itself is always read under the lease."""
+
+    client: Party | None = None
+    settings: Settings | None = None
+
+
 def sync_invoice(
     qbo: QuickBooksClient,
     stores: InvoiceStores,
@@ -128,22 +137,23 @@ def sync_invoice(
     invoice_id: str,
     now: datetime,
     owner: str | None = None,
+    known: Known | None = None,
 ) -> InvoiceSynced:
     """ "Sync with QB": write the invoice and its payments to QuickBooks, or bring what was written up to date.
 
     Raises ``NotFound``, ``InvalidInput`` (``client.email``, ``transactions``; nothing written), ``SyncInProgress``
     (409), ``Conflict`` (the customer or an invoice was deleted in QuickBooks), ``QuickBooksRejected`` (recorded
-    as ``failed``), ``QuickBooksThrottled``.
+    as ``failed``), ``QuickBooksThrottled``. ``known``: what the caller has just read (not read again).
     """
-    _, client, problems = _source_and_problems(stores, _invoice(stores, tenant_id, invoice_id))
-    _raise_problems(problems)
-    assert client is not None  # no problem reported: the client is known
+    _check_id(invoice_id)
     lease_owner = owner or uuid.uuid4().hex
     lease = f"invoice#{invoice_id}"
     if not stores.leases.acquire(tenant_id, lease, lease_owner, seconds=LEASE_SECONDS):
         raise SyncInProgress(f"The invoice {invoice_id} is being synced right now; try again in a moment.")
     try:
-        return _sync_held(qbo, stores, client, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True)
+        return _sync_held(
+            qbo, stores, known or Known(), tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True
+        )
     finally:
         stores.leases.release(tenant_id, lease, lease_owner)
 
@@ -151,23 +161,24 @@ def sync_invoice(
 def _sync_held(
     qbo: QuickBooksClient,
     stores: InvoiceStores,
-    client: Party,
+    known: Known,
     *,
     tenant_id: str,
     invoice_id: str,
     now: datetime,
     item_retry: bool,
 ) -> InvoiceSynced:
-    # Read again under the lease: what an earlier holder recorded is what this one resumes from.
+    # Read under the lease: what an earlier holder recorded is what this one resumes from.
     stored = _invoice(stores, tenant_id, invoice_id)
-    source = SyncInput(stored.invoice, client.name, client.email)
-    _raise_problems(sync_problems(source))
+    source, client, problems = _source_and_problems(stores, stored, known.client)
+    _raise_problems(problems)
+    assert client is not None  # no problem reported: the client is known
     realm_id = qbo.realm_id
     link = stored.link_in(realm_id) or InvoiceLink(realm_id=realm_id)
     if link.status is SyncStatus.DELETED_IN_QB:
         raise _deleted_conflict(invoice_id)
     writer = _Writer(qbo, stores.invoices, Scope(tenant_id, realm_id, invoice_id), link)
-    settings = stores.settings.get(tenant_id)
+    settings = known.settings or stores.settings.get(tenant_id)
     try:
         customer, created = ensure_linked(
             CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=client.party_id, now=now, known=client
@@ -201,7 +212,8 @@ def _sync_held(
         # A reference QuickBooks refused (made inactive, deleted): most likely the Item we cached. Find or make it
         # again, then resume; a refusal the second time is recorded as failed.
         stores.facts.forget(tenant_id, realm_id, settings.item_type.value)
-        return _sync_held(qbo, stores, client, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=False)
+        again = Known(client, settings)
+        return _sync_held(qbo, stores, again, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=False)
     except AppError as exc:
         writer.failed(exc.detail)
         raise
@@ -880,18 +892,27 @@ MAX_ID = 128
 """Books360 ids are at most 128 characters; a longer one names nothing (and would be too long a DynamoDB key)."""
 
 
-def _invoice(stores: InvoiceStores, tenant_id: str, invoice_id: str) -> StoredInvoice:
+def _check_id(invoice_id: str) -> None:
     if not 0 < len(invoice_id) <= MAX_ID:
         raise NotFound(f"No invoice {invoice_id[:MAX_ID]}...")
+
+
+def _invoice(stores: InvoiceStores, tenant_id: str, invoice_id: str) -> StoredInvoice:
+    _check_id(invoice_id)
     stored = stores.invoices.get(tenant_id, invoice_id)
     if stored is None:
         raise NotFound(f"No invoice {invoice_id}.")
     return stored
 
 
-def _source_and_problems(stores: InvoiceStores, stored: StoredInvoice) -> tuple[SyncInput, Party | None, list[Problem]]:
-    """The Books360 side of a sync (invoice, client), and why it cannot be synced as it is."""
-    client = stores.parties.get(stored.invoice.tenant_id, CUSTOMER, stored.invoice.client_id)
+def _source_and_problems(
+    stores: InvoiceStores, stored: StoredInvoice, known: Party | None = None
+) -> tuple[SyncInput, Party | None, list[Problem]]:
+    """The Books360 side of a sync (invoice, client: ``known`` when it is the invoice's), and why it cannot be
+    synced as it is."""
+    client = known
+    if client is None or client.party_id != stored.invoice.client_id:
+        client = stores.parties.get(stored.invoice.tenant_id, CUSTOMER, stored.invoice.client_id)
     source = SyncInput(stored.invoice, client.name if client else "", client.email if client else None)
     if client is None:
         return source, None, [Problem("clientId", f"The client {stored.invoice.client_id} is not known to the sync.")]

@@ -26,17 +26,7 @@ class ConnectionStore:
 
     def get(self, tenant_id: str) -> Connection:
         """The tenant's connection; a tenant that never connected gets a ``not_connected`` one."""
-        item = self.table.get(tenant_pk(tenant_id), CONNECTION_SK)
-        if item is None:
-            return Connection.new(tenant_id)
-        return Connection(
-            tenant_id=tenant_id,
-            status=ConnectionStatus(item["status"]),
-            realm_id=item.get("realmId"),
-            company_name=item.get("companyName"),
-            connected_at=_parse_time(item.get("connectedAt")),
-            lists_updated_at=_parse_time(item.get("listsUpdatedAt")),
-        )
+        return connection_from(tenant_id, self.table.get(tenant_pk(tenant_id), CONNECTION_SK))
 
     def put(self, connection: Connection) -> None:
         """Store the whole record (tests and first writes; transitions use the conditional methods below)."""
@@ -154,6 +144,20 @@ class ConnectionStore:
             )
         except ConditionFailed:
             return
+
+
+def connection_from(tenant_id: str, item: Mapping[str, Any] | None) -> Connection:
+    """The connection an item (``sk = CONN``, or None: never connected) holds."""
+    if item is None:
+        return Connection.new(tenant_id)
+    return Connection(
+        tenant_id=tenant_id,
+        status=ConnectionStatus(item["status"]),
+        realm_id=item.get("realmId"),
+        company_name=item.get("companyName"),
+        connected_at=_parse_time(item.get("connectedAt")),
+        lists_updated_at=_parse_time(item.get("listsUpdatedAt")),
+    )
 
 
 def _realm_pk(realm_id: str) -> str:

@@ -26,6 +26,12 @@ Query pages of the tenant's ``INVOICE#`` items in id order with the filters as a
 creation date range, sync status in the connected company), with the read budget of ``Table.query_budgeted``:
 a page costs a bounded number of reads however many invoices the tenant has. A client filter that is not an
 id is resolved to the ids of the clients whose name contains it (at most ``MAX_CLIENT_MATCHES``).
+
+Reading before a sync
+---------------------
+The invoice, the tenant's connection (``CONN``) and settings (``SETTINGS``) share the tenant's partition: what
+automatic sync checks before it queues or runs a sync is one consistent BatchGetItem (``get_in_context``), not
+three GetItems. (A sync still reads the invoice again once it holds the lease.)
 """
 
 from __future__ import annotations
@@ -39,12 +45,16 @@ from shared.domain.books360 import Invoice
 from shared.domain.invoices import InvoiceLink, SyncStatus, Written
 from shared.domain.webhooks import invoice_link_after
 from shared.store.books360 import INVOICE_PREFIX
+from shared.store.connection import CONNECTION_SK, connection_from
 from shared.store.links import LinkGuards, guard_item, guard_sk
+from shared.store.settings import SETTINGS_SK, settings_from
 from shared.store.table import tenant_pk
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from shared.domain.connection import Connection
+    from shared.domain.settings import Settings
     from shared.domain.webhooks import TransactionGone
     from shared.store.leases import LeaseStore
     from shared.store.table import Table
@@ -127,6 +137,15 @@ class InvoicePage:
     after: str | None  # the invoice id to continue after; None: the last page
 
 
+@dataclass(frozen=True)
+class InvoiceInContext:
+    """An invoice with what decides how it syncs: the tenant's connection and settings (one BatchGetItem)."""
+
+    stored: StoredInvoice | None
+    connection: Connection
+    settings: Settings
+
+
 class InvoiceStore:
     """Reads our invoice copies as ``StoredInvoice`` objects and records what syncs wrote (module docstring)."""
 
@@ -137,13 +156,19 @@ class InvoiceStore:
 
     def get(self, tenant_id: str, invoice_id: str, *, with_deleted: bool = False) -> StoredInvoice | None:
         """The invoice; None when unknown, or deleted in Books360 (unless ``with_deleted``)."""
-        item = self.table.get(tenant_pk(tenant_id), INVOICE_PREFIX + invoice_id)
-        if item is None or "number" not in item:
-            return None  # unknown, or a tombstone of an invoice we never had a copy of
-        stored = _stored(tenant_id, item)
-        if stored.deleted and not with_deleted:
-            return None
-        return stored
+        return _stored_or_none(
+            tenant_id, self.table.get(tenant_pk(tenant_id), INVOICE_PREFIX + invoice_id), with_deleted
+        )
+
+    def get_in_context(self, tenant_id: str, invoice_id: str) -> InvoiceInContext:
+        """The invoice (as ``get``) with the tenant's connection and settings, in one read (module docstring)."""
+        sks = (INVOICE_PREFIX + invoice_id, CONNECTION_SK, SETTINGS_SK)
+        found = self.table.get_many(tenant_pk(tenant_id), sks)
+        return InvoiceInContext(
+            stored=_stored_or_none(tenant_id, found.get(sks[0]), with_deleted=False),
+            connection=connection_from(tenant_id, found.get(CONNECTION_SK)),
+            settings=settings_from(found.get(SETTINGS_SK)),
+        )
 
     def existing_ids(self, tenant_id: str, invoice_ids: Iterable[str]) -> set[str]:
         """The ids among ``invoice_ids`` of the tenant's invoices (deleted ones are not; one BatchGetItem per 100)."""
@@ -381,6 +406,15 @@ def _link(realm_id: str, item: dict[str, Any]) -> InvoiceLink:
         synced_version=int(version) if version is not None else None,
         last_error=item.get("lastError"),
     )
+
+
+def _stored_or_none(tenant_id: str, item: dict[str, Any] | None, with_deleted: bool) -> StoredInvoice | None:
+    if item is None or "number" not in item:
+        return None  # unknown, or a tombstone of an invoice we never had a copy of
+    stored = _stored(tenant_id, item)
+    if stored.deleted and not with_deleted:
+        return None
+    return stored
 
 
 def _stored(tenant_id: str, item: dict[str, Any]) -> StoredInvoice:

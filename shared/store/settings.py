@@ -24,12 +24,7 @@ class SettingsStore:
 
     def get(self, tenant_id: str) -> Settings:
         """The tenant's settings; a tenant that never saved any gets the contract's defaults."""
-        item = self.table.get(tenant_pk(tenant_id), SETTINGS_SK)
-        if item is None:
-            return Settings.new()
-        # Fields added to the document after a tenant saved take their defaults.
-        stored = {name: value for name, value in item.items() if name not in _KEYS}
-        return Settings.model_validate({**DEFAULT_DOCUMENT, **stored})
+        return settings_from(self.table.get(tenant_pk(tenant_id), SETTINGS_SK))
 
     def put(self, tenant_id: str, settings: Settings, *, together: Iterable[Mapping[str, Any]] = ()) -> None:
         """Replace the whole document (the API's PUT is a whole-document write). Every field of the document is
@@ -42,3 +37,12 @@ class SettingsStore:
             return
         update = self.table.update_action(tenant_pk(tenant_id), SETTINGS_SK, set_values=document)
         self.table.transact([{"Update": update}, *extra])
+
+
+def settings_from(item: Mapping[str, Any] | None) -> Settings:
+    """The settings an item (``sk = SETTINGS``, or None: never saved) holds."""
+    if item is None:
+        return Settings.new()
+    # Fields added to the document after a tenant saved take their defaults.
+    stored = {name: value for name, value in item.items() if name not in _KEYS}
+    return Settings.model_validate({**DEFAULT_DOCUMENT, **stored})
