@@ -16,7 +16,7 @@ from shared.errors import QuickBooksThrottled, ReauthorizationRequired
 from shared.observability import logger
 from shared.quickbooks import _json
 from shared.quickbooks.errors import faults_in, parse_faults, rejected
-from shared.quickbooks.pacing import LocalPacer, Pacer
+from shared.quickbooks.pacing import CallNotStarted, LocalPacer, Pacer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -222,7 +222,15 @@ class QuickBooksClient:
         while True:
             attempt += 1
             token = self.tokens.access_token()
-            self.pacer.acquire(self.realm_id)
+            try:
+                self.pacer.acquire(self.realm_id)
+            except CallNotStarted as refused:
+                if attempt == 1:
+                    raise  # nothing of this call was sent
+                raise QuickBooksThrottled(
+                    f"QuickBooks could not be tried again in time after {attempt - 1} tries; try again later.",
+                    retry_after=THROTTLE_RETRY_AFTER,
+                ) from refused
             try:
                 response = self._http.request(
                     method, url, params=query, content=payload, headers={**headers, "Authorization": f"Bearer {token}"}

@@ -11,9 +11,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+class CallNotStarted(Exception):  # noqa: N818 - a decision, not a failure
+    """A pacer would not start a call (``Pacer.acquire``): nothing of that call reached QuickBooks.
+
+    The client lets it through on a call's first try only, so whoever catches it knows the call was never sent
+    (a write need not be looked for); on a later try (after a 5xx or a dropped connection: the first may have been
+    carried out) it becomes ``QuickBooksThrottled`` instead."""
+
+
 class Pacer(Protocol):
     def acquire(self, realm_id: str) -> None:
-        """Block until one more request to ``realm_id`` fits within the limits."""
+        """Block until one more request to ``realm_id`` fits within the limits (or raise ``CallNotStarted``, or
+        an error of the caller's own, such as the UI's 503, when it should not wait that long)."""
         ...
 
     def release(self, realm_id: str) -> None:

@@ -58,6 +58,7 @@ from shared.observability import logger, metrics
 from shared.quickbooks import documents, models
 from shared.quickbooks.client import quote, request_id_for
 from shared.quickbooks.errors import DuplicateName, InvalidReference, ObjectNotFound, StaleObject
+from shared.quickbooks.pacing import CallNotStarted
 from shared.services.paging import opened_cursor
 from shared.services.parties import ensure_linked
 from shared.store.company_facts import CachedFacts
@@ -293,7 +294,8 @@ class _Writer:
             except Exception as exc:
                 if isinstance(exc, QuickBooksRejected):
                     self.refused(target)
-                self._not_sent(steps[done + 1 :])
+                # Deferred by our own pacing before its call (CallNotStarted): this step was not sent either.
+                self._not_sent(steps[done:] if isinstance(exc, CallNotStarted) else steps[done + 1 :])
                 raise
 
     def _not_sent(self, steps: list[PartPlan | PaymentPlan]) -> None:

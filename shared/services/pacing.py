@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 from shared.errors import CompanyBusy
 from shared.observability import logger, metrics
+from shared.quickbooks.pacing import CallNotStarted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,10 +75,10 @@ LATE_REBOOKINGS = 3
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds upper bound
 
 
-class Deferred(Exception):  # noqa: N818 - a decision, not a failure
+class Deferred(CallNotStarted):
     """Background work did not start, or stopped before a call, for our own pacing: nothing was sent for it, and
     its message comes back after ``seconds``. Not an ``AppError``: nothing handles it but the bulk worker, and no
-    sync records it as a failure."""
+    sync records it as a failure (a sync un-pends the write it did not send, ``CallNotStarted``)."""
 
     def __init__(self, seconds: int) -> None:
         super().__init__(f"deferred {seconds} s")

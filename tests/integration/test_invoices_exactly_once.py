@@ -36,6 +36,7 @@ from shared.domain.parties import CUSTOMER
 from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.services import invoices as service
 from shared.services.books360_events import apply_event
+from shared.services.pacing import Deferred
 from shared.store.bulk_queue import BulkQueue
 from shared.store.invoices import InvoiceStore
 from tests.conftest import load_function
@@ -426,6 +427,49 @@ def test_crash_after_quickbooks_answered_resumes_without_a_second_object(stack, 
     # THEN it resumed: the object QuickBooks made was found (by our marker), not made twice, and the rest written
     assert again.status == 200, again
     assert_exactly_once(qb)
+
+
+class DeferAt:
+    """A bulk worker's pacing that defers (``Deferred``: nothing sent) the ``at``-th call of a client."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.calls = at, 0
+
+    def acquire(self, realm_id: str) -> None:
+        self.calls += 1
+        if self.calls == self.at:
+            raise Deferred(5)
+
+    def release(self, realm_id: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("deferred_call", "created"), [(5, "invoice"), (6, "payment")])
+def test_sync_deferred_before_a_create_resumes_without_looking_for_it(stack, realm, qb, deferred_call, created):
+    # GIVEN a first automatic sync that our own pacing stopped just before the create of ``created`` was sent (the
+    # customer create is the first call, then the company's Item is looked for and made, then the invoice, then
+    # the payment)
+    publish_invoice(payments=PAYMENTS[:1])
+    stores = wiring.invoice_stores()
+    with (
+        pytest.raises(Deferred),
+        wiring.quickbooks_for(TENANT, pacer=DeferAt(deferred_call)) as qbo,
+    ):
+        service.sync_invoice(qbo, stores, tenant_id=TENANT, invoice_id=INVOICE_ID, now=wiring.now())
+    link = link_of(qb.realm_id)
+    assert link is not None and dict(link.pending) == {}
+    assert len(qb.all("Invoice")) == (0 if created == "invoice" else 1)
+    before = qb.calls()
+
+    # WHEN its message comes back and the sync runs again
+    with wiring.quickbooks_for(TENANT, pacer=DeferAt(0)) as qbo:
+        service.sync_invoice(qbo, stores, tenant_id=TENANT, invoice_id=INVOICE_ID, now=wiring.now())
+
+    # THEN nothing was looked for (no query: what was never sent cannot be in QuickBooks), each object made once
+    after = qb.calls()
+    assert after.get("POST query", 0) == before.get("POST query", 0)
+    assert len(qb.all("Invoice")) == 1 and len(qb.all("Payment")) == 1
+    assert link_of(qb.realm_id).status is SyncStatus.SYNCED
 
 
 @pytest.mark.parametrize("created", ["invoice", "payment"])

@@ -10,6 +10,7 @@ import pytest
 
 from shared.errors import QuickBooksRejected, QuickBooksThrottled, ReauthorizationRequired
 from shared.quickbooks import DuplicateName, QuickBooksClient, RetryPolicy, StaleObject, quote, request_id_for
+from shared.quickbooks.pacing import CallNotStarted
 
 REALM = "9341455000001"
 
@@ -274,3 +275,34 @@ def test_clients_of_one_container_share_the_connection_but_nothing_of_another_te
     assert conn_a == conn_b
     assert (auth_a, auth_b) == ("Bearer token-a", "Bearer token-b")
     assert cookie_b is None
+
+
+class RefusesFrom:
+    """A pacer that will not start the ``nth`` call or any after it."""
+
+    def __init__(self, nth: int) -> None:
+        self.nth, self.calls = nth, 0
+
+    def acquire(self, realm_id: str) -> None:
+        self.calls += 1
+        if self.calls >= self.nth:
+            raise CallNotStarted()
+
+    def release(self, realm_id: str) -> None:
+        pass
+
+
+def test_pacing_refusal_of_a_first_try_says_nothing_was_sent_but_of_a_retry_says_busy():
+    # GIVEN our pacing refuses a call's first try, and (another call) its retry after a 500
+    client, seen = make_client([(500, fault("10000", "An application error has occurred"))])
+    client.pacer = RefusesFrom(1)
+    with pytest.raises(CallNotStarted):
+        client.create("Invoice", {"Line": []}, request_id="rid-1")
+    assert seen == []
+
+    client.pacer = RefusesFrom(2)
+    # WHEN the second call's first try got a 500 (QuickBooks may have carried it out) and its retry is refused
+    # THEN it is QuickBooks being busy, not "not sent": the caller must look for the object before sending again
+    with pytest.raises(QuickBooksThrottled):
+        client.create("Invoice", {"Line": []}, request_id="rid-2")
+    assert len(seen) == 1
