@@ -214,7 +214,7 @@ def deferral_calendar() -> Calendar:
 @_once
 def call_guard() -> LocalPacer:
     """At most 10 calls of one company in flight from this container, whatever the client (QuickBooks' 10 at once
-    holds across containers through the calendar's pace and the bulk queue's MaximumConcurrency)."""
+    holds across containers through the calendar's pace: ``shared.services.pacing``)."""
     return LocalPacer(max_concurrent=10, per_minute=500)
 
 

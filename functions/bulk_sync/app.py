@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 app = http_app(bulk_routes.router)
 _http_handler = http_handler(app)
-# A batch whose every item waits for a throttled company is reported item by item, not raised as an error.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def run_item(record: SQSRecord, lambda_context: LambdaContext) -> None:
@@ -33,6 +31,10 @@ def run_item(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def _items(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # One processor an invocation: it keeps the batch's records and outcomes on itself, so invocations running at
+    # once in one process (the tests' workers) must not share one. A batch whose every item waits for a throttled
+    # company is reported item by item, not raised as an error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(process_partial_response(event=event, record_handler=run_item, processor=processor, context=context))
 
 

@@ -32,9 +32,10 @@ calls an item: a little more supply than capacity, so the calendar never runs dr
 
 "10 at once" (QuickBooks' concurrent requests per company) is kept two ways: a process-wide guard keeps at most
 10 calls of one company in flight from one container, and across containers the calendar's 8 starts a second keep
-fewer than 10 in flight while QuickBooks answers within 1.25 s; the bulk queue's ``MaximumConcurrency`` (8
-workers, one call at a time each) bounds the backlog's share whatever the latency. A 429 that still comes back is
-handled by the client's retry and the worker's visibility delay as before.
+fewer than 10 in flight while QuickBooks answers within 1.25 s a call. The bulk queue's ``MaximumConcurrency``
+(16 workers, one call at a time each, all tenants together: room for a second tenant beside one company's
+backlog) bounds the rest: should QuickBooks slow past 1.25 s a call, a call over its 10 gets a 429, handled by
+the client's retry and the worker's visibility delay as before (written once, never lost).
 """
 
 from __future__ import annotations
