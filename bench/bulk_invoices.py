@@ -7,7 +7,7 @@ dance, the Books360 clients (with email) and invoices (``--transactions`` transa
 each) through their events, each client linked beforehand (``POST /quickbooks/customers/{id}/sync {"create":
 true}``; ``--unlinked`` leaves that to the job, which then creates each customer too). None of that is measured.
 Then ``POST /quickbooks/invoices/bulk-sync`` through the bulk_sync handler, and Lambda's SQS event source played by
-``--workers`` threads (the template's ``MaximumConcurrency``, 2 by default, 8 at most), each receiving up to
+``--workers`` threads (the template's ``MaximumConcurrency``, 16 at most; 2 and 8 by default), each receiving up to
 ``BatchSize`` messages and invoking its own copy of the bulk_sync handler, as separate Lambda containers would.
 
 Prints, per worker count: QuickBooks calls per invoice (counted at the emulator), wall time from the POST to the
