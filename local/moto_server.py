@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import threading
 from typing import Any
@@ -153,7 +154,7 @@ long poll (SQS ``WaitTimeSeconds``) never makes another request wait for a threa
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.moto_server", description=__doc__.split("\n")[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
     args = parser.parse_args(argv)
     patch_moto()
     application = DomainDispatcherApplication(create_backend_app)

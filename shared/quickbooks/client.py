@@ -225,12 +225,8 @@ class QuickBooksClient:
             try:
                 self.pacer.acquire(self.realm_id)
             except CallNotStarted as refused:
-                if attempt == 1:
-                    raise  # nothing of this call was sent
-                raise QuickBooksThrottled(
-                    f"QuickBooks could not be tried again in time after {attempt - 1} tries; try again later.",
-                    retry_after=THROTTLE_RETRY_AFTER,
-                ) from refused
+                refused.sent_before = attempt > 1  # a 401's try was refused unread: not counted
+                raise
             try:
                 response = self._http.request(
                     method, url, params=query, content=payload, headers={**headers, "Authorization": f"Bearer {token}"}

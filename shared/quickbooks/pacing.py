@@ -12,17 +12,19 @@ if TYPE_CHECKING:
 
 
 class CallNotStarted(Exception):  # noqa: N818 - a decision, not a failure
-    """A pacer would not start a call (``Pacer.acquire``): nothing of that call reached QuickBooks.
+    """A pacer would not start a try of a call (``Pacer.acquire``): nothing of that try reached QuickBooks.
 
-    The client lets it through on a call's first try only, so whoever catches it knows the call was never sent
-    (a write need not be looked for); on a later try (after a 5xx or a dropped connection: the first may have been
-    carried out) it becomes ``QuickBooksThrottled`` instead."""
+    The client sets ``sent_before`` when an earlier try of the same call was sent (a 5xx or a dropped connection:
+    it may have been carried out), so whoever catches it knows whether a write must be looked for before it is
+    sent again."""
+
+    sent_before: bool = False
 
 
 class Pacer(Protocol):
     def acquire(self, realm_id: str) -> None:
-        """Block until one more request to ``realm_id`` fits within the limits (or raise ``CallNotStarted``, or
-        an error of the caller's own, such as the UI's 503, when it should not wait that long)."""
+        """Block until one more request to ``realm_id`` fits within the limits (or, when it should not wait that
+        long, raise the caller's own refusal: the bulk worker's ``Deferred``, a ``CallNotStarted``; the UI's 503)."""
         ...
 
     def release(self, realm_id: str) -> None:

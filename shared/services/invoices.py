@@ -123,8 +123,8 @@ class InvoiceSynced:
 
 @dataclass(frozen=True)
 class Known:
-    """What a caller of ``sync_invoice`` read a moment ago (automatic sync checks them before it syncs), so the
-    sync does not read them again. The invoice itself is always read under the lease."""
+    """What a caller of ``sync_invoice`` read a moment ago (automatic sync checks them before it syncs, having
+    found the invoice), so the sync does not read them again. The invoice itself is always read under the lease."""
 
     client: Party | None = None
     settings: Settings | None = None
@@ -146,15 +146,19 @@ def sync_invoice(
     (409), ``Conflict`` (the customer or an invoice was deleted in QuickBooks), ``QuickBooksRejected`` (recorded
     as ``failed``), ``QuickBooksThrottled``. ``known``: what the caller has just read (not read again).
     """
-    _check_id(invoice_id)
+    if known is None:
+        # Unknown, or not syncable as it is: answered before anything is written (no lease either).
+        _, client, problems = _source_and_problems(stores, _invoice(stores, tenant_id, invoice_id))
+        _raise_problems(problems)
+        known = Known(client=client)
+    else:
+        _check_id(invoice_id)
     lease_owner = owner or uuid.uuid4().hex
     lease = f"invoice#{invoice_id}"
     if not stores.leases.acquire(tenant_id, lease, lease_owner, seconds=LEASE_SECONDS):
         raise SyncInProgress(f"The invoice {invoice_id} is being synced right now; try again in a moment.")
     try:
-        return _sync_held(
-            qbo, stores, known or Known(), tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True
-        )
+        return _sync_held(qbo, stores, known, tenant_id=tenant_id, invoice_id=invoice_id, now=now, item_retry=True)
     finally:
         stores.leases.release(tenant_id, lease, lease_owner)
 
@@ -179,7 +183,7 @@ def _sync_held(
     if link.status is SyncStatus.DELETED_IN_QB:
         raise _deleted_conflict(invoice_id)
     writer = _Writer(qbo, stores.invoices, Scope(tenant_id, realm_id, invoice_id), link)
-    settings = known.settings or stores.settings.get(tenant_id)
+    settings = known.settings if known.settings is not None else stores.settings.get(tenant_id)
     try:
         customer, created = ensure_linked(
             CUSTOMER, qbo, stores.parties, tenant_id=tenant_id, party_id=client.party_id, now=now, known=client
@@ -294,8 +298,9 @@ class _Writer:
             except Exception as exc:
                 if isinstance(exc, QuickBooksRejected):
                     self.refused(target)
-                # Deferred by our own pacing before its call (CallNotStarted): this step was not sent either.
-                self._not_sent(steps[done:] if isinstance(exc, CallNotStarted) else steps[done + 1 :])
+                # Deferred by our own pacing before its call was ever sent: this step was not sent either.
+                unsent = isinstance(exc, CallNotStarted) and not exc.sent_before
+                self._not_sent(steps[done:] if unsent else steps[done + 1 :])
                 raise
 
     def _not_sent(self, steps: list[PartPlan | PaymentPlan]) -> None:

@@ -472,6 +472,26 @@ def test_sync_deferred_before_a_create_resumes_without_looking_for_it(stack, rea
     assert link_of(qb.realm_id).status is SyncStatus.SYNCED
 
 
+def test_sync_deferred_before_retrying_a_create_quickbooks_carried_out_finds_it_next_time(stack, realm, qb):
+    # GIVEN QuickBooks carries out the invoice create but the connection drops before its answer, and our pacing
+    # defers the client's retry of it (the 6th call: customer, the Item's two look-ups and create, the invoice)
+    publish_invoice(payments=PAYMENTS[:1])
+    qb.fault(method="POST", entity="invoice", status=0, count=1)
+    stores = wiring.invoice_stores()
+    with pytest.raises(Deferred), wiring.quickbooks_for(TENANT, pacer=DeferAt(6)) as qbo:
+        service.sync_invoice(qbo, stores, tenant_id=TENANT, invoice_id=INVOICE_ID, now=wiring.now())
+
+    # THEN the create stays pending (it may be in QuickBooks: it is), and the next run finds it by our marker
+    # instead of making a second invoice
+    link = link_of(qb.realm_id)
+    assert link is not None and set(link.pending) == {"part:all"}
+    assert len(qb.all("Invoice")) == 1
+    with wiring.quickbooks_for(TENANT, pacer=DeferAt(0)) as qbo:
+        service.sync_invoice(qbo, stores, tenant_id=TENANT, invoice_id=INVOICE_ID, now=wiring.now())
+    assert len(qb.all("Invoice")) == 1 and len(qb.all("Payment")) == 1
+    assert link_of(qb.realm_id).status is SyncStatus.SYNCED
+
+
 @pytest.mark.parametrize("created", ["invoice", "payment"])
 def test_invoice_deleted_after_a_crashed_sync_leaves_no_orphan(stack, realm, qb, queue, monkeypatch, created):
     # GIVEN a sync that died between QuickBooks' answer to a create and our record of it

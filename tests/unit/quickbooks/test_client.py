@@ -292,17 +292,18 @@ class RefusesFrom:
         pass
 
 
-def test_pacing_refusal_of_a_first_try_says_nothing_was_sent_but_of_a_retry_says_busy():
-    # GIVEN our pacing refuses a call's first try, and (another call) its retry after a 500
+def test_pacing_refusal_says_whether_an_earlier_try_of_the_call_was_sent():
+    # GIVEN our pacing refuses a call's first try
     client, seen = make_client([(500, fault("10000", "An application error has occurred"))])
     client.pacer = RefusesFrom(1)
-    with pytest.raises(CallNotStarted):
+    with pytest.raises(CallNotStarted) as first:
         client.create("Invoice", {"Line": []}, request_id="rid-1")
-    assert seen == []
+    # THEN nothing of it was sent, and it says so
+    assert seen == [] and not first.value.sent_before
 
+    # WHEN another call's first try gets a 500 (QuickBooks may have carried it out) and its retry is refused
     client.pacer = RefusesFrom(2)
-    # WHEN the second call's first try got a 500 (QuickBooks may have carried it out) and its retry is refused
-    # THEN it is QuickBooks being busy, not "not sent": the caller must look for the object before sending again
-    with pytest.raises(QuickBooksThrottled):
+    with pytest.raises(CallNotStarted) as retry:
         client.create("Invoice", {"Line": []}, request_id="rid-2")
-    assert len(seen) == 1
+    # THEN the refusal says an earlier try was sent: the caller must look for the object before sending it again
+    assert len(seen) == 1 and retry.value.sent_before
