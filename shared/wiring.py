@@ -212,6 +212,12 @@ def deferral_calendar() -> Calendar:
 
 
 @_once
+def call_latency() -> pacing.CallLatency:
+    """How slow each company has been lately, as this container's calls saw it (the gap its bookings leave)."""
+    return pacing.CallLatency()
+
+
+@_once
 def call_guard() -> LocalPacer:
     """At most 10 calls of one company in flight from this container, whatever the client (QuickBooks' 10 at once
     holds across containers through the calendar's pace: ``shared.services.pacing``)."""
@@ -220,7 +226,7 @@ def call_guard() -> LocalPacer:
 
 def interactive_pacer() -> CompanyPacer:
     """A new one per client: an API request's calls share one wait budget."""
-    return pacing.interactive_pacer(call_calendar(), call_guard())
+    return pacing.interactive_pacer(call_calendar(), call_guard(), call_latency())
 
 
 @_once
@@ -283,7 +289,7 @@ def bulk_quickbooks_for(
 ) -> QuickBooksClient:
     """A bulk worker's client: paced per company across every worker within the backlog's share, no call
     started after ``deadline`` (epoch seconds; the Lambda's time), and no sleeping on a 429."""
-    pacer = pacing.background_pacer(call_calendar(), call_guard(), deadline=deadline)
+    pacer = pacing.background_pacer(call_calendar(), call_guard(), deadline=deadline, latency=call_latency())
     return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=pacer, connection=connection)
 
 

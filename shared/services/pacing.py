@@ -31,18 +31,23 @@ Deferred messages come back spread at about the pace the company absorbs them (0
 calls an item: a little more supply than capacity, so the calendar never runs dry), not all at once.
 
 "10 at once" (QuickBooks' concurrent requests per company) is kept two ways: a process-wide guard keeps at most
-10 calls of one company in flight from one container, and across containers the calendar's 8 starts a second keep
-fewer than 10 in flight while QuickBooks answers within 1.25 s a call. The bulk queue's ``MaximumConcurrency``
-(16 workers, one call at a time each, all tenants together: room for a second tenant beside one company's
-backlog) bounds the rest: should QuickBooks slow past 1.25 s a call, a call over its 10 gets a 429, handled by
-the client's retry and the worker's visibility delay as before (written once, never lost).
+10 calls of one company in flight from one container, and across containers the calendar: calls booked 125 ms
+apart keep fewer than 10 in flight while QuickBooks answers within 1.125 s a call, and a slower company's calls
+are booked ``latency / 9`` apart (``CallLatency``: the slowest of the container's last calls to it; each booking
+leaves that gap after itself on the shared calendar), so about 9 stay in flight however many workers call it.
+The bulk queue's ``MaximumConcurrency`` (16 workers, all tenants together: room for a second tenant beside one
+company's backlog) is not what bounds it. A container's first calls to a company that just turned slow are
+booked before it knows: a 429 that still comes back is handled by the client's retry and the worker's visibility
+delay as before (written once, never lost).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -72,6 +77,11 @@ CALL_RESERVE = 10.0
 """A worker's call starts no later than this before its Lambda's timeout: the call and its recording fit in it."""
 DEFERRAL_SPACING = 0.2
 """Deferred messages come back this far apart: a little under one item's calls (about 2 × ``CALL_SPACING``)."""
+IN_FLIGHT_TARGET = 9
+"""Calls of one company in flight at once that the calendar aims for (QuickBooks: 10): a slow company's calls are
+booked ``latency / 9`` apart, so that however long QuickBooks takes, about 9 are in flight across containers."""
+LATENCY_WINDOW = 8
+"""How many of this container's latest calls to a company say how slow it is (the slowest of them counts)."""
 LATE_REBOOKINGS = 3
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds upper bound
 
@@ -89,6 +99,31 @@ class Deferred(CallNotStarted):
 def call_deadline(remaining_ms: int, clock: Callable[[], float] = time.time) -> float:
     """The latest time (epoch seconds) a worker with ``remaining_ms`` of Lambda time left starts a call."""
     return clock() + remaining_ms / 1000 - CALL_RESERVE
+
+
+class CallLatency:
+    """How long this container's latest calls to each company took: the gap a booking leaves after itself.
+
+    QuickBooks allows 10 requests of one company at once. Calls that start ``spacing`` apart and take ``latency``
+    each keep ``latency / spacing`` in flight (Little's law), so at 125 ms apart that stays under 10 only while
+    QuickBooks answers within 1.25 s. A slower company's calls are booked ``latency / IN_FLIGHT_TARGET`` apart
+    instead (the slowest of the last ``LATENCY_WINDOW``, so a slowdown counts at once and a recovery after a few
+    calls): every container sees the same company's latency, so the calendar they share spaces all of them."""
+
+    def __init__(self) -> None:
+        self._recent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def observed(self, realm_id: str, seconds: float) -> None:
+        with self._lock:
+            self._recent.setdefault(realm_id, deque(maxlen=LATENCY_WINDOW)).append(max(0.0, seconds))
+
+    def spacing(self, realm_id: str) -> float:
+        """The gap after a call booked now: CALL_SPACING, or more for a company slower than 1.125 s a call."""
+        with self._lock:
+            recent = self._recent.get(realm_id)
+            slowest = max(recent) if recent else 0.0
+        return max(CALL_SPACING, slowest / IN_FLIGHT_TARGET)
 
 
 @dataclass
@@ -113,6 +148,9 @@ class CompanyPacer:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
+    latency: CallLatency = field(default_factory=CallLatency)
+    """The container's (``shared.wiring``: every pacer of the process learns from every call)."""
+    _started: dict[str, float] = field(default_factory=dict)
 
     def acquire(self, realm_id: str) -> None:
         # The budget is for waiting behind other callers: a client's own calls one after another (a sync of an
@@ -126,6 +164,9 @@ class CompanyPacer:
             self.budget -= max(0.0, self.clock() - started - own)
 
     def release(self, realm_id: str) -> None:
+        started = self._started.pop(realm_id, None)
+        if started is not None:
+            self.latency.observed(realm_id, self.clock() - started)
         self.guard.release(realm_id)
 
     def _acquire(self, realm_id: str, give_up: float) -> None:
@@ -138,6 +179,7 @@ class CompanyPacer:
             # Woken (or let through the guard) later than one spacing after its time, the call would crowd the
             # next ones: it books again instead (a few times at most; then it goes).
             if self.clock() - booking_at <= self.calendar.spacing or attempt > LATE_REBOOKINGS:
+                self._started[realm_id] = self.clock()
                 return
             self.guard.release(realm_id)
             metrics.add_metric(name="QuickBooksCallBookedAgain", unit="Count", value=1)
@@ -147,7 +189,7 @@ class CompanyPacer:
         while True:
             now = self.clock()
             latest = give_up if self.horizon is None else min(give_up, now + self.horizon)
-            booking = self.calendar.book(realm_id, latest=latest)
+            booking = self.calendar.book(realm_id, latest=latest, spacing=self.latency.spacing(realm_id))
             if booking is not None:
                 return booking.at
             # The time this caller could book again: the calendar free (interactive), or back within the
@@ -172,15 +214,29 @@ class CompanyPacer:
         )
 
 
-def interactive_pacer(calendar: Calendar, guard: Pacer) -> CompanyPacer:
+def interactive_pacer(calendar: Calendar, guard: Pacer, latency: CallLatency | None = None) -> CompanyPacer:
     """One API request's pacer: its calls wait ``INTERACTIVE_WAIT_BUDGET`` in all, then a 503."""
-    return CompanyPacer(calendar, guard, max_wait=INTERACTIVE_WAIT_BUDGET, budget=INTERACTIVE_WAIT_BUDGET)
+    return CompanyPacer(
+        calendar,
+        guard,
+        max_wait=INTERACTIVE_WAIT_BUDGET,
+        budget=INTERACTIVE_WAIT_BUDGET,
+        latency=latency or CallLatency(),
+    )
 
 
-def background_pacer(calendar: Calendar, guard: Pacer, *, deadline: float | None = None) -> CompanyPacer:
+def background_pacer(
+    calendar: Calendar, guard: Pacer, *, deadline: float | None = None, latency: CallLatency | None = None
+) -> CompanyPacer:
     """A bulk worker's pacer: within the backlog's horizon, a short wait a call, never past ``deadline``."""
     return CompanyPacer(
-        calendar, guard, max_wait=BACKGROUND_MAX_WAIT, horizon=BACKLOG_HORIZON, deadline=deadline, defer=True
+        calendar,
+        guard,
+        max_wait=BACKGROUND_MAX_WAIT,
+        horizon=BACKLOG_HORIZON,
+        deadline=deadline,
+        defer=True,
+        latency=latency or CallLatency(),
     )
 
 

@@ -71,9 +71,18 @@ class Calendar:
     def spacing(self) -> float:
         return self.spacing_ms / 1000
 
-    def book(self, realm_id: str, *, latest: float | None = None, not_before: float | None = None) -> Booking | None:
-        """The first free time from now (or ``not_before``), booked; None when it would be after ``latest``."""
+    def book(
+        self,
+        realm_id: str,
+        *,
+        latest: float | None = None,
+        not_before: float | None = None,
+        spacing: float | None = None,
+    ) -> Booking | None:
+        """The first free time from now (or ``not_before``), booked; None when it would be after ``latest``.
+        ``spacing``: the gap this booking leaves after itself when longer than the calendar's (a slow company)."""
         pk = pace_pk(realm_id)
+        gap_ms = max(self.spacing_ms, round((spacing or 0.0) * 1000))
         writes = 0
         for _ in range(_MAX_ATTEMPTS):
             now = self._clock()
@@ -88,24 +97,24 @@ class Calendar:
                         pk,
                         self.sk,
                         set_values={"expiresAt": expires},
-                        add={"next": self.spacing_ms},
+                        add={"next": gap_ms},
                         condition="#next > :start" + (" AND #next <= :latest" if limit is not None else ""),
                         values={"start": start, **({"latest": limit} if limit is not None else {})},
                         old_on_failure=True,
                     )
                     self._saw(realm_id, int(item["next"]))
-                    return Booking((int(item["next"]) - self.spacing_ms) / 1000, writes)
+                    return Booking((int(item["next"]) - gap_ms) / 1000, writes)
                 if limit is not None and start > limit:
                     return None
                 self.table.update(
                     pk,
                     self.sk,
-                    set_values={"next": start + self.spacing_ms, "expiresAt": expires},
+                    set_values={"next": start + gap_ms, "expiresAt": expires},
                     condition="attribute_not_exists(#next) OR #next <= :start",
                     values={"start": start},
                     old_on_failure=True,
                 )
-                self._saw(realm_id, start + self.spacing_ms)
+                self._saw(realm_id, start + gap_ms)
                 return Booking(start / 1000, writes)
             except ConditionFailed as failed:
                 found = int(failed.item["next"]) if failed.item and "next" in failed.item else 0

@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 
 from shared import wiring
-from shared.services.pacing import BACKGROUND_MAX_WAIT, BACKLOG_HORIZON, CALL_RESERVE, CALL_SPACING
+from shared.quickbooks.pacing import LocalPacer
+from shared.services.pacing import (
+    BACKGROUND_MAX_WAIT,
+    BACKLOG_HORIZON,
+    CALL_RESERVE,
+    CALL_SPACING,
+    CallLatency,
+    Deferred,
+    background_pacer,
+)
 from tests.integration.test_bulk_invoices import TENANT, client, invoice, job, start
 from tests.integration.test_bulk_jobs import Bulk, bulk, fault  # noqa: F401 - the fixture behind ``queue``
 from tests.support.events import LambdaContext
@@ -82,6 +91,37 @@ def test_many_clients_of_one_company_at_once_never_meet_a_429(stack, atomic_dyna
     # ... at one DynamoDB write a call on the pacing item (a lost restart race may cost one more, rarely)
     assert count.pacing["GetItem"] == 0
     assert 36 <= count.pacing["UpdateItem"] <= 40, count.pacing
+
+
+def test_a_slow_company_gets_no_more_than_10_calls_at_once_from_all_the_workers(stack, atomic_dynamodb):
+    # GIVEN a company QuickBooks answers in 1.5 s a call (calls 125 ms apart would keep 12 in flight, over its 10
+    # at once), and the template's bulk workers, each a container of its own (its own guard of 10, its own view of
+    # the company's latency, which its earlier calls showed it), calling the company back to back
+    realm = stack.connect()
+    fault(stack, realm, latencyMs=1500)
+    before = stack.requests(realm)["total"]
+    stop = time.monotonic() + 6
+
+    def container() -> None:
+        latency = CallLatency()
+        latency.observed(realm, 1.5)
+        pacer = background_pacer(wiring.call_calendar(), LocalPacer(max_concurrent=10), latency=latency)
+        while time.monotonic() < stop:
+            try:
+                with wiring.quickbooks_for(TENANT, pacer=pacer) as qbo:
+                    qbo.company_info()
+            except Deferred:
+                time.sleep(0.2)  # the message would come back later
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for future in [pool.submit(container) for _ in range(WORKERS)]:
+            future.result()
+
+    # THEN QuickBooks never said 429 (the calls were booked 1.5 s / 9 apart across containers), and the company
+    # was kept busy all the same
+    made = stack.requests(realm)["total"] - before
+    assert throttled(stack, realm)["throttled"] == 0, throttled(stack, realm)
+    assert made >= 6 * 9 / 1.5 * 0.75, made
 
 
 def sent_with_delay(queue: Bulk) -> list[int]:

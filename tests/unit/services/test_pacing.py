@@ -14,8 +14,10 @@ from shared.services.pacing import (
     BACKLOG_HORIZON,
     CALL_SPACING,
     INTERACTIVE_WAIT_BUDGET,
+    LATENCY_WINDOW,
     MAX_DELAY_SECONDS,
     BacklogAdmission,
+    CallLatency,
     CompanyPacer,
     Deferred,
     background_pacer,
@@ -191,3 +193,41 @@ def test_deferrals_are_booked_within_900_s_and_beyond_wait_900_s_unbooked(aws):
     calls.book(REALM, not_before=clock.now + 50)
     assert [admission.deferral(REALM) for _ in range(3)] == [50, 150, 250]
     assert deferrals.peek(REALM) == pytest.approx(booked_until + 3 * 100.0)
+
+
+# -- a slow company: its calls are booked further apart, so at most about 9 are in flight -------------------------
+
+
+def test_calls_of_a_slow_company_are_booked_latency_over_9_apart(aws):
+    # GIVEN QuickBooks has been answering this company in 2.7 s a call (this container saw it)
+    clock = Clock()
+    calls = calendar(aws, clock)
+    latency = CallLatency()
+    pacer = on_clock(background_pacer(calls, LocalPacer(clock=clock), latency=latency), clock)
+    pacer.acquire(REALM)
+    clock.now += 2.7
+    pacer.release(REALM)
+
+    # WHEN workers book the company's next calls back to back
+    times = [calls.book(REALM, spacing=latency.spacing(REALM)) for _ in range(4)]
+
+    # THEN they are 0.3 s apart (2.7 s / 9), not 0.125 s: calls started that far apart and lasting 2.7 s keep 9 in
+    # flight, under QuickBooks' 10 at once, however many workers (containers) make them
+    starts = [t.at for t in times if t is not None]
+    assert [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)] == [0.3, 0.3, 0.3]
+
+
+def test_a_fast_company_keeps_the_calendars_spacing_and_a_recovery_counts_after_the_window():
+    # GIVEN a company that answered slowly once, then quickly
+    latency = CallLatency()
+    latency.observed(REALM, 0.1)
+    assert latency.spacing(REALM) == CALL_SPACING
+    latency.observed(REALM, 4.5)
+    assert latency.spacing(REALM) == 0.5
+
+    # WHEN its next calls are fast again: THEN the slow one counts until it leaves the window of recent calls
+    for _ in range(LATENCY_WINDOW - 1):
+        latency.observed(REALM, 0.1)
+    assert latency.spacing(REALM) == 0.5
+    latency.observed(REALM, 0.1)
+    assert latency.spacing(REALM) == CALL_SPACING
