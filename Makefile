@@ -64,10 +64,11 @@ deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided
 
 # Called by `sam build` for the SharedLayer (BuildMethod: makefile): the `shared` package and its runtime
-# dependencies, as arm64 wheels, under python/ as Lambda layers expect.
+# dependencies, as arm64 wheels, under python/ as Lambda layers expect. tests/infrastructure/test_layer.py runs this
+# very recipe with LAYER_PLATFORM= (wheels for the host) and imports every function from the result alone.
+LAYER_PLATFORM := --platform manylinux2014_aarch64 --implementation cp --python-version 3.11
 build-SharedLayer:
-	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux2014_aarch64 \
-		--implementation cp --python-version 3.11 --only-binary=:all: --upgrade .
+	pip install --quiet --target "$(ARTIFACTS_DIR)/python" $(LAYER_PLATFORM) --only-binary=:all: --upgrade .
 
 clean:
 	rm -rf $(VENV) $(CFN_VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
