@@ -43,7 +43,7 @@ module_name, _, attribute = handler.rpartition(".")
 module = importlib.import_module(module_name)
 assert callable(getattr(module, attribute)), handler
 stdlib = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
-allowed = (function_dir, layer, *stdlib)
+allowed = tuple(folder.rstrip("/") + "/" for folder in (function_dir, layer, *stdlib))
 foreign = sorted(
     f"{name}: {path}"
     for name, mod in list(sys.modules.items())
