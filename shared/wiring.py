@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
+from shared import deadline as invocation
 from shared.domain import cursors
 from shared.quickbooks.client import QuickBooksClient, RetryPolicy
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth
@@ -254,6 +255,8 @@ def quickbooks_for(
     else:
         connection = connected(connection)
     assert connection.realm_id is not None
+    # No retry nor wait outlives the invocation (API Gateway's 30 s for a request, the Lambda's time otherwise).
+    deadline = invocation.current()
     tokens = TenantTokens(
         tenant_id,
         connection.realm_id,
@@ -261,8 +264,11 @@ def quickbooks_for(
         oauth=intuit_oauth(),
         leases=lease_store(),
         connections=connection_store(),
+        deadline=deadline,
     )
-    return QuickBooksClient(settings().qbo_api_base_url, tokens, retry=retry, pacer=pacer or interactive_pacer())
+    return QuickBooksClient(
+        settings().qbo_api_base_url, tokens, retry=retry, pacer=pacer or interactive_pacer(), deadline=deadline
+    )
 
 
 @_once

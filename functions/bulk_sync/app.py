@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import bulk_routes
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from shared import deadline as invocation
 from shared import wiring
 from shared.observability import logger, metrics
 from shared.services.pacing import call_deadline
@@ -24,6 +25,7 @@ _http_handler = http_handler(app)
 
 def run_item(record: SQSRecord, lambda_context: LambdaContext) -> None:
     # Pacing never keeps a worker past its timeout: no QuickBooks call starts too close to it.
+    invocation.start(lambda_context, http=False)  # the clients' retries and waits end with the Lambda's time
     deadline = call_deadline(lambda_context.get_remaining_time_in_millis())
     wiring.bulk_worker().handle(record.raw_event, deadline=deadline)
 

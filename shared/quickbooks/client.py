@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import httpx
 
+from shared.deadline import MIN_ATTEMPT_SECONDS
 from shared.errors import QuickBooksThrottled, ReauthorizationRequired
 from shared.observability import logger
 from shared.quickbooks import _json
@@ -110,11 +111,17 @@ class QuickBooksClient:
         sleep: Callable[[float], None] = time.sleep,
         draw: Callable[[], float] = random.random,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.tokens = tokens
         self.retry = retry or RetryPolicy()
         self.pacer: Pacer = pacer or LocalPacer()
         self._sleep = sleep
+        self._timeout = timeout
+        self.deadline = deadline
+        """Epoch seconds by which every call has answered (``shared.deadline``): no attempt, wait or backoff past it."""
+        self._clock = clock
         self._draw = draw
         if transport is None and timeout is DEFAULT_TIMEOUT:
             self._http, self._owns_http = _container_http(base_url.rstrip("/")), False
@@ -222,6 +229,7 @@ class QuickBooksClient:
         while True:
             attempt += 1
             token = self.tokens.access_token()
+            timeout = self._time_left(attempt)
             try:
                 self.pacer.acquire(self.realm_id)
             except CallNotStarted as refused:
@@ -229,7 +237,12 @@ class QuickBooksClient:
                 raise
             try:
                 response = self._http.request(
-                    method, url, params=query, content=payload, headers={**headers, "Authorization": f"Bearer {token}"}
+                    method,
+                    url,
+                    params=query,
+                    content=payload,
+                    headers={**headers, "Authorization": f"Bearer {token}"},
+                    timeout=timeout,
                 )
             except httpx.TransportError as exc:
                 # The request may have been carried out: the retry reuses the same requestid.
@@ -273,7 +286,32 @@ class QuickBooksClient:
             return document
 
     def _backoff(self, attempt: int) -> None:
-        self._sleep(self.retry.delay(attempt, self._draw))
+        delay = self.retry.delay(attempt, self._draw)
+        if self.deadline is not None and self._clock() + delay + MIN_ATTEMPT_SECONDS > self.deadline:
+            raise QuickBooksThrottled(
+                f"QuickBooks did not answer in time after {attempt} tries; try again later.",
+                retry_after=THROTTLE_RETRY_AFTER,
+            )
+        self._sleep(delay)
+
+    def _time_left(self, attempt: int) -> httpx.Timeout:
+        """This attempt's timeouts: the client's, cut to what is left before the deadline (too little: not tried)."""
+        if self.deadline is None:
+            return self._timeout
+        left = self.deadline - self._clock()
+        if left < MIN_ATTEMPT_SECONDS:
+            raise QuickBooksThrottled(
+                f"No time left to call QuickBooks{f' again after {attempt - 1} tries' if attempt > 1 else ''}; "
+                "try again later.",
+                retry_after=THROTTLE_RETRY_AFTER,
+            )
+        t = self._timeout
+        return httpx.Timeout(
+            connect=min(t.connect or left, left),
+            read=min(t.read or left, left),
+            write=min(t.write or left, left),
+            pool=min(t.pool or left, left),
+        )
 
 
 def _where(where: str) -> str:

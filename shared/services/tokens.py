@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from shared.deadline import MIN_ATTEMPT_SECONDS
 from shared.errors import NotConnected, QuickBooksThrottled, ReauthorizationRequired
 from shared.observability import logger, metrics
 from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
@@ -45,6 +46,7 @@ class TenantTokens:
         connections: ConnectionStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self._realm_id = realm_id
@@ -53,6 +55,7 @@ class TenantTokens:
         self.leases = leases
         self.connections = connections
         self.clock = clock
+        self.deadline = deadline  # epoch seconds (``shared.deadline``): no waiting past it
         self.sleep = sleep
         self._current: TokenSet | None = None
 
@@ -91,7 +94,8 @@ class TenantTokens:
             if done is not None:
                 self._current = done
                 return done
-            if waited >= WAIT_FOR_OTHER_REFRESH:
+            out_of_time = self.deadline is not None and time.time() + 0.2 + MIN_ATTEMPT_SECONDS > self.deadline
+            if waited >= WAIT_FOR_OTHER_REFRESH or out_of_time:
                 raise QuickBooksThrottled("Another QuickBooks token refresh is still running; try again shortly.")
             self.sleep(0.2)
             waited += 0.2

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 
+from shared import deadline as invocation
 from shared.observability import logger, metrics, tracer
 from shared.web.problems import register_problem_handlers
 
@@ -35,6 +36,7 @@ def http_handler(app: APIGatewayHttpResolver) -> Handler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        invocation.start(context, http=True)
         return app.resolve(event, context)
 
     return lambda_handler

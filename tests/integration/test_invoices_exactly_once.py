@@ -42,7 +42,7 @@ from shared.store.invoices import InvoiceStore
 from tests.conftest import load_function
 from tests.integration.test_api_parties import seed
 from tests.integration.test_bulk_jobs import Bulk, bulk  # noqa: F401 - the fixture behind ``queue``
-from tests.support.events import LambdaContext, eventbridge_event
+from tests.support.events import LambdaContext, eventbridge_event, http_event
 
 TENANT = "t1"
 INVOICE_ID = "i1"
@@ -427,6 +427,27 @@ def test_crash_after_quickbooks_answered_resumes_without_a_second_object(stack, 
     # THEN it resumed: the object QuickBooks made was found (by our marker), not made twice, and the rest written
     assert again.status == 200, again
     assert_exactly_once(qb)
+
+
+def test_sync_near_the_end_of_its_time_answers_503_instead_of_outliving_api_gateway(stack, realm, qb):
+    # GIVEN QuickBooks answering every call in 2.5 s, and a "Sync with QB" invoked with 4 s of Lambda time left
+    publish_invoice(payments=PAYMENTS[:1])
+    qb.fault(latencyMs=2500)
+    event = http_event("POST", f"/quickbooks/invoices/{INVOICE_ID}/sync", claims={"sub": "user", "tenant_id": TENANT})
+
+    # WHEN it runs
+    started = time.monotonic()
+    answer = stack.functions["sync_invoice"].lambda_handler(event, LambdaContext(remaining_ms=4000))
+    elapsed = time.monotonic() - started
+
+    # THEN it stopped calling QuickBooks before its time ran out and said "busy, try again" (503 with Retry-After),
+    # and what it did write is recorded: the next sync resumes, one invoice in QuickBooks in the end
+    assert answer["statusCode"] == 503, answer
+    assert int(answer["headers"]["Retry-After"]) > 0
+    assert elapsed < 4.0, elapsed
+    clear_faults(stack)
+    synced(stack)
+    assert len(qb.all("Invoice")) == 1 and len(qb.all("Payment")) == 1
 
 
 class DeferAt:

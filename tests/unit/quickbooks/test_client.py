@@ -307,3 +307,47 @@ def test_pacing_refusal_says_whether_an_earlier_try_of_the_call_was_sent():
         client.create("Invoice", {"Line": []}, request_id="rid-2")
     # THEN the refusal says an earlier try was sent: the caller must look for the object before sending it again
     assert len(seen) == 1 and retry.value.sent_before
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_retries_stop_before_the_invocations_deadline_and_each_attempt_waits_only_what_is_left():
+    # GIVEN QuickBooks answering 503 every time, and 3 s left in the invocation (API Gateway's 30 s nearly spent)
+    clock = FakeClock()
+    timeouts: list[float | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        clock.now += 0.2
+        return httpx.Response(503, content=json.dumps(fault("10000", "Service unavailable")).encode())
+
+    client = QuickBooksClient(
+        "http://qbo.test",
+        FakeTokens(),
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=8.0),
+        sleep=clock.sleep,
+        draw=lambda: 1.0,
+        deadline=clock.now + 3.0,
+        clock=clock,
+    )
+
+    # WHEN a read is made
+    with pytest.raises(QuickBooksThrottled) as busy:
+        client.company_info()
+
+    # THEN it tried only while a next try still fitted (1 s of backoff, then 2 s would pass the deadline), each
+    # attempt's timeout cut to the time left, and the caller hears "busy, try later" (a 503 with Retry-After)
+    assert len(timeouts) == 2
+    assert timeouts[0] == pytest.approx(3.0) and timeouts[1] == pytest.approx(1.8)
+    assert busy.value.retry_after > 0
+    assert clock.now < 1_000.0 + 3.0
