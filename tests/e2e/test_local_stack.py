@@ -255,7 +255,7 @@ def test_queues_listing_shows_the_template_queues(local_stack: LocalStack) -> No
     answer = httpx.get(f"{local_stack.api_url}/_local/queues")
     assert answer.status_code == 200
     names = {item["logicalId"]: item for item in answer.json()["items"]}
-    assert set(names) == {"BulkQueue", "BulkDeadLetterQueue"}
+    assert set(names) == {"BulkQueue", "BulkDeadLetterQueue", "Books360EventsDeadLetterQueue"}
     assert names["BulkQueue"]["url"].startswith(local_stack.moto_url)
 
 

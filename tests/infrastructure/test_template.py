@@ -132,3 +132,15 @@ def test_responses_are_not_captured_in_traces():
     env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
 
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+def test_books360_events_that_fail_every_retry_go_to_a_dead_letter_queue_kept_two_weeks():
+    resources = load_template()["Resources"]
+    config = resources["Books360EventsFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    (queue, attribute) = on_failure["Destination"]["Fn::GetAtt"]
+    assert attribute == "Arn"
+    assert resources[queue]["Type"] == "AWS::SQS::Queue"
+    assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 1209600
