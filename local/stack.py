@@ -93,7 +93,7 @@ class Stack:
         for warning in self.plan.warnings:
             log.warning("%s", warning)
         self.start_servers()
-        caps = {source.function: source.max_concurrency for source in self.plan.sqs_sources}
+        caps = {s.function: s.max_concurrency for s in self.plan.sqs_sources if s.enabled}
         self.runtime = Runtime(self.plan.functions, self.config, caps)
         # Imports only (functions build their AWS clients at first use), so this overlaps moto's own start;
         # the functions the demo data goes through are needed first.

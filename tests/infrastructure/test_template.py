@@ -144,3 +144,14 @@ def test_books360_events_that_fail_every_retry_go_to_a_dead_letter_queue_kept_tw
     assert attribute == "Arn"
     assert resources[queue]["Type"] == "AWS::SQS::Queue"
     assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 1209600
+
+
+def test_the_books360_dead_letters_are_replayed_by_their_function_only_when_switched_on():
+    template = load_template()
+    events = template["Resources"]["Books360EventsFunction"]["Properties"]["Events"]
+    replay = events["DeadLetterReplay"]
+    assert replay["Type"] == "SQS"
+    assert replay["Properties"]["Queue"] == {"Fn::GetAtt": ["Books360EventsDeadLetterQueue", "Arn"]}
+    assert replay["Properties"]["Enabled"] == {"Ref": "ReplayBooks360DeadLetters"}
+    assert "ReportBatchItemFailures" in replay["Properties"]["FunctionResponseTypes"]
+    assert template["Parameters"]["ReplayBooks360DeadLetters"]["Default"] == "false"

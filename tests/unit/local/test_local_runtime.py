@@ -191,3 +191,9 @@ def test_plan_of_the_project_template_gives_books360_events_its_on_failure_queue
     assert config.on_failure_url == "http://127.0.0.1:5999/123456789012/books360-local-Books360EventsDeadLetterQueue"
     assert config.on_failure_arn == "arn:aws:sqs:us-east-1:123456789012:books360-local-Books360EventsDeadLetterQueue"
     assert stack_plan.functions["ApiFunction"].async_invoke == AsyncInvokeConfig()
+
+
+def test_plan_of_the_project_template_leaves_the_dead_letter_replay_off() -> None:
+    stack_plan = plan(LocalConfig())
+    (replay,) = [s for s in stack_plan.sqs_sources if s.event == "DeadLetterReplay"]
+    assert (replay.function, replay.enabled) == ("Books360EventsFunction", False)
