@@ -155,3 +155,17 @@ def test_the_books360_dead_letters_are_replayed_by_their_function_only_when_swit
     assert replay["Properties"]["Enabled"] == {"Ref": "ReplayBooks360DeadLetters"}
     assert "ReportBatchItemFailures" in replay["Properties"]["FunctionResponseTypes"]
     assert template["Parameters"]["ReplayBooks360DeadLetters"]["Default"] == "false"
+
+
+def test_the_nightly_list_refresh_fans_out_one_tenant_a_message_with_a_dead_letter_queue():
+    resources = load_template()["Resources"]
+    function = resources["ListRefreshFunction"]["Properties"]
+    tenants = function["Events"]["Tenants"]
+    assert tenants["Type"] == "SQS"
+    assert tenants["Properties"]["Queue"] == {"Fn::GetAtt": ["ListRefreshQueue", "Arn"]}
+    assert tenants["Properties"]["BatchSize"] == 1
+    assert "ReportBatchItemFailures" in tenants["Properties"]["FunctionResponseTypes"]
+    assert function["Environment"]["Variables"]["LIST_REFRESH_QUEUE_URL"] == {"Ref": "ListRefreshQueue"}
+    queue = resources["ListRefreshQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ListRefreshDeadLetterQueue", "Arn"]}
