@@ -13,7 +13,9 @@
   ``{"method": "POST", "entity": "invoice", "operation": "delete"}`` fails invoice deletes only, while a rule
   without ``operation`` matches every ``POST invoice`` (creates, updates, deletes, voids and ``/send`` alike).
   A ``status`` (429, 500, 503, or 0 = carry out, then drop the connection) without ``count`` applies once;
-  ``latencyMs`` without ``count`` delays every matching request until reset. ``GET /_admin/faults`` lists them.
+  ``latencyMs`` without ``count`` delays every matching request until reset, or until ``latencyMs: 0`` (no
+  ``status``, no ``count``) clears the standing latencies it names (``{"realmId", "latencyMs": 0}``: that company's)
+  and answers ``{"cleared": n}``. ``GET /_admin/faults`` lists them.
 * ``GET /_admin/requests?realmId`` -> ``{"total", "byEndpoint", "throttled", "throttledBy", "maxConcurrent"}``;
   ``throttled`` counts every 429 the throttling answered (not injected ones), ``throttledBy`` splits it by the limit
   exceeded (``concurrent``, ``perMinute``, ``perSecond``, ``batchPerMinute``); token calls
@@ -165,11 +167,14 @@ def fault_rule(data: dict[str, Any]) -> FaultRule:
     count = _optional_int(data, "count")
     if count is not None and count < 1:
         raise AdminError("count must be at least 1")
-    latency = _optional_int(data, "latencyMs") or 0
-    if latency < 0:
+    latency = _optional_int(data, "latencyMs")
+    if latency is not None and latency < 0:
         raise AdminError("latencyMs must not be negative")
-    if status is None and not latency:
+    if status is None and latency is None:
         raise AdminError("give a status, a latencyMs, or both")
+    if status is None and latency == 0 and count is not None:
+        raise AdminError("latencyMs 0 without a status clears a latency; it takes no count")
+    latency = latency or 0
     if status is not None and count is None:
         count = 1  # a status without a count answers the next matching request only
     method = _optional_str(data, "method")
@@ -191,6 +196,9 @@ async def add_fault(request: Request) -> JSONResponse:
         rule = fault_rule(await _object(request))
     except AdminError as error:
         return JSONResponse({"error": str(error)}, status_code=error.status)
+    if rule.status is None and not rule.latency_ms:
+        # ``latencyMs: 0`` alone clears the standing latency of what it names (a company, say).
+        return JSONResponse({"cleared": _state(request).faults.clear_latency(rule)})
     _state(request).faults.add(rule)
     return JSONResponse({"rule": rule.to_json()})
 

@@ -114,6 +114,24 @@ class FaultBook:
     def clear(self) -> None:
         self.rules.clear()
 
+    def clear_latency(self, scope: FaultRule) -> int:
+        """Forget the standing latencies (rules without status or count) ``scope`` names; how many there were.
+
+        A key ``scope`` leaves out (``None``) matches any value: ``{"realmId"}`` alone clears every standing
+        latency of that company, nothing at all clears every one. Counted faults and statuses stay.
+        """
+        keys = ("realm_id", "method", "entity", "operation")
+        gone = [
+            rule
+            for rule in self.rules
+            if rule.count is None
+            and rule.status is None
+            and all(getattr(scope, key) is None or getattr(scope, key) == getattr(rule, key) for key in keys)
+        ]
+        for rule in gone:
+            self.rules.remove(rule)
+        return len(gone)
+
     def take(self, realm_id: str | None, method: str, entity: str, operation: str = "") -> Verdict:
         """Consume one use of the first matching counted rule; standing latencies add up."""
         verdict = Verdict()

@@ -3,8 +3,16 @@
 The matcher implements EventBridge content filtering: lists of exact values (strings, numbers, booleans, null),
 ``prefix``, ``suffix``, ``equals-ignore-case``, ``wildcard``, ``anything-but`` (a value, a list, or a prefix/suffix/
 equals-ignore-case/wildcard), ``exists``, ``numeric``, ``cidr``, ``$or``, and nested keys. An array in the event
-matches when any of its elements does. Delivery is Lambda's asynchronous invocation: a failed run is retried
-(``LOCAL_ASYNC_RETRIES``, 2 like Lambda, but at once instead of after minutes), and nobody sees its result.
+matches when any of its elements does. Delivery is Lambda's asynchronous invocation::
+
+    run ......... the function, with the event
+    retries ..... while it fails: the function's ``MaximumRetryAttempts`` (``EventInvokeConfig``), at most
+                  ``LOCAL_ASYNC_RETRIES`` (2 like Lambda), at once instead of after minutes
+    on failure .. every try failed: Lambda's destination record (``requestPayload`` = the event) is sent to the
+                  function's ``OnFailure`` SQS queue, if it has one (``/_local/queues`` shows its depth);
+                  else the event is dropped, as Lambda would
+
+Nobody else sees the result.
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from local.config import ACCOUNT_ID, REGION
+from local.template import AsyncInvokeConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from local.runtime import Outcome, Runtime
-    from local.template import EventRule
+    from local.template import EventRule, FunctionSpec
 
 MAX_ENTRIES = 10
 
@@ -188,13 +199,44 @@ def invoke_async(runtime: Runtime, function: str, payload: Any, trigger: str, re
     return outcome
 
 
-class EventBus:
-    """Delivers PutEvents entries to the template's rules (``POST /_local/events``)."""
+def destination_record(function_arn: str, payload: Any, outcome: Outcome, invocations: int) -> dict[str, Any]:
+    """What Lambda sends to an ``OnFailure`` destination once an asynchronous invocation failed every try."""
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": outcome.request_id or str(uuid.uuid4()),
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": invocations,
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": outcome.error,
+    }
 
-    def __init__(self, runtime: Runtime, rules: list[EventRule], retries: int) -> None:
+
+class EventBus:
+    """Delivers PutEvents entries to the template's rules (``POST /_local/events``).
+
+    ``functions``: the template's, for their ``EventInvokeConfig`` (``FunctionSpec.async_invoke``); ``sqs`` sends
+    to an ``OnFailure`` queue (a boto3 client of moto).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        rules: list[EventRule],
+        retries: int,
+        *,
+        functions: Mapping[str, FunctionSpec] | None = None,
+        sqs: Any = None,
+    ) -> None:
         self.runtime = runtime
         self.rules = rules
         self.retries = retries
+        self.functions = dict(functions or {})
+        self.sqs = sqs
 
     def deliver(self, event: dict[str, Any], bus: str, retries: int | None = None) -> list[Outcome]:
         """Run every function whose rule on ``bus`` matches ``event``; their outcomes (after retries)."""
@@ -203,11 +245,23 @@ class EventBus:
             if rule.bus == bus and matches(rule.pattern, event):
                 payload = json.loads(rule.input) if rule.input is not None else event
                 trigger = f"eventbridge {rule.event} {event['detail-type']}"
+                spec = self.functions.get(rule.function)
+                config = spec.async_invoke if spec is not None else AsyncInvokeConfig()
                 attempts = self.retries if retries is None else retries
-                outcomes.append(
-                    invoke_async(self.runtime, rule.function, payload, trigger, attempts, eventId=event["id"])
-                )
+                if config.max_retries is not None:
+                    attempts = min(attempts, config.max_retries)
+                outcome = invoke_async(self.runtime, rule.function, payload, trigger, attempts, eventId=event["id"])
+                if not outcome.ok and spec is not None:
+                    self._on_failure(spec, payload, outcome, attempts + 1)
+                outcomes.append(outcome)
         return outcomes
+
+    def _on_failure(self, spec: FunctionSpec, payload: Any, outcome: Outcome, invocations: int) -> None:
+        url = spec.async_invoke.on_failure_url
+        if url is None or self.sqs is None:
+            return
+        record = destination_record(spec.arn, payload, outcome, invocations)
+        self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
     def put_events(self, entries: list[Any]) -> dict[str, Any]:
         """Each entry delivered in order to every matching rule's function; answers once they have all run."""

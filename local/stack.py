@@ -93,7 +93,7 @@ class Stack:
         for warning in self.plan.warnings:
             log.warning("%s", warning)
         self.start_servers()
-        caps = {source.function: source.max_concurrency for source in self.plan.sqs_sources}
+        caps = {s.function: s.max_concurrency for s in self.plan.sqs_sources if s.enabled}
         self.runtime = Runtime(self.plan.functions, self.config, caps)
         # Imports only (functions build their AWS clients at first use), so this overlaps moto's own start;
         # the functions the demo data goes through are needed first.
@@ -102,7 +102,8 @@ class Stack:
         moto = dict(self.children)["moto"]
         wait_http("moto", self.config.moto_url, moto, START_TIMEOUT)
         provision(self.plan, self.config.moto_url)
-        bus = EventBus(self.runtime, self.plan.rules, self.config.async_retries)
+        sqs = client("sqs", self.config.moto_url)
+        bus = EventBus(self.runtime, self.plan.rules, self.config.async_retries, functions=self.plan.functions, sqs=sqs)
         # Books360's side of the demo (DynamoDB, through the functions) and QuickBooks' side (the emulator) are
         # independent: load them side by side.
         books360_demo = threading.Thread(target=self.load_books360_demo, args=(bus,), name="demo", daemon=True)
@@ -115,7 +116,6 @@ class Stack:
         if books360_demo.is_alive():
             books360_demo.join()
 
-        sqs = client("sqs", self.config.moto_url)
         for source in self.plan.sqs_sources:
             if source.enabled:
                 poller = QueuePoller(source, self.runtime, sqs, self.config.sqs_retry_seconds)

@@ -86,6 +86,16 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class AsyncInvokeConfig:
+    """A function's ``EventInvokeConfig``: how often an asynchronous invocation (EventBridge, schedules) is retried,
+    and the SQS queue its event goes to when every try failed (``DestinationConfig.OnFailure``)."""
+
+    max_retries: int | None = None
+    on_failure_url: str | None = None
+    on_failure_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """One ``AWS::Serverless::Function`` as the local runtime needs it."""
 
@@ -96,6 +106,7 @@ class FunctionSpec:
     timeout: int
     memory: int
     environment: dict[str, str]
+    async_invoke: AsyncInvokeConfig = AsyncInvokeConfig()
 
     @property
     def arn(self) -> str:
@@ -290,6 +301,7 @@ def _plan_function(
         timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
         memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
         environment=environment,
+        async_invoke=_async_invoke(props, globals_fn, resolver, physical, where, result.warnings),
     )
     result.functions[logical_id] = function
     for event_id, event in (props.get("Events") or {}).items():
@@ -355,6 +367,32 @@ def _plan_function(
             )
         else:
             result.warnings.append(f"{logical_id}.Events.{event_id}: event type {kind} is not run by the local stack")
+
+
+def _async_invoke(
+    props: dict[str, Any],
+    globals_fn: dict[str, Any],
+    resolver: Resolver,
+    physical: dict[str, Physical],
+    where: str,
+    warnings: list[str],
+) -> AsyncInvokeConfig:
+    """``EventInvokeConfig``: its retries, and an ``OnFailure`` destination that is an SQS queue of the template."""
+    raw = props.get("EventInvokeConfig", globals_fn.get("EventInvokeConfig"))
+    if not raw:
+        return AsyncInvokeConfig()
+    config: dict[str, Any] = resolver.resolve(raw, f"{where}.EventInvokeConfig")
+    retries = None if config.get("MaximumRetryAttempts") is None else int(config["MaximumRetryAttempts"])
+    on_failure = (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+    if on_failure.get("Type") != "SQS":
+        if on_failure:
+            warnings.append(f"{where}.EventInvokeConfig: only an SQS OnFailure destination is run by the local stack")
+        return AsyncInvokeConfig(retries)
+    arn = str(on_failure.get("Destination"))
+    queue = next((q for q in physical.values() if q.attributes.get("Arn") == arn), None)
+    if queue is None or "QueueUrl" not in queue.attributes:
+        raise TemplateError(f"{where}.EventInvokeConfig.DestinationConfig.OnFailure: {arn} is not a template queue")
+    return AsyncInvokeConfig(retries, str(queue.attributes["QueueUrl"]), arn)
 
 
 def _input(value: Any) -> str | None:

@@ -157,6 +157,16 @@ class CompanyBusy(QuickBooksThrottled):
     """
 
 
+class IntuitUnavailable(Busy):
+    """Intuit's OAuth service (its discovery document, its token endpoint) did not answer properly."""
+
+    type = "/problems/intuit-unavailable"
+    title = "Intuit is unavailable"
+
+    def __init__(self, detail: str = "Intuit's sign-in service did not answer; try again shortly.") -> None:
+        super().__init__(detail, retry_after=30)
+
+
 class StorageBusy(Busy):
     """DynamoDB or Secrets Manager throttled us, or two writers met on one item; retry in a moment."""
 

@@ -25,6 +25,8 @@ class Settings(BaseModel):
     # The bulk queue's maxReceiveCount: on its last receive a failing item is marked failed, not left to the DLQ.
     bulk_max_receive_count: Annotated[int, Field(ge=1)] = 5
     bulk_dead_letter_queue_arn: str = ""
+    # Only the list_refresh function has it: the nightly run queues one message per tenant there.
+    list_refresh_queue_url: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

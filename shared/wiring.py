@@ -286,6 +286,12 @@ def bulk_queue() -> BulkQueue:
     return BulkQueue(sqs_client(), settings().bulk_queue_url)
 
 
+@_once
+def list_refresh_queue() -> BulkQueue:
+    """The nightly list refresh's queue: one message per tenant, in its tenant's group, like the bulk queue's."""
+    return BulkQueue(sqs_client(), settings().list_refresh_queue_url)
+
+
 BULK_RETRY = RetryPolicy(retry_throttled=False)
 """Bulk workers retry 5xx and dropped connections in place, but hand a 429 back to SQS instead of sleeping."""
 

@@ -1,4 +1,7 @@
-"""Update Lists: accounts and payment methods from QuickBooks, on demand (HTTP) and nightly (schedule)."""
+"""Update Lists: accounts and payment methods from QuickBooks, on demand (HTTP) and nightly (schedule).
+
+The schedule queues one message per connected tenant; each message (SQS, one an invocation) refreshes its tenant
+(``shared.services.refresh_lists`` draws the flow)."""
 
 from __future__ import annotations
 
@@ -6,14 +9,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from shared import wiring
 from shared.observability import logger, metrics
-from shared.services.refresh_lists import ListsRefreshed, refresh_all, refresh_lists
+from shared.services.refresh_lists import (
+    ListRefreshMessage,
+    ListsRefreshed,
+    queue_refreshes,
+    refresh_lists,
+    refresh_tenant,
+)
 from shared.web import ApiModel, http_app, http_handler, tenant_id_of
 from shared.web.triggers import is_scheduled_event
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 router = Router()
@@ -42,7 +53,22 @@ def post_refresh() -> ListsRefreshedOut:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def _nightly(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return {"tenants": refresh_all(wiring.connection_store().connected_tenants(), _refresh)}
+    return {"queued": queue_refreshes(wiring.connection_store().connected_tenants(), wiring.list_refresh_queue())}
+
+
+def refresh_item(record: SQSRecord) -> None:
+    message = ListRefreshMessage.model_validate_json(record.body)
+    outcome = refresh_tenant(message, _refresh)
+    logger.info("lists refresh message", tenant_id=message.tenant_id, outcome=outcome)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def _items(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(event=event, record_handler=refresh_item, processor=processor, context=context)
+    )
 
 
 app = http_app(router)
@@ -50,4 +76,10 @@ _http_handler = http_handler(app)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _nightly(event, context) if is_scheduled_event(event) else _http_handler(event, context)
+    if is_scheduled_event(event):
+        answer: dict[str, Any] = _nightly(event, context)
+    elif "Records" in event:
+        answer = _items(event, context)
+    else:
+        answer = _http_handler(event, context)
+    return answer

@@ -84,9 +84,14 @@ class IntuitOAuth:
             try:
                 response = self._http.get(self.discovery_url)
                 response.raise_for_status()
-                self._endpoints = dict(response.json())
+                document = response.json()
             except (httpx.HTTPError, ValueError) as exc:
                 raise OAuthUnavailable("Intuit's discovery document could not be read") from exc
+            if not isinstance(document, dict) or not all(
+                isinstance(document.get(name), str) for name in ("authorization_endpoint", "token_endpoint")
+            ):
+                raise OAuthUnavailable("Intuit's discovery document names no authorization and token endpoints")
+            self._endpoints = document
         return self._endpoints
 
     def authorization_url(self, *, redirect_uri: str, state: str, scope: str = ACCOUNTING_SCOPE) -> str:
@@ -110,10 +115,11 @@ class IntuitOAuth:
 
     def revoke(self, token: str) -> None:
         """Disconnect the app from the company (revoking the refresh token revokes its access tokens too)."""
+        endpoint = self.endpoints().get("revocation_endpoint")
+        if not isinstance(endpoint, str):
+            raise OAuthUnavailable("Intuit's discovery document names no revocation endpoint")
         try:
-            response = self._http.post(
-                self.endpoints()["revocation_endpoint"], json={"token": token}, headers=self._basic_auth()
-            )
+            response = self._http.post(endpoint, json={"token": token}, headers=self._basic_auth())
         except httpx.TransportError as exc:
             raise OAuthUnavailable("Intuit's revocation endpoint did not answer") from exc
         if response.status_code >= 500:
@@ -131,7 +137,14 @@ class IntuitOAuth:
             raise OAuthUnavailable(f"Intuit's token endpoint answered {response.status_code}")
         if response.status_code >= 400:
             raise OAuthError(_oauth_error(response), response.status_code)
-        return TokenSet.from_response(response.json(), self._clock())
+        try:
+            document = response.json()
+            if not isinstance(document, dict):
+                raise TypeError("not a JSON object")
+            return TokenSet.from_response(document, self._clock())
+        except (ValueError, TypeError, KeyError) as exc:
+            # A 200 that is no token document (an HTML maintenance page, say): Intuit is not answering properly.
+            raise OAuthUnavailable("Intuit's token endpoint answered 200 without a token document") from exc
 
     def _basic_auth(self) -> dict[str, str]:
         pair = f"{self.credentials.client_id}:{self.credentials.client_secret}".encode()

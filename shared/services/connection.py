@@ -6,8 +6,10 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from shared.domain.connection import ConnectionStatus
-from shared.errors import AppError, NotConnected, ReauthorizationRequired
+from shared.errors import AppError, IntuitUnavailable, NotConnected, ReauthorizationRequired
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
 from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
@@ -68,14 +70,18 @@ def start_connect(
     """Switch on: a fresh single-use state bound to the tenant, and Intuit's consent address to send the browser to.
 
     An already connected tenant stays connected (nothing to do); any other starts OAuth, and only the latest
-    state may complete it.
+    state may complete it. Intuit's discovery document unreadable: ``IntuitUnavailable`` (503), nothing changed.
     """
     current = connections.get(tenant_id)
     if current.status is ConnectionStatus.CONNECTED:
         return ConnectStarted(ConnectionStatus.CONNECTED, None)
     state = secrets.token_urlsafe(32)
     previous = current.status if current.status is not ConnectionStatus.CONNECTING else ConnectionStatus.NOT_CONNECTED
-    authorize_url = oauth.authorization_url(redirect_uri=redirect_uri, state=state)
+    try:
+        authorize_url = oauth.authorization_url(redirect_uri=redirect_uri, state=state)
+    except OAuthUnavailable as exc:
+        logger.warning("intuit discovery unreadable", tenant_id=tenant_id, error=str(exc))
+        raise IntuitUnavailable from exc
     states.put(state, tenant_id, now, previous_status=previous.value)
     connections.start_connecting(tenant_id, state_digest(state))
     logger.info("quickbooks connect started", tenant_id=tenant_id)
@@ -126,7 +132,18 @@ def complete_connect(
     transport: httpx.BaseTransport | None = None,
     auto_sync: AutoSyncStore | None = None,
 ) -> CallbackOutcome:
-    """Intuit sent the browser back: check the state, exchange the code, store the tokens, name the company.
+    """Intuit sent the browser back: check the state, exchange the code, name the company, store the tokens, connect.
+
+    ::
+
+        state ....... single use, unexpired, still the tenant's latest ── else invalid_state, nothing changed
+        exchange .... the code for tokens; CompanyInfo read with them ── else token_exchange_failed, back to before
+        tokens ...... stored in Secrets Manager (``vault.put``) ── else token_exchange_failed, back to before
+        connected ... if the state is still the latest (conditional write) ── else invalid_state
+
+    Tokens first, connected second: a tenant is never ``connected`` without its tokens (a Secrets Manager write
+    refused, throttled or of a secret still being deleted leaves it where it was, and the UI hears the error). A
+    losing attempt (an older tab) is turned away before it stores anything: only the latest state gets that far.
 
     Connected, the tenant's invoices are caught up by automatic sync (``auto_sync``: asked for in the same write):
     what changed while it was not connected, or everything, for another company.
@@ -146,7 +163,7 @@ def complete_connect(
     if not code or not realm_id:
         connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
         return CallbackOutcome(False, "invalid_state", tenant_id)
-    if connections.get(tenant_id).status is not ConnectionStatus.CONNECTING:
+    if not connections.awaits(tenant_id, digest):
         return CallbackOutcome(False, "invalid_state", tenant_id)
     previous = ConnectionStatus(pending.previous_status)
     try:
@@ -163,14 +180,28 @@ def complete_connect(
         logger.warning("quickbooks company unreadable after connect", tenant_id=tenant_id, error=exc.title)
         connections.cancel_connecting(tenant_id, digest, previous)
         return CallbackOutcome(False, "token_exchange_failed", tenant_id)
-    # Connected first, tokens second: a losing attempt (an older tab) must never overwrite the winner's tokens,
-    # nor revoke them (a revoke would disconnect the winner too when both chose the same company).
+    # Still the latest attempt (a losing one, an older tab, must never overwrite the winner's tokens, nor revoke
+    # them: a revoke would disconnect the winner too when both chose the same company).
+    if not connections.awaits(tenant_id, digest):
+        return CallbackOutcome(False, "invalid_state", tenant_id)
+    try:
+        vault.put(tenant_id, realm_id, tokens)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("quickbooks tokens not stored", tenant_id=tenant_id, error_code=_error_code(exc))
+        metrics.add_metric(name="OAuthTokensNotStored", unit="Count", value=1)
+        connections.cancel_connecting(tenant_id, digest, previous)
+        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
     catch_up = [auto_sync.mark_tenant_action(tenant_id)] if auto_sync is not None else []
     if not connections.complete(tenant_id, digest, realm_id, company_name, now, together=catch_up):
         return CallbackOutcome(False, "invalid_state", tenant_id)
-    vault.put(tenant_id, realm_id, tokens)
     logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=realm_id)
     return CallbackOutcome(True, None, tenant_id)
+
+
+def _error_code(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__
 
 
 def _company_name(

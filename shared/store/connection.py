@@ -40,6 +40,11 @@ class ConnectionStore:
             set_values={"status": ConnectionStatus.CONNECTING.value, "pendingState": state_digest},
         )
 
+    def awaits(self, tenant_id: str, state_digest: str) -> bool:
+        """Whether ``state_digest`` is still the tenant's pending one: the latest connect attempt (consistent read)."""
+        item = self.table.get(tenant_pk(tenant_id), CONNECTION_SK)
+        return item is not None and item.get("pendingState") == state_digest
+
     def complete(
         self,
         tenant_id: str,

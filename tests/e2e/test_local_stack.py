@@ -18,6 +18,7 @@ import pytest
 
 from local.demo import books360_entries
 from tests.e2e.conftest import ROOT, LocalStack, free_ports
+from tests.e2e.oauth import connect, new_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -255,7 +256,13 @@ def test_queues_listing_shows_the_template_queues(local_stack: LocalStack) -> No
     answer = httpx.get(f"{local_stack.api_url}/_local/queues")
     assert answer.status_code == 200
     names = {item["logicalId"]: item for item in answer.json()["items"]}
-    assert set(names) == {"BulkQueue", "BulkDeadLetterQueue"}
+    assert set(names) == {
+        "BulkQueue",
+        "BulkDeadLetterQueue",
+        "Books360EventsDeadLetterQueue",
+        "ListRefreshQueue",
+        "ListRefreshDeadLetterQueue",
+    }
     assert names["BulkQueue"]["url"].startswith(local_stack.moto_url)
 
 
@@ -298,3 +305,20 @@ def test_demo_tenant_data_was_published_at_start(local_stack: LocalStack) -> Non
             if cursor is None:
                 break
     assert seen >= 40
+
+
+def test_nightly_list_refresh_queues_each_tenant_and_the_queue_refreshes_it(local_stack: LocalStack) -> None:
+    # GIVEN a connected tenant
+    tenant = new_tenant()
+    connect(local_stack, tenant)
+
+    # WHEN the nightly schedule runs
+    answer = httpx.post(f"{local_stack.api_url}/_local/schedules/list-refresh/run", timeout=120.0)
+    assert answer.status_code == 200, answer.text
+
+    # THEN its message, drained from the list-refresh queue, refreshes that tenant's lists
+    with local_stack.client(tenant) as api:
+        deadline = time.monotonic() + 30
+        while api.get("/quickbooks/lists").json()["updatedAt"] is None:
+            assert time.monotonic() < deadline, local_stack.output()
+            time.sleep(0.2)

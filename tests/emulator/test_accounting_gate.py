@@ -552,3 +552,38 @@ def test_writes_record_webhook_operations(company: Company, monkeypatch: pytest.
         ("Invoice", invoice["Id"], "Void"),
         ("Invoice", invoice["Id"], "Delete"),
     ]
+
+
+def test_latency_zero_clears_a_companys_latency_and_only_its_own(new_company: Callable[..., Company]) -> None:
+    # GIVEN two companies whose every request takes 300 ms
+    slow, other = new_company(), new_company()
+    for company in (slow, other):
+        add_fault(company.http, realmId=company.realm_id, latencyMs=300)
+
+    # WHEN the first company's latency is set to 0
+    cleared = slow.http.post("/_admin/faults", json={"realmId": slow.realm_id, "latencyMs": 0})
+
+    # THEN it is accepted, that company answers at once again, and the other stays slow
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["cleared"] == 1
+    rules = slow.http.get("/_admin/faults").json()["rules"]
+    mine = [(r["realmId"], r["latencyMs"]) for r in rules if r["realmId"] in (slow.realm_id, other.realm_id)]
+    assert mine == [(other.realm_id, 300)]
+    started = time.monotonic()
+    assert slow.get("companyinfo/" + slow.realm_id).status_code == 200
+    assert time.monotonic() - started < 0.25
+    started = time.monotonic()
+    assert other.get("companyinfo/" + other.realm_id).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_latency_zero_keeps_counted_faults_and_a_rule_with_nothing_to_do_is_refused(company: Company) -> None:
+    add_fault(company.http, realmId=company.realm_id, status=503, count=2)
+    add_fault(company.http, realmId=company.realm_id, latencyMs=200)
+
+    add_fault(company.http, realmId=company.realm_id, latencyMs=0)
+
+    rules = company.http.get("/_admin/faults").json()["rules"]
+    assert [(r["status"], r["count"]) for r in rules if r["realmId"] == company.realm_id] == [(503, 2)]
+    refused = company.http.post("/_admin/faults", json={"realmId": company.realm_id})
+    assert refused.status_code == 400

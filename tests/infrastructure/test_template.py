@@ -132,3 +132,40 @@ def test_responses_are_not_captured_in_traces():
     env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
 
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+def test_books360_events_that_fail_every_retry_go_to_a_dead_letter_queue_kept_two_weeks():
+    resources = load_template()["Resources"]
+    config = resources["Books360EventsFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    (queue, attribute) = on_failure["Destination"]["Fn::GetAtt"]
+    assert attribute == "Arn"
+    assert resources[queue]["Type"] == "AWS::SQS::Queue"
+    assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 1209600
+
+
+def test_the_books360_dead_letters_are_replayed_by_their_function_only_when_switched_on():
+    template = load_template()
+    events = template["Resources"]["Books360EventsFunction"]["Properties"]["Events"]
+    replay = events["DeadLetterReplay"]
+    assert replay["Type"] == "SQS"
+    assert replay["Properties"]["Queue"] == {"Fn::GetAtt": ["Books360EventsDeadLetterQueue", "Arn"]}
+    assert replay["Properties"]["Enabled"] == {"Ref": "ReplayBooks360DeadLetters"}
+    assert "ReportBatchItemFailures" in replay["Properties"]["FunctionResponseTypes"]
+    assert template["Parameters"]["ReplayBooks360DeadLetters"]["Default"] == "false"
+
+
+def test_the_nightly_list_refresh_fans_out_one_tenant_a_message_with_a_dead_letter_queue():
+    resources = load_template()["Resources"]
+    function = resources["ListRefreshFunction"]["Properties"]
+    tenants = function["Events"]["Tenants"]
+    assert tenants["Type"] == "SQS"
+    assert tenants["Properties"]["Queue"] == {"Fn::GetAtt": ["ListRefreshQueue", "Arn"]}
+    assert tenants["Properties"]["BatchSize"] == 1
+    assert "ReportBatchItemFailures" in tenants["Properties"]["FunctionResponseTypes"]
+    assert function["Environment"]["Variables"]["LIST_REFRESH_QUEUE_URL"] == {"Ref": "ListRefreshQueue"}
+    queue = resources["ListRefreshQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ListRefreshDeadLetterQueue", "Arn"]}

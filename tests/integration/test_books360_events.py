@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -169,3 +170,81 @@ def test_events_are_kept_per_tenant(aws, lambda_context):
     send("ClientUpserted", client(1), lambda_context)
 
     assert stored("CLIENT#c-1", tenant="t2") is None
+
+
+# --- replaying the dead-letter queue (Lambda's on-failure destination records, redriven as SQS) ----------------
+
+
+def dead_letter(event: dict, message_id: str) -> dict:
+    """One SQS record of ``Books360EventsDeadLetterQueue``: the record Lambda sends once every try failed."""
+    record = {
+        "version": "1.0",
+        "timestamp": "2026-11-25T12:03:00.000Z",
+        "requestContext": {
+            "requestId": "r-1",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:events:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "ClientError", "errorMessage": "ProvisionedThroughputExceededException"},
+    }
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": json.dumps(record),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:Books360EventsDeadLetterQueue",
+        "awsRegion": "us-east-1",
+    }
+
+
+def test_replayed_dead_letters_are_applied_and_a_repeat_changes_nothing(aws, lambda_context):
+    # GIVEN two events that failed every try, and a newer version of the second applied since
+    first = eventbridge_event("ClientUpserted", client(1))
+    second = eventbridge_event("VendorUpserted", {"tenantId": "t1", "version": 1, "vendorId": "v-1", "name": "Old"})
+    send("VendorUpserted", {"tenantId": "t1", "version": 2, "vendorId": "v-1", "name": "New"}, lambda_context)
+    batch = {"Records": [dead_letter(first, "m-1"), dead_letter(second, "m-2")]}
+
+    # WHEN the dead-letter queue is replayed through the function, twice
+    answers = [events_function.lambda_handler(batch, lambda_context) for _ in range(2)]
+
+    # THEN the client is stored, the older vendor version left the newer one alone, and nothing failed
+    assert answers == [{"batchItemFailures": []}] * 2
+    assert stored("CLIENT#c-1")["version"] == 1
+    assert stored("VENDOR#v-1")["name"] == "New"
+
+
+def test_a_dead_letter_that_fails_again_stays_on_the_queue_alone(aws, lambda_context, monkeypatch):
+    # GIVEN the second of two replayed events fails again
+    calls: list[int] = []
+    apply = events_function.apply_event
+
+    def failing_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("DynamoDB said no")
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(events_function, "apply_event", failing_second)
+    first = eventbridge_event("ClientUpserted", client(1))
+    second = eventbridge_event("ClientUpserted", client(1, clientId="c-2"))
+
+    answer = events_function.lambda_handler(
+        {"Records": [dead_letter(first, "m-1"), dead_letter(second, "m-2")]}, lambda_context
+    )
+
+    # THEN only that one is reported failed (it stays on the queue), the other is applied
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
+    assert stored("CLIENT#c-1") is not None
+
+
+def test_an_unreadable_dead_letter_is_reported_failed_not_lost(aws, lambda_context):
+    record = dead_letter({}, "m-9")
+    record["body"] = "not json"
+    answer = events_function.lambda_handler({"Records": [record]}, lambda_context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-9"}]}

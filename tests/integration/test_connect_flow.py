@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import boto3
+import httpx
 import pytest
 
 from shared import wiring
@@ -294,3 +295,129 @@ def test_naming_the_company_on_connect_is_paced_like_every_call(stack):
     assert location.endswith("result=connected"), location
     assert time.time() >= booked_until
     assert calendar.peek(realm) == pytest.approx(booked_until + CALL_SPACING)
+
+
+# --- tokens first; no failure of the callback is a 500 (issue 10) -------------------------------------------------
+
+
+def _secrets_refusing(monkeypatch, code: str, message: str) -> None:
+    """Every token write to Secrets Manager fails with ``code`` (reads and the app secret still work)."""
+    from botocore.exceptions import ClientError
+
+    def refuse(*args, **kwargs):
+        raise ClientError({"Error": {"Code": code, "Message": message}}, "PutSecretValue")
+
+    vault = wiring.token_vault()
+    monkeypatch.setattr(vault.client, "put_secret_value", refuse)
+    monkeypatch.setattr(vault.client, "create_secret", refuse)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ThrottlingException", "Rate exceeded"),
+        (
+            "InvalidRequestException",
+            "You can't create this secret because a secret with this name is already scheduled",
+        ),
+        ("ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters"),
+    ],
+    ids=["throttled", "scheduled-for-deletion", "name-refused"],
+)
+def test_callback_whose_tokens_cannot_be_stored_redirects_an_error_and_connects_nothing(
+    stack, monkeypatch, code, message
+):
+    # GIVEN the admin approved, and Secrets Manager refuses the tokens
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    _secrets_refusing(monkeypatch, code, message)
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN the UI hears it failed, and the tenant is not shown connected (nothing without tokens)
+    assert location == f"{UI_BASE_URL}/integrations/quickbooks?result=error&reason=token_exchange_failed"
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+    assert wiring.connection_store().tenants_of_realm(realm) == []
+
+    # AND once Secrets Manager takes writes again, connecting anew works
+    monkeypatch.undo()
+    stack.connect(realm_id=realm)
+
+
+def test_callback_failing_unexpectedly_after_the_tokens_redirects_an_error_not_a_500(stack, monkeypatch):
+    # GIVEN the connection write fails in a way nobody planned for
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    store = type(wiring.connection_store())
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("DynamoDB said something new")
+
+    monkeypatch.setattr(store, "complete", broken)
+
+    # WHEN the browser comes back, THEN it is sent to the UI with an error
+    answer = stack.call("oauth_callback", "GET", "/quickbooks/oauth/callback", tenant=None, query=query)
+    assert answer["statusCode"] == 302
+    assert answer["headers"]["Location"].endswith("result=error&reason=token_exchange_failed")
+
+
+def test_callback_stores_the_tokens_before_the_tenant_shows_connected(stack, monkeypatch):
+    # GIVEN a spy on the order of the two writes
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    order: list[str] = []
+    vault, store = type(wiring.token_vault()), type(wiring.connection_store())
+    put, complete = vault.put, store.complete
+
+    def spy_put(self, *args, **kwargs):
+        order.append("tokens")
+        return put(self, *args, **kwargs)
+
+    def spy_complete(self, *args, **kwargs):
+        order.append("connected")
+        return complete(self, *args, **kwargs)
+
+    monkeypatch.setattr(vault, "put", spy_put)
+    monkeypatch.setattr(store, "complete", spy_complete)
+
+    assert stack.callback(query).endswith("result=connected")
+    assert order == ["tokens", "connected"]
+
+
+def test_callback_with_a_token_endpoint_answering_200_without_json_redirects_token_exchange_failed(stack, monkeypatch):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    oauth = wiring.intuit_oauth()
+    post = oauth._http.post
+
+    def html_at_token_endpoint(url, *args, **kwargs):
+        if url == oauth.endpoints()["token_endpoint"]:
+            return httpx.Response(200, text="<html>down for maintenance</html>", request=httpx.Request("POST", url))
+        return post(url, *args, **kwargs)
+
+    monkeypatch.setattr(oauth._http, "post", html_at_token_endpoint)
+
+    assert stack.callback(query).endswith("result=error&reason=token_exchange_failed")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+@pytest.mark.parametrize("path", ["/no-such-discovery-document", "/_admin/requests"], ids=["404", "not-discovery"])
+def test_switching_on_while_intuits_discovery_is_unreadable_is_a_503_problem(stack, monkeypatch, path):
+    # GIVEN Intuit's discovery document cannot be read (or is not one)
+    monkeypatch.setenv("QBO_DISCOVERY_URL", f"{stack.emulator.url}{path}")
+    wiring.reset()
+
+    # WHEN the admin switches the integration on
+    answer = stack.call("api", "PUT", "/quickbooks/connection", body={"active": True})
+
+    # THEN a problem says Intuit is unavailable, and nothing changed
+    assert answer["statusCode"] == 503, answer
+    assert answer["headers"]["Content-Type"] == "application/problem+json"
+    assert "Retry-After" in answer["headers"]
+    assert json.loads(answer["body"])["type"] == "/problems/intuit-unavailable"
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"

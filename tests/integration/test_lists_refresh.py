@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local.sqs import sqs_record
+from shared import wiring
 from tests.support.events import LambdaContext
 
 
@@ -111,20 +119,108 @@ def test_refresh_when_not_connected_is_409(stack):
     assert problem["type"].endswith("not-connected")
 
 
-def test_nightly_schedule_refreshes_every_connected_tenant(stack):
+NIGHTLY = {
+    "source": "aws.events",
+    "detail-type": "Scheduled Event",
+    "resources": ["arn:rule/list-refresh"],
+    "detail": {},
+}
+
+
+@dataclass
+class RefreshQueue:
+    """The template's list-refresh queue in moto, and the list_refresh function draining it as Lambda would."""
+
+    stack: Any
+    sqs: Any
+    url: str
+    arn: str
+
+    def nightly(self) -> dict[str, Any]:
+        return dict(self.stack.functions["list_refresh"].lambda_handler(NIGHTLY, LambdaContext()))
+
+    def receive(self) -> list[dict[str, Any]]:
+        return list(
+            self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+                "Messages", []
+            )
+        )
+
+    def deliver(self, messages: list[dict[str, Any]]) -> set[str]:
+        """One invocation per message (BatchSize 1, as the template says); the tenants whose message failed."""
+        failed = set()
+        for message in messages:
+            event = {"Records": [sqs_record(message, self.arn)]}
+            answer = self.stack.functions["list_refresh"].lambda_handler(event, LambdaContext())
+            if answer["batchItemFailures"]:
+                failed.add(json.loads(message["Body"])["tenantId"])
+            else:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return failed
+
+
+@pytest.fixture
+def refresh_queue(stack, monkeypatch) -> RefreshQueue:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="list-refresh")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    monkeypatch.setenv("LIST_REFRESH_QUEUE_URL", url)
+    wiring.reset()
+    return RefreshQueue(stack, sqs, url, arn)
+
+
+def test_nightly_schedule_queues_one_message_per_connected_tenant_and_refreshes_nothing_itself(refresh_queue):
+    # GIVEN two connected tenants and one that disconnected
+    stack = refresh_queue.stack
+    for tenant in ("tA", "tB", "tGone"):
+        stack.connect(tenant)
+    stack.api("PUT", "/quickbooks/connection", tenant="tGone", body={"active": False})
+
+    # WHEN the nightly schedule runs
+    outcome = refresh_queue.nightly()
+
+    # THEN each connected tenant has its own message, in its own group (fair between tenants), and no list was read
+    assert outcome == {"queued": 2}
+    messages = refresh_queue.receive()
+    assert sorted(json.loads(m["Body"])["tenantId"] for m in messages) == ["tA", "tB"]
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"tA", "tB"}
+    assert stack.api("GET", "/quickbooks/lists", tenant="tA")[1]["updatedAt"] is None
+
+
+def test_each_tenants_message_refreshes_it_and_one_tenants_failure_starves_nobody(refresh_queue, monkeypatch):
+    # GIVEN three connected tenants, and DynamoDB failing unexpectedly for the first one's lists
+    stack = refresh_queue.stack
+    for tenant in ("tA", "tB", "tC"):
+        stack.connect(tenant)
+    store = type(wiring.lists_store())
+    put = store.put
+
+    def failing_for_ta(self, tenant_id, *args, **kwargs):
+        if tenant_id == "tA":
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
+        return put(self, tenant_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "put", failing_for_ta)
+    refresh_queue.nightly()
+
+    # WHEN the messages are delivered
+    failed = refresh_queue.deliver(refresh_queue.receive())
+
+    # THEN the others are refreshed, and only tA's message failed (SQS retries it, then its dead-letter queue)
+    assert failed == {"tA"}
+    for tenant in ("tB", "tC"):
+        assert stack.api("GET", "/quickbooks/lists", tenant=tenant)[1]["updatedAt"] is not None
+    assert stack.api("GET", "/quickbooks/lists", tenant="tA")[1]["updatedAt"] is None
+
+
+def test_a_message_of_a_tenant_disconnected_since_is_acknowledged(refresh_queue):
+    stack = refresh_queue.stack
     stack.connect("tA")
-    stack.connect("tB")
-    event = {
-        "source": "aws.events",
-        "detail-type": "Scheduled Event",
-        "resources": ["arn:rule/list-refresh"],
-        "detail": {},
-    }
+    refresh_queue.nightly()
+    stack.api("PUT", "/quickbooks/connection", tenant="tA", body={"active": False})
 
-    outcome = stack.functions["list_refresh"].lambda_handler(event, LambdaContext())
-
-    assert outcome["tenants"] == {"tA": "refreshed", "tB": "refreshed"}
-    assert stack.api("GET", "/quickbooks/lists", tenant="tB")[1]["updatedAt"] is not None
+    assert refresh_queue.deliver(refresh_queue.receive()) == set()
+    assert refresh_queue.receive() == []
 
 
 def test_lists_of_a_previous_company_do_not_count_after_connecting_another(stack):

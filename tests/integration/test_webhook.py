@@ -9,6 +9,7 @@ import json
 
 from shared import wiring
 from shared.services.books360_events import apply_event
+from shared.store.webhook_events import WebhookEventStore
 
 VERIFIER = "v"  # the app secret the stack fixture stores
 
@@ -182,3 +183,43 @@ def test_webhook_merge_that_takes_a_linked_vendor_away_shows_deleted_in_qb(stack
 
     (row,) = stack.api("GET", "/quickbooks/vendors", query={"vendor": "v-1"})[1]["items"]
     assert row["status"] == "deleted_in_qb"
+
+
+def test_webhook_vendor_merge_is_applied_before_it_is_recorded_and_a_retry_changes_nothing(stack, monkeypatch):
+    # GIVEN a linked vendor, and recording the event fails once, after its effect
+    realm = stack.connect()
+    detail = {"tenantId": "t1", "version": 1, "vendorId": "v-2", "name": "Lost Supplies"}
+    apply_event(wiring.books360_store(), "VendorUpserted", detail, event_id="e3")
+    _, linked = stack.api("POST", "/quickbooks/vendors/v-2/sync", body={"create": True})
+    record = WebhookEventStore.record
+    failures: list[int] = []
+
+    def failing_once(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("lost before recording")
+        return record(self, *args, **kwargs)
+
+    monkeypatch.setattr(WebhookEventStore, "record", failing_once)
+    entity = {"name": "Vendor", "id": "998", "operation": "Merge", "lastUpdated": "2026-11-25T10:00:00Z"}
+    entity["deletedId"] = linked["qbVendorId"]
+    merged = {"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [entity]}}]}
+
+    # WHEN Intuit delivers it (an error: nothing recorded, the mark made), then retries twice
+    first = stack.call("webhook", "POST", "/quickbooks/webhooks", tenant=None, **_signed(merged))
+    assert (first["statusCode"], wiring.webhook_event_store().recorded("t1")) == (500, [])
+    (after_first,) = stack.api("GET", "/quickbooks/vendors", query={"vendor": "v-2"})[1]["items"]
+    retried = deliver(stack, merged)
+    again = deliver(stack, merged)
+
+    # THEN the mark stands, the first retry records it, the second is a no-op
+    assert after_first["status"] == "deleted_in_qb"
+    assert (retried[0], retried[1]["new"], again[1]["new"]) == (200, 1, 0)
+    (row,) = stack.api("GET", "/quickbooks/vendors", query={"vendor": "v-2"})[1]["items"]
+    assert row == after_first
+    assert len(wiring.webhook_event_store().recorded("t1")) == 1
+
+
+def _signed(payload) -> dict:
+    body = json.dumps(payload).encode()
+    return {"body": body.decode(), "headers": {"intuit-signature": sign(body)}}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.eventbridge import EntryError, EventBus, build_event, matches
 from local.runtime import Outcome
-from local.template import EventRule
+from local.template import AsyncInvokeConfig, EventRule, FunctionSpec
 
 EVENT = {
     "source": "books360.accounting",
@@ -180,3 +181,63 @@ def test_rule_input_replaces_the_event() -> None:
     rule = EventRule("Books", "Changes", "r1", {"source": ["s"]}, input=json.dumps({"fixed": True}))
     EventBus(runtime, [rule], retries=0).put_events([{"Source": "s", "DetailType": "d", "Detail": "{}"}])  # type: ignore[arg-type]
     assert runtime.calls[0][1] == {"fixed": True}
+
+
+class FakeSqs:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def send_message(self, *, QueueUrl: str, MessageBody: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        self.sent.append((QueueUrl, json.loads(MessageBody)))
+        return {"MessageId": "m-1"}
+
+
+DLQ_URL = "http://127.0.0.1:5999/123456789012/dlq"
+ON_FAILURE = {
+    "Books": FunctionSpec(
+        "Books",
+        "books360-local-Books",
+        Path("."),
+        "app.lambda_handler",
+        3,
+        128,
+        {},
+        AsyncInvokeConfig(max_retries=2, on_failure_url=DLQ_URL, on_failure_arn="arn:dlq"),
+    )
+}
+CHANGE = {"Source": "books360.accounting", "DetailType": "ClientUpserted", "Detail": '{"clientId": "c-1"}'}
+
+
+def test_an_event_failing_every_retry_goes_to_the_functions_on_failure_queue() -> None:
+    # GIVEN a function that fails every time, with an on-failure destination
+    runtime, sqs = FakeRuntime(fail_times=10), FakeSqs()
+    bus = EventBus(runtime, RULES[:1], retries=2, functions=ON_FAILURE, sqs=sqs)  # type: ignore[arg-type]
+
+    # WHEN an event reaches it
+    answer = bus.put_events([CHANGE])
+
+    # THEN after the first run and two retries, Lambda's destination record lands on the queue, naming the event
+    assert len(runtime.calls) == 3
+    ((url, record),) = sqs.sent
+    assert url == DLQ_URL
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"].endswith(":function:books360-local-Books:$LATEST")
+    assert record["requestPayload"]["id"] == answer["Entries"][0]["EventId"]
+    assert record["requestPayload"]["detail"] == {"clientId": "c-1"}
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "Boom"
+
+
+def test_an_event_that_succeeds_on_a_retry_goes_nowhere_else() -> None:
+    runtime, sqs = FakeRuntime(fail_times=2), FakeSqs()
+    EventBus(runtime, RULES[:1], retries=2, functions=ON_FAILURE, sqs=sqs).put_events([CHANGE])  # type: ignore[arg-type]
+    assert (len(runtime.calls), sqs.sent) == (3, [])
+
+
+def test_the_stacks_retries_bound_the_templates() -> None:
+    # LOCAL_ASYNC_RETRIES=0 (tests, the demo load): no retries, then the destination at once
+    runtime, sqs = FakeRuntime(fail_times=10), FakeSqs()
+    EventBus(runtime, RULES[:1], retries=0, functions=ON_FAILURE, sqs=sqs).put_events([CHANGE])  # type: ignore[arg-type]
+    assert len(runtime.calls) == 1
+    assert sqs.sent[0][1]["requestContext"]["approximateInvokeCount"] == 1

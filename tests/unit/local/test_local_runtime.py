@@ -12,7 +12,7 @@ from local_stack_fixtures import write_tiny_stack
 from local.cfn import TemplateError
 from local.config import LocalConfig
 from local.runtime import Runtime
-from local.template import StackPlan, plan
+from local.template import AsyncInvokeConfig, StackPlan, plan
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +182,18 @@ def test_code_change_retires_idle_workers(tmp_path: Path) -> None:
         assert second.result["pid"] != first.result["pid"]
     finally:
         running.close()
+
+
+def test_plan_of_the_project_template_gives_books360_events_its_on_failure_queue() -> None:
+    stack_plan = plan(LocalConfig(moto_port=5999))
+    config = stack_plan.functions["Books360EventsFunction"].async_invoke
+    assert config.max_retries == 2
+    assert config.on_failure_url == "http://127.0.0.1:5999/123456789012/books360-local-Books360EventsDeadLetterQueue"
+    assert config.on_failure_arn == "arn:aws:sqs:us-east-1:123456789012:books360-local-Books360EventsDeadLetterQueue"
+    assert stack_plan.functions["ApiFunction"].async_invoke == AsyncInvokeConfig()
+
+
+def test_plan_of_the_project_template_leaves_the_dead_letter_replay_off() -> None:
+    stack_plan = plan(LocalConfig())
+    (replay,) = [s for s in stack_plan.sqs_sources if s.event == "DeadLetterReplay"]
+    assert (replay.function, replay.enabled) == ("Books360EventsFunction", False)

@@ -1,0 +1,55 @@
+"""IntuitOAuth: whatever Intuit's discovery or token endpoints answer, a typed error, never a crash."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthUnavailable
+
+DISCOVERY = "https://intuit.test/.well-known/openid_configuration"
+ENDPOINTS = {
+    "authorization_endpoint": "https://intuit.test/connect/oauth2",
+    "token_endpoint": "https://intuit.test/tokens/bearer",
+    "revocation_endpoint": "https://intuit.test/tokens/revoke",
+}
+
+
+def oauth(token_answer: httpx.Response, discovery_answer: httpx.Response | None = None) -> IntuitOAuth:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == DISCOVERY:
+            return discovery_answer if discovery_answer is not None else httpx.Response(200, json=ENDPOINTS)
+        return token_answer
+
+    return IntuitOAuth(DISCOVERY, AppCredentials("id", "secret"), transport=httpx.MockTransport(handle))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>maintenance</html>", headers={"Content-Type": "text/html"}),
+        httpx.Response(200, json=["not", "a", "token", "document"]),
+        httpx.Response(200, json={"access_token": "a"}),  # fields missing
+    ],
+    ids=["html", "array", "incomplete"],
+)
+def test_a_200_from_the_token_endpoint_that_is_no_token_document_is_unavailable(answer):
+    with pytest.raises(OAuthUnavailable):
+        oauth(answer).exchange_code("code", redirect_uri="https://api.test/cb")
+    with pytest.raises(OAuthUnavailable):
+        oauth(answer).refresh("refresh")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html/>"),
+        httpx.Response(200, json={"issuer": "intuit"}),  # no endpoints
+        httpx.Response(200, json=[1, 2]),
+        httpx.Response(404, text="gone"),
+    ],
+    ids=["html", "no-endpoints", "array", "404"],
+)
+def test_an_unreadable_discovery_document_is_unavailable(answer):
+    with pytest.raises(OAuthUnavailable):
+        oauth(httpx.Response(500), discovery_answer=answer).authorization_url(redirect_uri="https://cb", state="s")
