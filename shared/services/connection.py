@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.domain.connection import ConnectionStatus
-from shared.errors import AppError, NotConnected, ReauthorizationRequired
+from shared.errors import AppError, Conflict, NotConnected, NotFound, ReauthorizationRequired
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
 from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
+from shared.store.connect_tickets import ticket_digest
 from shared.store.oauth_states import state_digest
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from shared.quickbooks.oauth import IntuitOAuth
     from shared.quickbooks.pacing import Pacer
     from shared.store.auto_sync import AutoSyncStore
+    from shared.store.connect_tickets import ConnectTicketStore
     from shared.store.connection import ConnectionStore
     from shared.store.oauth_states import OAuthStateStore
     from shared.store.tokens import TokenVault
@@ -84,9 +86,10 @@ def start_connect(
 
 @dataclass(frozen=True)
 class CallbackOutcome:
-    """``reason`` is ``access_denied``, ``invalid_state`` or ``token_exchange_failed`` when not connected."""
+    """``ticket``: the tokens are held pending for it, to be confirmed by the tenant that started the connect;
+    else ``reason`` is ``access_denied``, ``invalid_state`` or ``token_exchange_failed``."""
 
-    connected: bool
+    ticket: str | None
     reason: str | None = None
     tenant_id: str | None = None
 
@@ -114,6 +117,7 @@ def complete_connect(
     states: OAuthStateStore,
     oauth: IntuitOAuth,
     vault: TokenVault,
+    tickets: ConnectTicketStore,
     *,
     api_base_url: str,
     state: str | None,
@@ -124,37 +128,37 @@ def complete_connect(
     now: datetime,
     pacer: Pacer,
     transport: httpx.BaseTransport | None = None,
-    auto_sync: AutoSyncStore | None = None,
 ) -> CallbackOutcome:
-    """Intuit sent the browser back: check the state, exchange the code, store the tokens, name the company.
+    """Intuit sent the browser back: check the state, exchange the code, name the company, hold the tokens pending.
 
-    Connected, the tenant's invoices are caught up by automatic sync (``auto_sync``: asked for in the same write):
-    what changed while it was not connected, or everything, for another company.
+    Nothing is connected here: the browser may not be the starter's (a forwarded authorize URL approved by another
+    company's admin). The tokens wait in a pending secret for a fresh single-use ticket that only the tenant that
+    started the connect can confirm (``confirm_connect``); unconfirmed, ``sweep_pending_connects`` revokes them.
 
     Naming it is a QuickBooks call like any other: ``pacer`` books it on the company's calendar."""
     pending = states.consume(state) if state else None
     if pending is None or pending.expires_at <= now:
         metrics.add_metric(name="OAuthInvalidState", unit="Count", value=1)
-        return CallbackOutcome(False, "invalid_state")
+        return CallbackOutcome(None, "invalid_state")
     tenant_id = pending.tenant_id
     digest = state_digest(state or "")
     if error:
         connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
         return CallbackOutcome(
-            False, "access_denied" if error == "access_denied" else "token_exchange_failed", tenant_id
+            None, "access_denied" if error == "access_denied" else "token_exchange_failed", tenant_id
         )
     if not code or not realm_id:
         connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
-        return CallbackOutcome(False, "invalid_state", tenant_id)
-    if connections.get(tenant_id).status is not ConnectionStatus.CONNECTING:
-        return CallbackOutcome(False, "invalid_state", tenant_id)
+        return CallbackOutcome(None, "invalid_state", tenant_id)
+    if not connections.awaits(tenant_id, digest):
+        return CallbackOutcome(None, "invalid_state", tenant_id)
     previous = ConnectionStatus(pending.previous_status)
     try:
         tokens = oauth.exchange_code(code, redirect_uri=redirect_uri)
     except (OAuthError, OAuthUnavailable) as exc:
         logger.warning("quickbooks code exchange failed", tenant_id=tenant_id, error_type=type(exc).__name__)
         connections.cancel_connecting(tenant_id, digest, previous)
-        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
+        return CallbackOutcome(None, "token_exchange_failed", tenant_id)
     try:
         company_name = _company_name(api_base_url, realm_id, tokens.access_token, pacer, transport)
     except AppError as exc:
@@ -162,15 +166,101 @@ def complete_connect(
         # revoked: revoking disconnects the app from the whole company, other connections to it included.
         logger.warning("quickbooks company unreadable after connect", tenant_id=tenant_id, error=exc.title)
         connections.cancel_connecting(tenant_id, digest, previous)
-        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
-    # Connected first, tokens second: a losing attempt (an older tab) must never overwrite the winner's tokens,
-    # nor revoke them (a revoke would disconnect the winner too when both chose the same company).
-    catch_up = [auto_sync.mark_tenant_action(tenant_id)] if auto_sync is not None else []
-    if not connections.complete(tenant_id, digest, realm_id, company_name, now, together=catch_up):
-        return CallbackOutcome(False, "invalid_state", tenant_id)
-    vault.put(tenant_id, realm_id, tokens)
-    logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=realm_id)
-    return CallbackOutcome(True, None, tenant_id)
+        return CallbackOutcome(None, "token_exchange_failed", tenant_id)
+    ticket = secrets.token_urlsafe(32)
+    vault.put_pending(ticket_digest(ticket), realm_id, tokens)
+    tickets.put(
+        ticket,
+        tenant_id=tenant_id,
+        state_digest=digest,
+        previous_status=previous.value,
+        realm_id=realm_id,
+        company_name=company_name,
+        now=now,
+    )
+    logger.info("quickbooks connect awaits confirm", tenant_id=tenant_id, realm_id=realm_id)
+    return CallbackOutcome(ticket, None, tenant_id)
+
+
+def confirm_connect(
+    connections: ConnectionStore,
+    vault: TokenVault,
+    tickets: ConnectTicketStore,
+    *,
+    tenant_id: str,
+    ticket: str,
+    now: datetime,
+    auto_sync: AutoSyncStore | None = None,
+) -> Connection:
+    """The UI's user finishes the connect: the pending tokens become the tenant's, if the ticket is the tenant's.
+
+    Another tenant's ticket is a 404 as any other tenant's object, and is left alone (its starter may still
+    confirm it). A used, expired or superseded ticket (a newer connect started) is a 409. Connected, the tenant's
+    invoices are caught up by automatic sync (``auto_sync``: asked for in the same write): what changed while it
+    was not connected, or everything, for another company. The ticket is used in that same transaction.
+    """
+    pending = tickets.get(ticket)
+    if pending is None or pending.tenant_id != tenant_id:
+        raise NotFound("No such connect ticket for this account; connect again.")
+    if pending.confirmed:
+        raise Conflict("This connect ticket was already used.")
+    if pending.expires_at <= now:
+        raise Conflict("This connect ticket has expired; switch the integration on again.")
+    if not connections.awaits(tenant_id, pending.state_digest):
+        raise Conflict("A newer connect was started for this account; finish that one instead.")
+    stored = vault.get_pending(pending.digest)
+    if stored is None:
+        raise Conflict("The tokens of this connect are gone; switch the integration on again.")
+    # Tokens first, connected second: the tenant never shows connected without them. The state check above keeps
+    # a superseded ticket from writing over a newer connect's tokens.
+    vault.put(tenant_id, stored.realm_id, stored.tokens)
+    together = [tickets.confirm_action(pending.digest)]
+    if auto_sync is not None:
+        together.append(auto_sync.mark_tenant_action(tenant_id))
+    if not connections.complete(
+        tenant_id, pending.state_digest, stored.realm_id, pending.company_name, now, together=together
+    ):
+        raise Conflict("This connect ticket was already used, or a newer connect was started.")
+    vault.delete_pending(pending.digest)
+    tickets.forget(pending.digest)
+    logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=stored.realm_id)
+    return connections.get(tenant_id)
+
+
+@dataclass(frozen=True)
+class SweptConnects:
+    revoked: int
+    forgotten: int
+
+
+def sweep_pending_connects(
+    connections: ConnectionStore, vault: TokenVault, tickets: ConnectTicketStore, oauth: IntuitOAuth, *, now: datetime
+) -> SweptConnects:
+    """Tokens held pending past their ticket's ten minutes are revoked at Intuit and forgotten.
+
+    Not revoked while a tenant is connected to that company: revoking disconnects the app from the whole company
+    (the forwarded link approved by the admin of a company already connected to Books360 must not cut it off).
+    A revoke Intuit could not take (unavailable) is tried again at the next sweep."""
+    revoked = forgotten = 0
+    for pending in tickets.expired(now):
+        stored = vault.get_pending(pending.digest)
+        if not pending.confirmed and stored is not None and not connections.tenants_of_realm(pending.realm_id):
+            try:
+                oauth.revoke(stored.tokens.refresh_token)
+                revoked += 1
+            except OAuthUnavailable:
+                logger.warning("pending connect revoke failed; next sweep", tenant_id=pending.tenant_id)
+                continue
+            except OAuthError as exc:  # already revoked or expired: nothing left to revoke
+                logger.info("pending connect revoke refused", tenant_id=pending.tenant_id, error=exc.error)
+        if not pending.confirmed:
+            connections.cancel_connecting(
+                pending.tenant_id, pending.state_digest, ConnectionStatus(pending.previous_status)
+            )
+        vault.delete_pending(pending.digest)
+        tickets.forget(pending.digest)
+        forgotten += 1
+    return SweptConnects(revoked, forgotten)
 
 
 def _company_name(

@@ -40,6 +40,15 @@ class ConnectionStore:
             set_values={"status": ConnectionStatus.CONNECTING.value, "pendingState": state_digest},
         )
 
+    def awaits(self, tenant_id: str, state_digest: str) -> bool:
+        """Whether the tenant is connecting and ``state_digest`` is its latest state (none newer superseded it)."""
+        item = self.table.get(tenant_pk(tenant_id), CONNECTION_SK)
+        return bool(
+            item
+            and item.get("status") == ConnectionStatus.CONNECTING.value
+            and item.get("pendingState") == state_digest
+        )
+
     def complete(
         self,
         tenant_id: str,
