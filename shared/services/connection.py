@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.domain.connection import ConnectionStatus
-from shared.errors import AppError, Conflict, NotConnected, NotFound, ReauthorizationRequired
+from shared.errors import AppError, Conflict, NotConnected, NotFound, QuickBooksRejected, ReauthorizationRequired
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
 from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from shared.store.tokens import TokenVault
 
 CALLBACK_PATH = "/quickbooks/oauth/callback"
+# QuickBooks company ids (realmId) are decimal numbers (ASCII digits; 16 today), never anything else.
+REALM_ID = re.compile(r"[0-9]{1,32}")
 
 
 def get_connection(store: ConnectionStore, tenant_id: str) -> Connection:
@@ -147,7 +150,9 @@ def complete_connect(
         return CallbackOutcome(
             None, "access_denied" if error == "access_denied" else "token_exchange_failed", tenant_id
         )
-    if not code or not realm_id:
+    if not code or not realm_id or not REALM_ID.fullmatch(realm_id):
+        # A realmId is QuickBooks' company number: digits only. Anything else was not Intuit's doing; refused
+        # before the code is spent, and it never reaches a URL, a key or a log.
         connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
         return CallbackOutcome(None, "invalid_state", tenant_id)
     if not connections.awaits(tenant_id, digest):
@@ -266,11 +271,15 @@ def sweep_pending_connects(
 def _company_name(
     api_base_url: str, realm_id: str, access_token: str, pacer: Pacer, transport: httpx.BaseTransport | None
 ) -> str:
+    """The company's name, read with the new tokens: the CompanyInfo read must name that same company."""
     client = QuickBooksClient(api_base_url, _Bearer(realm_id, access_token), pacer=pacer, transport=transport)
     try:
-        return str(client.company_info().get("CompanyName") or realm_id)
+        info = client.company_info()
     finally:
         client.close()
+    if str(info.get("Id")) != realm_id:
+        raise QuickBooksRejected("CompanyInfo", f"the company read is not company {realm_id}")
+    return str(info.get("CompanyName") or realm_id)
 
 
 @dataclass(frozen=True)

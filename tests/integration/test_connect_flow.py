@@ -12,6 +12,7 @@ import pytest
 
 from shared import wiring
 from shared.errors import ReauthorizationRequired
+from shared.quickbooks.client import QuickBooksClient
 from shared.services.pacing import CALL_SPACING
 from tests.integration.conftest import UI_BASE_URL
 from tests.support.events import LambdaContext, eventbridge_event
@@ -427,3 +428,37 @@ def test_sweep_does_not_revoke_unconfirmed_tokens_of_a_company_another_tenant_is
     assert not [n for n in _secret_names() if "/pending/" in n]
     assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], bobs_company) == "ok"
     assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
+
+
+# -- issue 10: realmId from the callback --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("forged", ["12a4", "../1", "1 OR 1", "\u0661\u0662\u0663", "", "1" * 40])
+def test_callback_realm_id_not_digits_is_refused_before_the_code_is_spent(stack, forged):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    before = stack.requests()["byEndpoint"].get("POST token", 0)
+
+    location = stack.callback({**query, "realmId": forged})
+
+    assert "result=error&reason=invalid_state" in location
+    assert stack.requests()["byEndpoint"].get("POST token", 0) == before
+    assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_callback_company_info_of_another_company_is_refused_and_keeps_nothing(stack, monkeypatch):
+    # GIVEN QuickBooks answers the CompanyInfo read with another company's id
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    monkeypatch.setattr(QuickBooksClient, "company_info", lambda self: {"Id": "1" + realm, "CompanyName": "Other"})
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN nothing is held for a confirm
+    assert location.endswith("result=error&reason=token_exchange_failed"), location
+    assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
