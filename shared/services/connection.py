@@ -249,7 +249,7 @@ def sweep_pending_connects(
     revoked = forgotten = 0
     for pending in tickets.expired(now):
         stored = vault.get_pending(pending.digest)
-        if not pending.confirmed and stored is not None and not connections.tenants_of_realm(pending.realm_id):
+        if not pending.confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
             try:
                 oauth.revoke(stored.tokens.refresh_token)
                 revoked += 1
@@ -289,10 +289,20 @@ class Disconnected:
 
 
 def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAuth, *, tenant_id: str) -> Disconnected:
-    """Switch off: revoke at Intuit, delete the tokens, keep the links. A failed revoke still disconnects here."""
+    """Switch off: revoke at Intuit, delete the tokens, keep the links. A failed revoke still disconnects here.
+
+    A revoke disconnects the app from the whole company: while another tenant is connected to the same company it
+    is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes."""
     stored = vault.get(tenant_id)
     revoked, detail = True, "Disconnected from QuickBooks."
-    if stored is not None:
+    if stored is not None and connections.others_connected_to(stored.realm_id, tenant_id):
+        revoked = False
+        detail = (
+            "Disconnected here. The app stays authorized in that QuickBooks company because another Books360 "
+            "account is connected to it."
+        )
+        logger.info("quickbooks revoke skipped: company shared", tenant_id=tenant_id, realm_id=stored.realm_id)
+    elif stored is not None:
         try:
             oauth.revoke(stored.tokens.refresh_token)
         except (OAuthError, OAuthUnavailable) as exc:

@@ -137,6 +137,16 @@ class ConnectionStore:
         """The tenants connected to QuickBooks company ``realm_id`` (webhooks name only the company)."""
         return [item["tenantId"] for item in self.table.query_prefix(_realm_pk(realm_id), "TENANT#")]
 
+    def others_connected_to(self, realm_id: str, tenant_id: str | None = None) -> list[str]:
+        """The tenants other than ``tenant_id`` connected to company ``realm_id`` now (status ``connected``)."""
+        return [
+            other
+            for other in self.tenants_of_realm(realm_id)
+            if other != tenant_id
+            and (connection := self.get(other)).status is ConnectionStatus.CONNECTED
+            and connection.realm_id == realm_id
+        ]
+
     def connected_tenants(self) -> list[str]:
         """Every tenant whose QuickBooks connection is live."""
         return [item["gsi1sk"] for item in self.table.query_index(CONNECTED_INDEX)]

@@ -462,3 +462,31 @@ def test_callback_company_info_of_another_company_is_refused_and_keeps_nothing(s
     assert location.endswith("result=error&reason=token_exchange_failed"), location
     assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
     assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+# -- issue 10: a disconnect does not cut another tenant off ------------------------------------------------------
+
+
+def test_disconnect_skips_the_revoke_while_another_tenant_is_connected_to_the_same_company(stack):
+    # GIVEN two tenants connected to one QuickBooks company
+    realm = stack.connect(tenant="tA")
+    stack.connect(tenant="tB", realm_id=realm)
+    secrets_manager = boto3.client("secretsmanager")
+    a_tokens = json.loads(secrets_manager.get_secret_value(SecretId="books360-qbo/tokens/tA")["SecretString"])
+
+    # WHEN A switches the integration off
+    status, body = stack.api("PUT", "/quickbooks/connection", tenant="tA", body={"active": False})
+
+    # THEN A is disconnected and its tokens deleted here, but nothing was revoked at Intuit (a revoke disconnects
+    # the app from the whole company), and B still works
+    assert (status, body["status"], body["revoked"]) == (200, "not_connected", False)
+    assert "another" in body["detail"]
+    assert "books360-qbo/tokens/tA" not in _secret_names()
+    assert stack.emulator.state.oauth.check_access_token(a_tokens["accessToken"], realm) == "ok"
+    assert wiring.quickbooks_for("tB").company_info()["Id"] == realm
+
+    # AND the last tenant of the company to leave revokes as before
+    b_tokens = json.loads(secrets_manager.get_secret_value(SecretId="books360-qbo/tokens/tB")["SecretString"])
+    _, last = stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": False})
+    assert last["revoked"] is True
+    assert stack.emulator.state.oauth.check_access_token(b_tokens["accessToken"], realm) == "invalid"
