@@ -181,7 +181,7 @@ def complete_connect(
         previous_status=previous.value,
         realm_id=realm_id,
         company_name=company_name,
-        now=now,
+        expires_at=pending.expires_at,
     )
     logger.info("quickbooks connect awaits confirm", tenant_id=tenant_id, realm_id=realm_id)
     return CallbackOutcome(ticket, None, tenant_id)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shared.store.table import Table
 
-TICKET_LIFETIME = timedelta(minutes=10)
 PENDING_INDEX = "PENDINGCONNECT"
 # DynamoDB's TTL is only the backstop of the sweep (which revokes first): a day after the ticket expired.
 _TTL_GRACE = timedelta(days=1)
@@ -54,9 +53,9 @@ class ConnectTicketStore:
         previous_status: str,
         realm_id: str,
         company_name: str,
-        now: datetime,
+        expires_at: datetime,
     ) -> PendingConnect:
-        expires_at = now + TICKET_LIFETIME
+        """Hold a ticket until ``expires_at`` (the OAuth state's expiry: the ticket expires with the state)."""
         digest = ticket_digest(ticket)
         self.table.put(
             {

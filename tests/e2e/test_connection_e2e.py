@@ -175,3 +175,16 @@ def test_another_tenants_token_sees_only_its_own_data(local_stack):
     assert connection["status"] == "not_connected"
     assert lists["bankAccounts"] == []
     assert refresh.status_code == 409
+
+
+def test_connect_sweep_schedule_runs_in_the_stack_and_spares_a_fresh_pending_connect(local_stack):
+    # GIVEN a connect whose browser came back but has not confirmed yet
+    tenant, realm = new_tenant(), new_company(local_stack)
+    landing = follow_callback(consent(local_stack, start(local_stack, tenant), realm))
+
+    # WHEN the connect-sweep schedule runs within the ticket's ten minutes
+    ran = local_stack.run_schedule("connect-sweep")
+
+    # THEN it ran, and the ticket can still be confirmed
+    assert (ran["name"], ran["status"]) == ("connect-sweep", "succeeded"), ran
+    assert land(local_stack, landing, tenant).endswith("?result=connected")
