@@ -32,4 +32,9 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         wiring.intuit_oauth(),
         now=wiring.now(),
     )
-    return {"ranAt": event.time.isoformat(), "revoked": swept.revoked, "forgotten": swept.forgotten}
+    return {
+        "ranAt": event.time.isoformat(),
+        "revoked": swept.revoked,
+        "forgotten": swept.forgotten,
+        "failed": swept.failed,
+    }

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from shared.quickbooks.oauth import IntuitOAuth
     from shared.quickbooks.pacing import Pacer
     from shared.store.auto_sync import AutoSyncStore
-    from shared.store.connect_tickets import ConnectTicketStore
+    from shared.store.connect_tickets import ConnectTicketStore, PendingConnect
     from shared.store.connection import ConnectionStore
     from shared.store.oauth_states import OAuthStateStore
     from shared.store.tokens import TokenVault
@@ -236,6 +236,7 @@ def confirm_connect(
 class SweptConnects:
     revoked: int
     forgotten: int
+    failed: int = 0
 
 
 def sweep_pending_connects(
@@ -246,26 +247,46 @@ def sweep_pending_connects(
     Not revoked while a tenant is connected to that company: revoking disconnects the app from the whole company
     (the forwarded link approved by the admin of a company already connected to Books360 must not cut it off).
     A revoke Intuit could not take (unavailable) is tried again at the next sweep."""
-    revoked = forgotten = 0
+    revoked = forgotten = failed = 0
     for pending in tickets.expired(now):
-        stored = vault.get_pending(pending.digest)
-        if not pending.confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
-            try:
-                oauth.revoke(stored.tokens.refresh_token)
-                revoked += 1
-            except OAuthUnavailable:
-                logger.warning("pending connect revoke failed; next sweep", tenant_id=pending.tenant_id)
-                continue
-            except OAuthError as exc:  # already revoked or expired: nothing left to revoke
-                logger.info("pending connect revoke refused", tenant_id=pending.tenant_id, error=exc.error)
-        if not pending.confirmed:
-            connections.cancel_connecting(
-                pending.tenant_id, pending.state_digest, ConnectionStatus(pending.previous_status)
-            )
-        vault.delete_pending(pending.digest)
-        tickets.forget(pending.digest)
-        forgotten += 1
-    return SweptConnects(revoked, forgotten)
+        try:
+            outcome = _sweep_one(connections, vault, tickets, oauth, pending)
+        except Exception:  # isolation: whatever went wrong with this ticket, the others go on (next sweep retries)
+            logger.exception("pending connect sweep failed", tenant_id=pending.tenant_id)
+            failed += 1
+            continue
+        revoked += outcome == "revoked"
+        forgotten += outcome != "kept"
+        failed += outcome == "kept"
+    return SweptConnects(revoked, forgotten, failed)
+
+
+def _sweep_one(
+    connections: ConnectionStore,
+    vault: TokenVault,
+    tickets: ConnectTicketStore,
+    oauth: IntuitOAuth,
+    pending: PendingConnect,
+) -> str:
+    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due) or ``kept`` (Intuit unavailable)."""
+    stored = vault.get_pending(pending.digest)
+    outcome = "forgotten"
+    if not pending.confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
+        try:
+            oauth.revoke(stored.tokens.refresh_token)
+            outcome = "revoked"
+        except OAuthUnavailable:
+            logger.warning("pending connect revoke failed; next sweep", tenant_id=pending.tenant_id)
+            return "kept"
+        except OAuthError as exc:  # already revoked or expired: nothing left to revoke
+            logger.info("pending connect revoke refused", tenant_id=pending.tenant_id, error=exc.error)
+    if not pending.confirmed:
+        connections.cancel_connecting(
+            pending.tenant_id, pending.state_digest, ConnectionStatus(pending.previous_status)
+        )
+    vault.delete_pending(pending.digest)
+    tickets.forget(pending.digest)
+    return outcome
 
 
 def _company_name(

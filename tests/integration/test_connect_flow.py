@@ -14,6 +14,7 @@ from shared import wiring
 from shared.errors import ReauthorizationRequired
 from shared.quickbooks.client import QuickBooksClient
 from shared.services.pacing import CALL_SPACING
+from shared.store.tokens import TokenVault
 from tests.integration.conftest import UI_BASE_URL
 from tests.support.events import LambdaContext, eventbridge_event
 
@@ -490,3 +491,29 @@ def test_disconnect_skips_the_revoke_while_another_tenant_is_connected_to_the_sa
     _, last = stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": False})
     assert last["revoked"] is True
     assert stack.emulator.state.oauth.check_access_token(b_tokens["accessToken"], realm) == "invalid"
+
+
+def test_sweep_goes_on_past_a_pending_connect_it_cannot_handle(stack, monkeypatch):
+    # GIVEN two unconfirmed connects, the first of which Secrets Manager will not read
+    realm = stack.company()
+    for tenant in ("tA", "tB"):
+        _, started = stack.api("PUT", "/quickbooks/connection", tenant=tenant, body={"active": True})
+        stack.callback(stack.consent(started["authorizeUrl"], realm))
+    broken = wiring.connect_ticket_store().expired(wiring.now() + timedelta(minutes=11))[0].digest
+    read = TokenVault.get_pending
+
+    def get_pending(self, digest):
+        if digest == broken:
+            raise RuntimeError("throttled")
+        return read(self, digest)
+
+    monkeypatch.setattr(TokenVault, "get_pending", get_pending)
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+
+    # WHEN the sweep runs
+    swept = _sweep(stack)
+
+    # THEN the other one was revoked and forgotten, and the failed one is left for the next sweep
+    assert (swept["revoked"], swept["forgotten"], swept["failed"]) == (1, 1, 1)
+    assert len([n for n in _secret_names() if "/pending/" in n]) == 1
