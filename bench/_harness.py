@@ -94,7 +94,9 @@ def connect(api: Any, callback: Any, emulator: httpx.Client, tenant: str, realm:
     consent = emulator.post("/connect/oauth2", data={**query, "realmId": realm, "decision": "approve"})
     back = {k: v[0] for k, v in parse_qs(urlparse(consent.headers["location"]).query).items()}
     landing = call(callback, "GET", "/quickbooks/oauth/callback", None, query=back)["headers"]["Location"]
-    assert landing.endswith("result=connected"), landing
+    ticket = {k: v[0] for k, v in parse_qs(urlparse(landing).query).items()}.get("ticket")
+    assert ticket, landing
+    ok(call(api, "POST", "/quickbooks/connection/confirm", tenant, body={"ticket": ticket}))
 
 
 def requests_of(emulator: httpx.Client, realm: str) -> dict[str, Any]:

@@ -144,8 +144,13 @@ class LocalStack:
         form = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
         consent = self.emulator.post("/connect/oauth2", data={**form, "realmId": realm, "decision": "approve"})
         landing = httpx.get(consent.headers["location"], timeout=60.0).headers["location"]
-        if not landing.endswith("result=connected"):
+        ticket = {k: v[0] for k, v in parse_qs(urlparse(landing).query).items()}.get("ticket")
+        if not ticket:
             raise RuntimeError(f"connecting {tenant} to {realm} failed: {landing}")
+        with self.client(tenant) as api:
+            confirmed = api.post("/quickbooks/connection/confirm", json={"ticket": ticket})
+        if confirmed.status_code != 200:
+            raise RuntimeError(f"confirming {tenant} to {realm} failed: {confirmed.text[:300]}")
 
     def limits(self, realm: str, limits: dict[str, int]) -> None:
         """``PUT /_admin/companies/{realm}/limits``; ``{}`` gives the company QuickBooks' own limits back."""

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from local.config import DEMO_TENANT
 from local.httpapi import (
     PROBLEM_JSON,
     MalformedResponse,
@@ -32,7 +33,7 @@ from local.httpapi import (
     to_http,
     unauthorized,
 )
-from local.tokens import InvalidToken
+from local.tokens import InvalidToken, mint_token
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -258,20 +259,57 @@ async def routes(request: Request) -> Response:
     return JSONResponse({"items": items})
 
 
+UI_TOKEN_COOKIE = "books360_token"
+CONFIRM_PATH = "/integrations/quickbooks"
+
+
 async def ui(request: Request) -> Response:
-    """A stand-in page for the Books360 UI: shows where the browser was sent (e.g. ``?result=connected``)."""
+    """A stand-in page for the Books360 UI: shows where the browser was sent (e.g. ``?result=connected``).
+
+    Landing with ``result=confirm&ticket=...`` (Intuit's consent came back), it does what the UI does: posts the
+    ticket to ``POST /quickbooks/connection/confirm`` under its signed-in user's token, then shows the outcome
+    (``result=connected``, or ``result=error&reason=confirm_refused`` with the problem's status). The signed-in
+    user is the ``books360_token`` cookie's (a JWT), else the demo tenant's."""
     path = "/" + request.path_params.get("path", "")
+    query = request.query_params
+    if path == CONFIRM_PATH and query.get("result") == "confirm" and query.get("ticket"):
+        return await _confirm(request, query["ticket"])
     params = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in request.query_params.multi_items()
+    )
+    message = (
+        "<p id='message'>QuickBooks is connected.</p>"
+        if path == CONFIRM_PATH and query.get("result") == "connected"
+        else ""
     )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Books360 (local)</title></head><body>"
         "<h1>Books360 UI (local stand-in)</h1>"
         f"<p>Path: <code id='path'>{html.escape(path)}</code></p>"
+        f"{message}"
         f"<table id='query'>{params}</table>"
         "</body></html>"
     )
     return HTMLResponse(page)
+
+
+async def _confirm(request: Request, ticket: str) -> Response:
+    front = _front(request)
+    token = request.cookies.get(UI_TOKEN_COOKIE) or mint_token(
+        DEMO_TENANT, sub="demo-user", secret=front.config.jwt_secret
+    )
+    async with httpx.AsyncClient(timeout=INTEGRATION_TIMEOUT + 5) as client:
+        answer = await client.post(
+            f"{front.config.api_url}/quickbooks/connection/confirm",
+            json={"ticket": ticket},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    if answer.status_code == 200:
+        outcome = "result=connected"
+    else:
+        log.info("ui stand-in: confirm refused with %d: %s", answer.status_code, answer.text[:200])
+        outcome = f"result=error&reason=confirm_refused&status={answer.status_code}"
+    return RedirectResponse(f"/_local/ui{CONFIRM_PATH}?{outcome}", status_code=303)
 
 
 def create_app(front: Front) -> Starlette:

@@ -32,6 +32,7 @@ from shared.store.auto_sync import AutoSyncStore
 from shared.store.books360 import Books360Store
 from shared.store.bulk_queue import BulkQueue
 from shared.store.company_facts import CompanyFactsStore
+from shared.store.connect_tickets import ConnectTicketStore
 from shared.store.connection import ConnectionStore
 from shared.store.invoices import InvoiceStore
 from shared.store.jobs import JobStore
@@ -110,6 +111,11 @@ def lists_store() -> ListsStore:
 @_once
 def oauth_state_store() -> OAuthStateStore:
     return OAuthStateStore(table())
+
+
+@_once
+def connect_ticket_store() -> ConnectTicketStore:
+    return ConnectTicketStore(table())
 
 
 @_once

@@ -52,6 +52,27 @@ class ConnectionIn(ApiModel):
     active: Annotated[StrictBool, Field(description="true starts OAuth; false disconnects")]
 
 
+class ConfirmIn(ApiModel):
+    ticket: Annotated[
+        str, Field(min_length=1, max_length=128, description="The ticket of the UI's `result=confirm` landing")
+    ]
+
+
+@router.post("/quickbooks/connection/confirm", summary="Finish a connect: the pending tokens become this tenant's")
+def confirm_connection(confirm: Annotated[ConfirmIn, Body()]) -> ConnectionOut:
+    tenant_id = tenant_id_of(router)
+    connection = connection_service.confirm_connect(
+        wiring.connection_store(),
+        wiring.token_vault(),
+        wiring.connect_ticket_store(),
+        tenant_id=tenant_id,
+        ticket=confirm.ticket,
+        now=wiring.now(),
+        auto_sync=wiring.auto_sync_store(),
+    )
+    return ConnectionOut.of(connection)
+
+
 @router.get("/quickbooks/connection", summary="The tenant's QuickBooks connection")
 def get_connection() -> ConnectionOut:
     tenant_id = tenant_id_of(router)

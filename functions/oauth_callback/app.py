@@ -49,6 +49,7 @@ def callback(
         wiring.oauth_state_store(),
         wiring.intuit_oauth(),
         wiring.token_vault(),
+        wiring.connect_ticket_store(),
         api_base_url=wiring.settings().qbo_api_base_url,
         state=state,
         code=code,
@@ -56,10 +57,13 @@ def callback(
         error=error,
         redirect_uri=wiring.redirect_uri(),
         now=wiring.now(),
-        auto_sync=wiring.auto_sync_store(),
         pacer=wiring.interactive_pacer(),
     )
-    result = {"result": "connected"} if outcome.connected else {"result": "error", "reason": outcome.reason or ""}
+    result = (
+        {"result": "confirm", "ticket": outcome.ticket}
+        if outcome.ticket
+        else {"result": "error", "reason": outcome.reason or ""}
+    )
     location = f"{wiring.settings().ui_base_url.rstrip('/')}/integrations/quickbooks?{urlencode(result)}"
     return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body="")
 

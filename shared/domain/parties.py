@@ -8,6 +8,7 @@ list filters, the DisplayName written to QuickBooks and the marker naming our Bo
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -166,10 +167,24 @@ def display_name_for(kind: PartyKind, name: str, *, held_by_other_kind: bool) ->
     return name + kind.display_suffix if held_by_other_kind else name
 
 
-def marker_for(kind: PartyKind, party_id: str) -> str:
-    """Our marker on the objects we create, naming the Books360 object: ``Books360 client c-17``.
+def tenant_tag(tenant_id: str) -> str:
+    """The tenant as our markers name it: 16 hex digits of its SHA-256 (short enough for Vendor ``AcctNum``, and
+    the Books360 account id is not shown to the company's QuickBooks users)."""
+    return hashlib.sha256(tenant_id.encode()).hexdigest()[:16]
+
+
+def marker_for(kind: PartyKind, party_id: str, tenant_id: str) -> str:
+    """Our marker on the objects we create, naming the Books360 object and its tenant:
+    ``Books360 client c-17 @3f2a...``. Two tenants connected to one company may both have a client ``c-17``;
+    each adopts only its own.
 
     Architecture, "Writing to QuickBooks exactly once": ``requestid`` alone is not trusted."""
+    return f"{legacy_marker_for(kind, party_id)} @{tenant_tag(tenant_id)}"
+
+
+def legacy_marker_for(kind: PartyKind, party_id: str) -> str:
+    """The marker written before it named the tenant (``Books360 client c-17``): it may be any tenant's, so it is
+    recognised only for a tenant alone in the company (``shared.services.parties``)."""
     return f"Books360 {kind.books360_name} {party_id}"
 
 

@@ -35,11 +35,15 @@ def payment_method(document: dict[str, Any]) -> PaymentMethod:
     )
 
 
-def party_document(kind: PartyKind, party: Party, display_name: str) -> dict[str, Any]:
+def party_document(kind: PartyKind, party: Party, display_name: str, tenant_id: str) -> dict[str, Any]:
     """The QuickBooks Customer/Vendor we create for a Books360 client/vendor (contract: "How Books360 objects
-    become QuickBooks objects"), carrying our marker in ``kind.marker_field`` (Customer ``Notes``, Vendor ``AcctNum``).
+    become QuickBooks objects"), carrying our marker (naming the party and ``tenant_id``) in ``kind.marker_field``
+    (Customer ``Notes``, Vendor ``AcctNum``).
     """
-    document: dict[str, Any] = {"DisplayName": display_name, kind.marker_field: marker_for(kind, party.party_id)}
+    document: dict[str, Any] = {
+        "DisplayName": display_name,
+        kind.marker_field: marker_for(kind, party.party_id, tenant_id),
+    }
     if party.company_name:
         document["CompanyName"] = party.company_name
     if party.email and party.email.strip():

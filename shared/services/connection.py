@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -9,10 +10,20 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.domain.connection import ConnectionStatus
-from shared.errors import AppError, IntuitUnavailable, NotConnected, ReauthorizationRequired
+from shared.errors import (
+    AppError,
+    Busy,
+    Conflict,
+    IntuitUnavailable,
+    NotConnected,
+    NotFound,
+    QuickBooksRejected,
+    ReauthorizationRequired,
+)
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
 from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
+from shared.store.connect_tickets import ticket_digest
 from shared.store.oauth_states import state_digest
 
 if TYPE_CHECKING:
@@ -24,11 +35,14 @@ if TYPE_CHECKING:
     from shared.quickbooks.oauth import IntuitOAuth
     from shared.quickbooks.pacing import Pacer
     from shared.store.auto_sync import AutoSyncStore
+    from shared.store.connect_tickets import ConnectTicketStore, PendingConnect
     from shared.store.connection import ConnectionStore
     from shared.store.oauth_states import OAuthStateStore
     from shared.store.tokens import TokenVault
 
 CALLBACK_PATH = "/quickbooks/oauth/callback"
+# QuickBooks company ids (realmId) are decimal numbers (ASCII digits; 16 today), never anything else.
+REALM_ID = re.compile(r"[0-9]{1,32}")
 
 
 def get_connection(store: ConnectionStore, tenant_id: str) -> Connection:
@@ -90,9 +104,10 @@ def start_connect(
 
 @dataclass(frozen=True)
 class CallbackOutcome:
-    """``reason`` is ``access_denied``, ``invalid_state`` or ``token_exchange_failed`` when not connected."""
+    """``ticket``: the tokens are held pending for it, to be confirmed by the tenant that started the connect;
+    else ``reason`` is ``access_denied``, ``invalid_state`` or ``token_exchange_failed``."""
 
-    connected: bool
+    ticket: str | None
     reason: str | None = None
     tenant_id: str | None = None
 
@@ -120,6 +135,7 @@ def complete_connect(
     states: OAuthStateStore,
     oauth: IntuitOAuth,
     vault: TokenVault,
+    tickets: ConnectTicketStore,
     *,
     api_base_url: str,
     state: str | None,
@@ -130,48 +146,46 @@ def complete_connect(
     now: datetime,
     pacer: Pacer,
     transport: httpx.BaseTransport | None = None,
-    auto_sync: AutoSyncStore | None = None,
 ) -> CallbackOutcome:
-    """Intuit sent the browser back: check the state, exchange the code, name the company, store the tokens, connect.
+    """Intuit sent the browser back: check the state, exchange the code, name the company, hold the tokens pending.
 
     ::
 
         state ....... single use, unexpired, still the tenant's latest ── else invalid_state, nothing changed
         exchange .... the code for tokens; CompanyInfo read with them ── else token_exchange_failed, back to before
-        tokens ...... stored in Secrets Manager (``vault.put``) ── else token_exchange_failed, back to before
-        connected ... if the state is still the latest (conditional write) ── else invalid_state
+        pending ..... the tokens in a pending secret, a ticket for the starter ── a Secrets Manager or DynamoDB
+                      write refused (throttled, a secret still being deleted) ── token_exchange_failed, back to before
 
-    Tokens first, connected second: a tenant is never ``connected`` without its tokens (a Secrets Manager write
-    refused, throttled or of a secret still being deleted leaves it where it was, and the UI hears the error). A
-    losing attempt (an older tab) is turned away before it stores anything: only the latest state gets that far.
-
-    Connected, the tenant's invoices are caught up by automatic sync (``auto_sync``: asked for in the same write):
-    what changed while it was not connected, or everything, for another company.
+    Nothing is connected here: the browser may not be the starter's (a forwarded authorize URL approved by another
+    company's admin). The tokens wait in a pending secret for a fresh single-use ticket that only the tenant that
+    started the connect can confirm (``confirm_connect``); unconfirmed, ``sweep_pending_connects`` revokes them.
 
     Naming it is a QuickBooks call like any other: ``pacer`` books it on the company's calendar."""
     pending = states.consume(state) if state else None
     if pending is None or pending.expires_at <= now:
         metrics.add_metric(name="OAuthInvalidState", unit="Count", value=1)
-        return CallbackOutcome(False, "invalid_state")
+        return CallbackOutcome(None, "invalid_state")
     tenant_id = pending.tenant_id
     digest = state_digest(state or "")
     if error:
         connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
         return CallbackOutcome(
-            False, "access_denied" if error == "access_denied" else "token_exchange_failed", tenant_id
+            None, "access_denied" if error == "access_denied" else "token_exchange_failed", tenant_id
         )
-    if not code or not realm_id:
+    if not code or not realm_id or not REALM_ID.fullmatch(realm_id):
+        # A realmId is QuickBooks' company number: digits only. Anything else was not Intuit's doing; refused
+        # before the code is spent, and it never reaches a URL, a key or a log.
         connections.cancel_connecting(tenant_id, digest, ConnectionStatus(pending.previous_status))
-        return CallbackOutcome(False, "invalid_state", tenant_id)
+        return CallbackOutcome(None, "invalid_state", tenant_id)
     if not connections.awaits(tenant_id, digest):
-        return CallbackOutcome(False, "invalid_state", tenant_id)
+        return CallbackOutcome(None, "invalid_state", tenant_id)
     previous = ConnectionStatus(pending.previous_status)
     try:
         tokens = oauth.exchange_code(code, redirect_uri=redirect_uri)
     except (OAuthError, OAuthUnavailable) as exc:
         logger.warning("quickbooks code exchange failed", tenant_id=tenant_id, error_type=type(exc).__name__)
         connections.cancel_connecting(tenant_id, digest, previous)
-        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
+        return CallbackOutcome(None, "token_exchange_failed", tenant_id)
     try:
         company_name = _company_name(api_base_url, realm_id, tokens.access_token, pacer, transport)
     except AppError as exc:
@@ -179,23 +193,135 @@ def complete_connect(
         # revoked: revoking disconnects the app from the whole company, other connections to it included.
         logger.warning("quickbooks company unreadable after connect", tenant_id=tenant_id, error=exc.title)
         connections.cancel_connecting(tenant_id, digest, previous)
-        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
-    # Still the latest attempt (a losing one, an older tab, must never overwrite the winner's tokens, nor revoke
-    # them: a revoke would disconnect the winner too when both chose the same company).
-    if not connections.awaits(tenant_id, digest):
-        return CallbackOutcome(False, "invalid_state", tenant_id)
+        return CallbackOutcome(None, "token_exchange_failed", tenant_id)
+    ticket = secrets.token_urlsafe(32)
     try:
-        vault.put(tenant_id, realm_id, tokens)
+        vault.put_pending(ticket_digest(ticket), realm_id, tokens)
+        tickets.put(
+            ticket,
+            tenant_id=tenant_id,
+            state_digest=digest,
+            previous_status=previous.value,
+            realm_id=realm_id,
+            company_name=company_name,
+            expires_at=pending.expires_at,
+        )
     except (ClientError, BotoCoreError) as exc:
         logger.warning("quickbooks tokens not stored", tenant_id=tenant_id, error_code=_error_code(exc))
         metrics.add_metric(name="OAuthTokensNotStored", unit="Count", value=1)
         connections.cancel_connecting(tenant_id, digest, previous)
-        return CallbackOutcome(False, "token_exchange_failed", tenant_id)
-    catch_up = [auto_sync.mark_tenant_action(tenant_id)] if auto_sync is not None else []
-    if not connections.complete(tenant_id, digest, realm_id, company_name, now, together=catch_up):
-        return CallbackOutcome(False, "invalid_state", tenant_id)
-    logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=realm_id)
-    return CallbackOutcome(True, None, tenant_id)
+        return CallbackOutcome(None, "token_exchange_failed", tenant_id)
+    logger.info("quickbooks connect awaits confirm", tenant_id=tenant_id, realm_id=realm_id)
+    return CallbackOutcome(ticket, None, tenant_id)
+
+
+def confirm_connect(
+    connections: ConnectionStore,
+    vault: TokenVault,
+    tickets: ConnectTicketStore,
+    *,
+    tenant_id: str,
+    ticket: str,
+    now: datetime,
+    auto_sync: AutoSyncStore | None = None,
+) -> Connection:
+    """The UI's user finishes the connect: the pending tokens become the tenant's, if the ticket is the tenant's.
+
+    Another tenant's ticket is a 404 as any other tenant's object, and is left alone (its starter may still
+    confirm it). A used, expired or superseded ticket (a newer connect started) is a 409. Connected, the tenant's
+    invoices are caught up by automatic sync (``auto_sync``: asked for in the same write): what changed while it
+    was not connected, or everything, for another company. The ticket is used in that same transaction.
+    """
+    pending = tickets.get(ticket)
+    if pending is None or pending.tenant_id != tenant_id:
+        raise NotFound("No such connect ticket for this account; connect again.")
+    if pending.confirmed:
+        raise Conflict("This connect ticket was already used.")
+    if pending.expires_at <= now:
+        raise Conflict("This connect ticket has expired; switch the integration on again.")
+    if not connections.awaits(tenant_id, pending.state_digest):
+        raise Conflict("A newer connect was started for this account; finish that one instead.")
+    stored = vault.get_pending(pending.digest)
+    if stored is None:
+        raise Conflict("The tokens of this connect are gone; switch the integration on again.")
+    # Tokens first, connected second: the tenant never shows connected without them. The state check above keeps
+    # a superseded ticket from writing over a newer connect's tokens.
+    try:
+        vault.put(tenant_id, stored.realm_id, stored.tokens)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("quickbooks tokens not stored", tenant_id=tenant_id, error_code=_error_code(exc))
+        metrics.add_metric(name="OAuthTokensNotStored", unit="Count", value=1)
+        raise Busy(
+            "The QuickBooks tokens could not be stored right now; confirm again in a moment.", retry_after=5
+        ) from exc
+    together = [tickets.confirm_action(pending.digest)]
+    if auto_sync is not None:
+        together.append(auto_sync.mark_tenant_action(tenant_id))
+    if not connections.complete(
+        tenant_id, pending.state_digest, stored.realm_id, pending.company_name, now, together=together
+    ):
+        raise Conflict("This connect ticket was already used, or a newer connect was started.")
+    vault.delete_pending(pending.digest)
+    tickets.forget(pending.digest)
+    logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=stored.realm_id)
+    return connections.get(tenant_id)
+
+
+@dataclass(frozen=True)
+class SweptConnects:
+    revoked: int
+    forgotten: int
+    failed: int = 0
+
+
+def sweep_pending_connects(
+    connections: ConnectionStore, vault: TokenVault, tickets: ConnectTicketStore, oauth: IntuitOAuth, *, now: datetime
+) -> SweptConnects:
+    """Tokens held pending past their ticket's ten minutes are revoked at Intuit and forgotten.
+
+    Not revoked while a tenant is connected to that company: revoking disconnects the app from the whole company
+    (the forwarded link approved by the admin of a company already connected to Books360 must not cut it off).
+    A revoke Intuit could not take (unavailable) is tried again at the next sweep."""
+    revoked = forgotten = failed = 0
+    for pending in tickets.expired(now):
+        try:
+            outcome = _sweep_one(connections, vault, tickets, oauth, pending)
+        except Exception:  # isolation: whatever went wrong with this ticket, the others go on (next sweep retries)
+            logger.exception("pending connect sweep failed", tenant_id=pending.tenant_id)
+            failed += 1
+            continue
+        revoked += outcome == "revoked"
+        forgotten += outcome != "kept"
+        failed += outcome == "kept"
+    return SweptConnects(revoked, forgotten, failed)
+
+
+def _sweep_one(
+    connections: ConnectionStore,
+    vault: TokenVault,
+    tickets: ConnectTicketStore,
+    oauth: IntuitOAuth,
+    pending: PendingConnect,
+) -> str:
+    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due) or ``kept`` (Intuit unavailable)."""
+    stored = vault.get_pending(pending.digest)
+    outcome = "forgotten"
+    if not pending.confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
+        try:
+            oauth.revoke(stored.tokens.refresh_token)
+            outcome = "revoked"
+        except OAuthUnavailable:
+            logger.warning("pending connect revoke failed; next sweep", tenant_id=pending.tenant_id)
+            return "kept"
+        except OAuthError as exc:  # already revoked or expired: nothing left to revoke
+            logger.info("pending connect revoke refused", tenant_id=pending.tenant_id, error=exc.error)
+    if not pending.confirmed:
+        connections.cancel_connecting(
+            pending.tenant_id, pending.state_digest, ConnectionStatus(pending.previous_status)
+        )
+    vault.delete_pending(pending.digest)
+    tickets.forget(pending.digest)
+    return outcome
 
 
 def _error_code(exc: ClientError | BotoCoreError) -> str:
@@ -207,11 +333,15 @@ def _error_code(exc: ClientError | BotoCoreError) -> str:
 def _company_name(
     api_base_url: str, realm_id: str, access_token: str, pacer: Pacer, transport: httpx.BaseTransport | None
 ) -> str:
+    """The company's name, read with the new tokens: the CompanyInfo read must name that same company."""
     client = QuickBooksClient(api_base_url, _Bearer(realm_id, access_token), pacer=pacer, transport=transport)
     try:
-        return str(client.company_info().get("CompanyName") or realm_id)
+        info = client.company_info()
     finally:
         client.close()
+    if str(info.get("Id")) != realm_id:
+        raise QuickBooksRejected("CompanyInfo", f"the company read is not company {realm_id}")
+    return str(info.get("CompanyName") or realm_id)
 
 
 @dataclass(frozen=True)
@@ -221,10 +351,20 @@ class Disconnected:
 
 
 def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAuth, *, tenant_id: str) -> Disconnected:
-    """Switch off: revoke at Intuit, delete the tokens, keep the links. A failed revoke still disconnects here."""
+    """Switch off: revoke at Intuit, delete the tokens, keep the links. A failed revoke still disconnects here.
+
+    A revoke disconnects the app from the whole company: while another tenant is connected to the same company it
+    is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes."""
     stored = vault.get(tenant_id)
     revoked, detail = True, "Disconnected from QuickBooks."
-    if stored is not None:
+    if stored is not None and connections.others_connected_to(stored.realm_id, tenant_id):
+        revoked = False
+        detail = (
+            "Disconnected here. The app stays authorized in that QuickBooks company because another Books360 "
+            "account is connected to it."
+        )
+        logger.info("quickbooks revoke skipped: company shared", tenant_id=tenant_id, realm_id=stored.realm_id)
+    elif stored is not None:
         try:
             oauth.revoke(stored.tokens.refresh_token)
         except (OAuthError, OAuthUnavailable) as exc:

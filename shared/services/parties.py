@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.domain.cursors import sign_cursor
-from shared.domain.parties import Link, LinkStatus, display_name_for, marker_for, same_display_name
+from shared.domain.parties import (
+    Link,
+    LinkStatus,
+    display_name_for,
+    legacy_marker_for,
+    marker_for,
+    same_display_name,
+)
 from shared.errors import (
     AlreadyLinked,
     Conflict,
@@ -40,6 +47,7 @@ from shared.quickbooks.documents import party_document
 from shared.quickbooks.errors import DuplicateName, ObjectNotFound
 from shared.quickbooks.models import NameListEntry
 from shared.services.paging import opened_cursor
+from shared.store.connection import ConnectionStore
 from shared.store.parties import LinkRefused, NotLinked
 
 if TYPE_CHECKING:
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
 
     from shared.domain.parties import Party, PartyFilters, PartyKind
     from shared.quickbooks.client import QuickBooksClient
-    from shared.store.connection import ConnectionStore
     from shared.store.parties import PartyStore
 
 
@@ -82,7 +89,7 @@ def create_and_link(
     """
     realm_id = qbo.realm_id
     party = _unlinked_party(kind, store, tenant_id, party_id, realm_id)
-    created = _create(kind, qbo, tenant_id, party)
+    created = _create(kind, qbo, store, tenant_id, party)
     link = Link(
         realm_id=realm_id,
         qb_id=created.qb_id,
@@ -145,7 +152,7 @@ def _unlinked_party(kind: PartyKind, store: PartyStore, tenant_id: str, party_id
     return party
 
 
-def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party) -> NameListEntry:
+def _create(kind: PartyKind, qbo: QuickBooksClient, store: PartyStore, tenant_id: str, party: Party) -> NameListEntry:
     """Create with the plain name; on 6240 find out who holds it (the Detail's ``Id=NN``, then one read)."""
     try:
         return _post(kind, qbo, tenant_id, party, display_name_for(kind, party.name, held_by_other_kind=False))
@@ -159,7 +166,7 @@ def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party
                 holder = _same_kind_holder(kind, qbo, suffixed, taken_too.holder_id)
                 if holder is None:
                     raise
-        if holder.text(kind.marker_field) == marker_for(kind, party.party_id):
+        if _ours(kind, qbo, store, tenant_id, party, holder.text(kind.marker_field)):
             # Ours, made for this very party by an earlier run whose answer was lost.
             return holder
         raise NameTaken(
@@ -169,12 +176,31 @@ def _create(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party
         ) from taken
 
 
+def _ours(
+    kind: PartyKind,
+    qbo: QuickBooksClient,
+    store: PartyStore,
+    tenant_id: str,
+    party: Party,
+    marker: str | None,
+) -> bool:
+    """Whether ``marker`` is the one this tenant's run writes for this party. A marker written before markers
+    named the tenant (``legacy_marker_for``) may be another tenant's of the same company: it is ours only while no
+    other tenant is, or was left, pointed at this company (a tenant that reconnects elsewhere or disconnects
+    leaves it; one needing reauthorization stays)."""
+    if marker == marker_for(kind, party.party_id, tenant_id):
+        return True
+    if marker != legacy_marker_for(kind, party.party_id):
+        return False
+    return set(ConnectionStore(store.table).tenants_of_realm(qbo.realm_id)) <= {tenant_id}
+
+
 def _post(kind: PartyKind, qbo: QuickBooksClient, tenant_id: str, party: Party, display_name: str) -> NameListEntry:
     # The requestid names the party and which name is tried, never the content: a client renamed in Books360
     # between a lost answer and the retry must get the first customer back, not a second one.
     variant = "plain" if display_name == party.name else "suffixed"
     request_id = request_id_for(tenant_id, qbo.realm_id, kind.key, party.party_id, variant)
-    document = party_document(kind, party, display_name)
+    document = party_document(kind, party, display_name, tenant_id)
     return NameListEntry.of(qbo.create(kind.qb_entity, document, request_id=request_id))
 
 

@@ -41,9 +41,13 @@ class ConnectionStore:
         )
 
     def awaits(self, tenant_id: str, state_digest: str) -> bool:
-        """Whether ``state_digest`` is still the tenant's pending one: the latest connect attempt (consistent read)."""
+        """Whether the tenant is connecting and ``state_digest`` is its latest state (none newer superseded it)."""
         item = self.table.get(tenant_pk(tenant_id), CONNECTION_SK)
-        return item is not None and item.get("pendingState") == state_digest
+        return bool(
+            item
+            and item.get("status") == ConnectionStatus.CONNECTING.value
+            and item.get("pendingState") == state_digest
+        )
 
     def complete(
         self,
@@ -132,6 +136,16 @@ class ConnectionStore:
     def tenants_of_realm(self, realm_id: str) -> list[str]:
         """The tenants connected to QuickBooks company ``realm_id`` (webhooks name only the company)."""
         return [item["tenantId"] for item in self.table.query_prefix(_realm_pk(realm_id), "TENANT#")]
+
+    def others_connected_to(self, realm_id: str, tenant_id: str | None = None) -> list[str]:
+        """The tenants other than ``tenant_id`` connected to company ``realm_id`` now (status ``connected``)."""
+        return [
+            other
+            for other in self.tenants_of_realm(realm_id)
+            if other != tenant_id
+            and (connection := self.get(other)).status is ConnectionStatus.CONNECTED
+            and connection.realm_id == realm_id
+        ]
 
     def connected_tenants(self) -> list[str]:
         """Every tenant whose QuickBooks connection is live."""

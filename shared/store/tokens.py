@@ -50,8 +50,11 @@ class TokenVault:
         return stored
 
     def _read(self, tenant_id: str) -> StoredTokens | None:
+        return self._read_name(self.name(tenant_id))
+
+    def _read_name(self, name: str) -> StoredTokens | None:
         try:
-            answer = self.client.get_secret_value(SecretId=self.name(tenant_id))
+            answer = self.client.get_secret_value(SecretId=name)
         except ClientError as exc:
             if _code(exc) in ("ResourceNotFoundException", "InvalidRequestException"):
                 return None  # never stored, or deleted on disconnect
@@ -67,35 +70,56 @@ class TokenVault:
             ),
         )
 
+    def pending_name(self, ticket_digest: str) -> str:
+        """The secret of tokens held pending for a connect ticket (a tenant id never holds a ``/``)."""
+        return f"{self.prefix}pending/{ticket_digest}"
+
+    def put_pending(self, ticket_digest: str, realm_id: str, tokens: TokenSet) -> None:
+        """Hold the callback's tokens until the tenant that started the connect confirms (never cached)."""
+        self._write(self.pending_name(ticket_digest), _document(realm_id, tokens), "QuickBooks tokens awaiting confirm")
+
+    def get_pending(self, ticket_digest: str) -> StoredTokens | None:
+        return self._read_name(self.pending_name(ticket_digest))
+
+    def delete_pending(self, ticket_digest: str) -> None:
+        self._delete_name(self.pending_name(ticket_digest))
+
     def put(self, tenant_id: str, realm_id: str, tokens: TokenSet) -> None:
-        secret = json.dumps(
-            {
-                "realmId": realm_id,
-                "accessToken": tokens.access_token,
-                "refreshToken": tokens.refresh_token,
-                "accessExpiresAt": tokens.access_expires_at.isoformat(),
-                "refreshExpiresAt": tokens.refresh_expires_at.isoformat(),
-            }
+        self._write(
+            self.name(tenant_id), _document(realm_id, tokens), "QuickBooks Online tokens of one Books360 tenant"
         )
+        self._cache[tenant_id] = (self.clock() + CACHE_SECONDS, StoredTokens(realm_id, tokens))
+
+    def _write(self, name: str, secret: str, description: str) -> None:
         try:
-            self.client.put_secret_value(SecretId=self.name(tenant_id), SecretString=secret)
+            self.client.put_secret_value(SecretId=name, SecretString=secret)
         except ClientError as exc:
             if _code(exc) not in ("ResourceNotFoundException", "InvalidRequestException"):
                 raise
-            self.client.create_secret(
-                Name=self.name(tenant_id),
-                SecretString=secret,
-                Description="QuickBooks Online tokens of one Books360 tenant",
-            )
-        self._cache[tenant_id] = (self.clock() + CACHE_SECONDS, StoredTokens(realm_id, tokens))
+            self.client.create_secret(Name=name, SecretString=secret, Description=description)
 
     def delete(self, tenant_id: str) -> None:
         self._cache.pop(tenant_id, None)
+        self._delete_name(self.name(tenant_id))
+
+    def _delete_name(self, name: str) -> None:
         try:
-            self.client.delete_secret(SecretId=self.name(tenant_id), ForceDeleteWithoutRecovery=True)
+            self.client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise
+
+
+def _document(realm_id: str, tokens: TokenSet) -> str:
+    return json.dumps(
+        {
+            "realmId": realm_id,
+            "accessToken": tokens.access_token,
+            "refreshToken": tokens.refresh_token,
+            "accessExpiresAt": tokens.access_expires_at.isoformat(),
+            "refreshExpiresAt": tokens.refresh_expires_at.isoformat(),
+        }
+    )
 
 
 def _code(exc: ClientError) -> str:

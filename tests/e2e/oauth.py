@@ -52,9 +52,19 @@ def follow_callback(callback_url: str) -> str:
     return answer.headers["location"]
 
 
+def land(stack: LocalStack, landing: str, tenant: str) -> str:
+    """The browser opens the UI (the stand-in) where the callback sent it, signed in as ``tenant``: with
+    ``result=confirm`` the UI confirms under that user's token; where the UI shows the outcome."""
+    answer = httpx.get(landing, cookies={"books360_token": stack.token(tenant)}, timeout=60.0)
+    assert answer.status_code == 303, answer.text
+    return f"{stack.api_url}{answer.headers['location']}"
+
+
 def connect(stack: LocalStack, tenant: str, realm_id: str | None = None) -> str:
-    """The whole dance; the realm the tenant is now connected to."""
+    """The whole dance, the UI's confirm included; the realm the tenant is now connected to."""
     realm_id = realm_id or new_company(stack)
     landing = follow_callback(consent(stack, start(stack, tenant), realm_id))
-    assert landing.endswith("?result=connected"), landing
+    assert "?result=confirm&ticket=" in landing, landing
+    shown = land(stack, landing, tenant)
+    assert shown.endswith("?result=connected"), shown
     return realm_id

@@ -8,20 +8,23 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.e2e.oauth import connect, consent, follow_callback, new_company, new_tenant, start
+from tests.e2e.oauth import connect, consent, follow_callback, land, new_company, new_tenant, start
 
 
 def test_connect_dance_through_the_stack_lands_on_the_ui_connected(local_stack):
     # GIVEN a tenant and a QuickBooks company
     tenant, realm = new_tenant(), new_company(local_stack, "Dance Co (QBO)")
 
-    # WHEN the admin switches on, consents, and the browser follows every redirect
+    # WHEN the admin switches on, consents, and the browser follows every redirect, signed in to the UI
     landing = follow_callback(consent(local_stack, start(local_stack, tenant), realm))
-    page = httpx.get(landing, timeout=10.0)
+    cookies = {"books360_token": local_stack.token(tenant)}
+    page = httpx.get(landing, cookies=cookies, follow_redirects=True, timeout=60.0)
 
-    # THEN the UI shows success and the connection names the company
-    assert landing.startswith(f"{local_stack.api_url}/_local/ui/integrations/quickbooks?result=connected")
+    # THEN the UI confirmed, shows success and the connection names the company
+    assert landing.startswith(f"{local_stack.api_url}/_local/ui/integrations/quickbooks?result=confirm&ticket=")
     assert page.status_code == 200
+    assert str(page.url).endswith("/_local/ui/integrations/quickbooks?result=connected")
+    assert "QuickBooks is connected." in page.text
     with local_stack.client(tenant) as api:
         connection = api.get("/quickbooks/connection").json()
     assert (connection["status"], connection["realmId"], connection["companyName"]) == (
@@ -29,6 +32,23 @@ def test_connect_dance_through_the_stack_lands_on_the_ui_connected(local_stack):
         realm,
         "Dance Co (QBO)",
     )
+
+
+def test_forwarded_link_approved_by_another_companys_admin_connects_nothing(local_stack):
+    # GIVEN Alice's tenant started a connect and forwarded the authorize URL to Bob, admin of another company
+    alice, bob, bobs_company = new_tenant(), new_tenant(), new_company(local_stack, "Bob's E2E Co (QBO)")
+    authorize_url = start(local_stack, alice)
+
+    # WHEN Bob approves in his own browser, which lands on the UI signed in as Bob
+    landing = follow_callback(consent(local_stack, authorize_url, bobs_company))
+    shown = land(local_stack, landing, bob)
+
+    # THEN the UI says the confirm was refused, and neither tenant is connected
+    assert "result=error&reason=confirm_refused" in shown
+    with local_stack.client(alice) as api:
+        assert api.get("/quickbooks/connection").json()["status"] == "connecting"
+    with local_stack.client(bob) as api:
+        assert api.get("/quickbooks/connection").json()["status"] == "not_connected"
 
 
 def test_cancel_at_intuit_lands_with_access_denied(local_stack):
@@ -155,3 +175,16 @@ def test_another_tenants_token_sees_only_its_own_data(local_stack):
     assert connection["status"] == "not_connected"
     assert lists["bankAccounts"] == []
     assert refresh.status_code == 409
+
+
+def test_connect_sweep_schedule_runs_in_the_stack_and_spares_a_fresh_pending_connect(local_stack):
+    # GIVEN a connect whose browser came back but has not confirmed yet
+    tenant, realm = new_tenant(), new_company(local_stack)
+    landing = follow_callback(consent(local_stack, start(local_stack, tenant), realm))
+
+    # WHEN the connect-sweep schedule runs within the ticket's ten minutes
+    ran = local_stack.run_schedule("connect-sweep")
+
+    # THEN it ran, and the ticket can still be confirmed
+    assert (ran["name"], ran["status"]) == ("connect-sweep", "succeeded"), ran
+    assert land(local_stack, landing, tenant).endswith("?result=connected")

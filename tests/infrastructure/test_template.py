@@ -72,6 +72,7 @@ def test_every_function_folder_has_a_handler_and_a_template_entry():
             "webhook",
             "books360_events",
             "auto_sync",
+            "connect_sweep",
         }
     )
 

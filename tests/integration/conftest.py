@@ -51,6 +51,12 @@ class Stack:
         assert answer["statusCode"] == 302, answer
         return str(answer["headers"]["Location"])
 
+    def confirm(self, location: str, tenant: str = "t1") -> tuple[int, Any]:
+        """As the UI on landing with ``result=confirm``: post the ticket under the tenant's token."""
+        query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+        assert query.get("result") == "confirm", location
+        return self.api("POST", "/quickbooks/connection/confirm", tenant=tenant, body={"ticket": query["ticket"]})
+
     def company(self, name: str = "Test Co (QBO)", **options: Any) -> str:
         return str(self.http.post("/_admin/companies", json={"companyName": name, **options}).json()["realmId"])
 
@@ -59,7 +65,8 @@ class Stack:
         status, body = self.api("PUT", "/quickbooks/connection", tenant=tenant, body={"active": True})
         assert status == 200, body
         location = self.callback(self.consent(body["authorizeUrl"], realm_id))
-        assert location.endswith("result=connected"), location
+        status, confirmed = self.confirm(location, tenant)
+        assert (status, confirmed["status"]) == (200, "connected"), confirmed
         return realm_id
 
     def requests(self, realm_id: str | None = None) -> dict[str, Any]:
@@ -86,5 +93,8 @@ def stack(aws, emulator, http, monkeypatch) -> Stack:  # noqa: F811 - the import
     return Stack(
         emulator,
         http,
-        {name: load_function(name) for name in ("api", "oauth_callback", "list_refresh", "webhook", "sync_invoice")},
+        {
+            name: load_function(name)
+            for name in ("api", "oauth_callback", "list_refresh", "webhook", "sync_invoice", "connect_sweep")
+        },
     )

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from shared import wiring
-from shared.domain.parties import CUSTOMER, PARTY_KINDS, VENDOR, Link, PartyKind
+from shared.domain.parties import CUSTOMER, PARTY_KINDS, VENDOR, Link, PartyKind, marker_for, tenant_tag
 from shared.errors import AlreadyLinked, LinkedToAnother, NameTaken
-from shared.quickbooks.client import QuickBooksClient
+from shared.quickbooks.client import QuickBooksClient, request_id_for
 from shared.services import parties as service
 from shared.services.books360_events import apply_event
 
@@ -563,7 +563,7 @@ def test_sync_create_writes_mapped_object_with_marker_in_one_call(stack, realm, 
     assert made["DisplayName"] == "Acme Corp" and made["CompanyName"] == "Acme LLC"
     assert made["PrimaryEmailAddr"]["Address"] == "ap@acme.example"
     assert made["PrimaryPhone"]["FreeFormNumber"] == "555-0100"
-    assert made[kind.marker_field] == f"Books360 {kind.books360_name} p-1"
+    assert made[kind.marker_field] == f"Books360 {kind.books360_name} p-1 @{tenant_tag('t1')}"
 
 
 def test_sync_create_customer_writes_billing_address(stack, realm, qb_user):
@@ -741,11 +741,12 @@ def test_create_retried_after_a_rename_gets_the_first_object_back(stack, realm, 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_create_and_link_own_earlier_object_without_requestid_replay_is_adopted(stack, realm, qb_user, kind):
-    # GIVEN an object an earlier run made for this party (our marker), whose requestid QuickBooks forgot
-    earlier = qb_user.create(
-        kind.qb_entity, DisplayName="Acme Corp", **{kind.marker_field: f"Books360 {kind.books360_name} p-1"}
-    )
+@pytest.mark.parametrize("marker", ["tenant", "legacy"])
+def test_create_and_link_own_earlier_object_without_requestid_replay_is_adopted(stack, realm, qb_user, kind, marker):
+    # GIVEN an object an earlier run made for this party (our marker; or, alone in the company, the marker written
+    # before markers named the tenant), whose requestid QuickBooks forgot
+    mark = marker_for(kind, "p-1", "t1") if marker == "tenant" else f"Books360 {kind.books360_name} p-1"
+    earlier = qb_user.create(kind.qb_entity, DisplayName="Acme Corp", **{kind.marker_field: mark})
     seed(kind, "p-1", "Acme Corp")
 
     # WHEN the party is created
@@ -898,3 +899,61 @@ def test_unsync_other_tenants_link_leaves_it(stack, realm, kind):
     # THEN that is a 404 for t1, and t2's link stays
     assert status == 404
     assert listing(stack, kind, tenant="t2")[1]["items"][0]["status"] == "synced"
+
+
+# -- issue 10: the marker and the requestid name the tenant -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_tenants_of_one_company_never_adopt_each_others_object(stack, realm, qb_user, kind):
+    # GIVEN tenant t1 created its party p-1 "Acme Corp" in the company, and tenant t2 is connected to the same
+    # company with its own p-1 of the same name
+    stack.connect(tenant="t2", realm_id=realm)
+    seed(kind, "p-1", "Acme Corp")
+    seed(kind, "p-1", "Acme Corp", tenant="t2")
+    status, first = sync(stack, kind, "p-1", {"create": True})
+    assert status == 200, first
+
+    # WHEN t2 creates its p-1
+    status, second = sync(stack, kind, "p-1", {"create": True}, tenant="t2")
+
+    # THEN t1's object is not taken as t2's own: the name is someone else's (a 409 naming it), linked to t1 only
+    assert status == 409, second
+    assert second["type"].endswith("name-taken"), second
+    assert len(qb_user.all(kind.qb_entity)) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_create_and_link_own_earlier_object_of_another_tenant_marker_is_not_adopted(stack, realm, qb_user, kind):
+    # GIVEN an object with the marker another tenant's run writes for its own p-1
+    other = marker_for(kind, "p-1", "t-other")
+    qb_user.create(kind.qb_entity, DisplayName="Acme Corp", **{kind.marker_field: other})
+    seed(kind, "p-1", "Acme Corp")
+
+    # WHEN t1 creates its p-1
+    status, created = sync(stack, kind, "p-1", {"create": True})
+
+    # THEN it is not adopted
+    assert status == 409, created
+    assert len(qb_user.all(kind.qb_entity)) == 1
+
+
+def test_party_requestids_differ_between_tenants_of_one_company():
+    assert request_id_for("t1", "9341", "customer", "p-1", "plain") != request_id_for(
+        "t2", "9341", "customer", "p-1", "plain"
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_legacy_marker_is_not_adopted_while_another_tenant_is_connected_to_the_company(stack, realm, qb_user, kind):
+    # GIVEN an object with the marker written before markers named the tenant, and two tenants in the company
+    qb_user.create(kind.qb_entity, DisplayName="Acme Corp", **{kind.marker_field: f"Books360 {kind.books360_name} p-1"})
+    stack.connect(tenant="t2", realm_id=realm)
+    seed(kind, "p-1", "Acme Corp", tenant="t2")
+
+    # WHEN t2 creates its p-1
+    status, created = sync(stack, kind, "p-1", {"create": True}, tenant="t2")
+
+    # THEN it may be t1's: not adopted, the name is reported taken
+    assert status == 409, created
+    assert len(qb_user.all(kind.qb_entity)) == 1

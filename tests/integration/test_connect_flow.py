@@ -13,8 +13,11 @@ import pytest
 
 from shared import wiring
 from shared.errors import ReauthorizationRequired
+from shared.quickbooks.client import QuickBooksClient
 from shared.services.pacing import CALL_SPACING
+from shared.store.tokens import TokenVault
 from tests.integration.conftest import UI_BASE_URL
+from tests.support.events import LambdaContext, eventbridge_event
 
 
 def test_connect_full_dance_stores_tokens_in_secrets_manager_and_names_the_company(stack):
@@ -26,8 +29,11 @@ def test_connect_full_dance_stores_tokens_in_secrets_manager_and_names_the_compa
     assert (status, started["status"]) == (200, "connecting")
     location = stack.callback(stack.consent(started["authorizeUrl"], realm))
 
-    # THEN the browser lands on the UI with success, and the connection shows the company
-    assert location == f"{UI_BASE_URL}/integrations/quickbooks?result=connected"
+    # THEN the browser lands on the UI to confirm, and the UI's confirm connects the company
+    assert location.startswith(f"{UI_BASE_URL}/integrations/quickbooks?result=confirm&ticket=")
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "connecting"
+    status, confirmed = stack.confirm(location)
+    assert (status, confirmed["status"], confirmed["realmId"]) == (200, "connected", realm)
     status, connection = stack.api("GET", "/quickbooks/connection")
     assert connection["status"] == "connected"
     assert connection["active"] is True
@@ -59,7 +65,7 @@ def test_callback_replayed_state_is_invalid_and_stores_nothing_new(stack):
     realm = stack.company()
     _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
     query = stack.consent(started["authorizeUrl"], realm)
-    assert stack.callback(query).endswith("result=connected")
+    assert stack.confirm(stack.callback(query))[0] == 200
 
     # WHEN the same redirect arrives again
     location = stack.callback(query)
@@ -109,7 +115,7 @@ def test_callback_state_of_another_tenant_connects_only_that_tenant(stack):
     stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": True})
 
     # WHEN A's redirect comes back
-    assert stack.callback(stack.consent(a["authorizeUrl"], realm)).endswith("result=connected")
+    assert stack.confirm(stack.callback(stack.consent(a["authorizeUrl"], realm)), tenant="tA")[0] == 200
 
     # THEN A is connected and B is untouched
     assert stack.api("GET", "/quickbooks/connection", tenant="tA")[1]["realmId"] == realm
@@ -268,7 +274,7 @@ def test_two_tabs_the_later_finish_of_an_older_attempt_never_replaces_the_winner
     query_b = stack.consent(newer["authorizeUrl"], realm_b)
 
     # WHEN B finishes first, then A
-    assert stack.callback(query_b).endswith("result=connected")
+    assert stack.confirm(stack.callback(query_b))[0] == 200
     assert stack.callback(query_a).endswith("reason=invalid_state")
 
     # THEN the tenant is connected to B, with B's tokens, and QuickBooks calls work
@@ -292,7 +298,7 @@ def test_naming_the_company_on_connect_is_paced_like_every_call(stack):
 
     # THEN the callback's CompanyInfo call took its turn on the company's calendar (after the others) and the
     # company is connected
-    assert location.endswith("result=connected"), location
+    assert stack.confirm(location)[0] == 200
     assert time.time() >= booked_until
     assert calendar.peek(realm) == pytest.approx(booked_until + CALL_SPACING)
 
@@ -347,16 +353,16 @@ def test_callback_whose_tokens_cannot_be_stored_redirects_an_error_and_connects_
 
 
 def test_callback_failing_unexpectedly_after_the_tokens_redirects_an_error_not_a_500(stack, monkeypatch):
-    # GIVEN the connection write fails in a way nobody planned for
+    # GIVEN the write of the connect's ticket fails in a way nobody planned for
     realm = stack.company()
     _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
     query = stack.consent(started["authorizeUrl"], realm)
-    store = type(wiring.connection_store())
+    store = type(wiring.connect_ticket_store())
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("DynamoDB said something new")
 
-    monkeypatch.setattr(store, "complete", broken)
+    monkeypatch.setattr(store, "put", broken)
 
     # WHEN the browser comes back, THEN it is sent to the UI with an error
     answer = stack.call("oauth_callback", "GET", "/quickbooks/oauth/callback", tenant=None, query=query)
@@ -364,7 +370,7 @@ def test_callback_failing_unexpectedly_after_the_tokens_redirects_an_error_not_a
     assert answer["headers"]["Location"].endswith("result=error&reason=token_exchange_failed")
 
 
-def test_callback_stores_the_tokens_before_the_tenant_shows_connected(stack, monkeypatch):
+def test_confirm_stores_the_tokens_before_the_tenant_shows_connected(stack, monkeypatch):
     # GIVEN a spy on the order of the two writes
     realm = stack.company()
     _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
@@ -384,7 +390,8 @@ def test_callback_stores_the_tokens_before_the_tenant_shows_connected(stack, mon
     monkeypatch.setattr(vault, "put", spy_put)
     monkeypatch.setattr(store, "complete", spy_complete)
 
-    assert stack.callback(query).endswith("result=connected")
+    status, body = stack.confirm(stack.callback(query))
+    assert (status, body["status"]) == (200, "connected"), body
     assert order == ["tokens", "connected"]
 
 
@@ -421,3 +428,246 @@ def test_switching_on_while_intuits_discovery_is_unreadable_is_a_503_problem(sta
     assert "Retry-After" in answer["headers"]
     assert json.loads(answer["body"])["type"] == "/problems/intuit-unavailable"
     assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+# -- issue 10: a forwarded consent link must not connect anything ------------------------------------------------
+
+
+def _secret_names() -> list[str]:
+    return [s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]]
+
+
+def _pending_tokens() -> dict:
+    """The one pending secret's tokens (the callback holds them there until a confirm)."""
+    names = [n for n in _secret_names() if n.startswith("books360-qbo/tokens/pending/")]
+    assert len(names) == 1, names
+    return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=names[0])["SecretString"])
+
+
+def _sweep(stack) -> dict:
+    return stack.functions["connect_sweep"].lambda_handler(
+        eventbridge_event("Scheduled Event", {}, source="aws.events"), LambdaContext()
+    )
+
+
+def test_forwarded_consent_link_approved_elsewhere_connects_nothing_for_another_tenants_confirm(stack):
+    # GIVEN Alice's tenant started a connect, and Bob (admin of another company, signed in to his own Books360
+    # tenant) approved the forwarded authorize URL in his own browser
+    bobs_company = stack.company("Bob's Co (QBO)")
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    landing = stack.callback(stack.consent(started["authorizeUrl"], bobs_company))
+
+    # WHEN Bob's browser lands on the UI and the UI confirms with Bob's token
+    status, problem = stack.confirm(landing, tenant="bob")
+
+    # THEN it is refused and nothing is connected: neither tenant has tokens, Alice is still only connecting
+    assert status == 404, problem
+    assert stack.api("GET", "/quickbooks/connection", tenant="alice")[1]["status"] == "connecting"
+    assert stack.api("GET", "/quickbooks/connection", tenant="bob")[1]["status"] == "not_connected"
+    assert not {"books360-qbo/tokens/alice", "books360-qbo/tokens/bob"} & set(_secret_names())
+
+
+def test_callback_alone_connects_nothing_and_keeps_tokens_out_of_the_tenants_secret(stack):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+
+    assert "result=confirm" in location
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "connecting"
+    assert "books360-qbo/tokens/t1" not in _secret_names()
+    ticket = location.split("ticket=", 1)[1]
+    assert ticket not in location.split("ticket=", 1)[0]
+    assert ticket not in json.dumps(boto3.client("dynamodb").scan(TableName="books360-test")["Items"])
+
+
+def test_confirm_ticket_is_single_use(stack):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+
+    first, _ = stack.confirm(location)
+    second, problem = stack.confirm(location)
+
+    assert first == 200
+    assert second in (404, 409), problem
+    assert not [n for n in _secret_names() if "/pending/" in n]
+
+
+@pytest.mark.parametrize("ticket", ["forged", "x" * 129, ""])
+def test_confirm_unknown_or_malformed_ticket_is_refused(stack, ticket):
+    status, problem = stack.api("POST", "/quickbooks/connection/confirm", body={"ticket": ticket})
+
+    assert status in (404, 422), problem
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_confirm_of_a_superseded_connect_is_409_and_connects_nothing(stack):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    stack.api("PUT", "/quickbooks/connection", body={"active": True})  # the admin started over
+
+    status, problem = stack.confirm(location)
+
+    assert status == 409, problem
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "connecting"
+    assert "books360-qbo/tokens/t1" not in _secret_names()
+
+
+def test_unconfirmed_tokens_are_refused_after_ten_minutes_then_revoked_at_intuit_and_forgotten(stack, monkeypatch):
+    # GIVEN a callback whose ticket nobody confirmed
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    pending = _pending_tokens()
+    assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], realm) == "ok"
+    assert _sweep(stack)["revoked"] == 0  # not yet: still within its ten minutes
+
+    # WHEN ten minutes have passed
+    later = wiring.now() + timedelta(minutes=10, seconds=1)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+    late_confirm, _ = stack.confirm(location, tenant="alice")
+    swept = _sweep(stack)
+
+    # THEN the confirm is refused, the sweep revoked the tokens at Intuit and forgot them, and the tenant is back
+    # where it was before it switched on
+    assert late_confirm == 409
+    assert (swept["revoked"], swept["forgotten"]) == (1, 1)
+    assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], realm) == "invalid"
+    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert stack.api("GET", "/quickbooks/connection", tenant="alice")[1]["status"] == "not_connected"
+    assert stack.confirm(location, tenant="alice")[0] == 404
+
+
+def test_sweep_does_not_revoke_unconfirmed_tokens_of_a_company_another_tenant_is_connected_to(stack, monkeypatch):
+    # GIVEN Bob's tenant is connected to his company, and a forwarded link of Alice's was approved for it
+    bobs_company = stack.connect(tenant="bob")
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    stack.callback(stack.consent(started["authorizeUrl"], bobs_company))
+    pending = _pending_tokens()
+
+    # WHEN the sweep runs past the ticket's ten minutes
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+    swept = _sweep(stack)
+
+    # THEN the pending tokens are forgotten without a revoke (it would disconnect the app from Bob's company too)
+    assert (swept["revoked"], swept["forgotten"]) == (0, 1)
+    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], bobs_company) == "ok"
+    assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
+
+
+# -- issue 10: realmId from the callback --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("forged", ["12a4", "../1", "1 OR 1", "\u0661\u0662\u0663", "", "1" * 40])
+def test_callback_realm_id_not_digits_is_refused_before_the_code_is_spent(stack, forged):
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    before = stack.requests()["byEndpoint"].get("POST token", 0)
+
+    location = stack.callback({**query, "realmId": forged})
+
+    assert "result=error&reason=invalid_state" in location
+    assert stack.requests()["byEndpoint"].get("POST token", 0) == before
+    assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_callback_company_info_of_another_company_is_refused_and_keeps_nothing(stack, monkeypatch):
+    # GIVEN QuickBooks answers the CompanyInfo read with another company's id
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    monkeypatch.setattr(QuickBooksClient, "company_info", lambda self: {"Id": "1" + realm, "CompanyName": "Other"})
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN nothing is held for a confirm
+    assert location.endswith("result=error&reason=token_exchange_failed"), location
+    assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+# -- issue 10: a disconnect does not cut another tenant off ------------------------------------------------------
+
+
+def test_disconnect_skips_the_revoke_while_another_tenant_is_connected_to_the_same_company(stack):
+    # GIVEN two tenants connected to one QuickBooks company
+    realm = stack.connect(tenant="tA")
+    stack.connect(tenant="tB", realm_id=realm)
+    secrets_manager = boto3.client("secretsmanager")
+    a_tokens = json.loads(secrets_manager.get_secret_value(SecretId="books360-qbo/tokens/tA")["SecretString"])
+
+    # WHEN A switches the integration off
+    status, body = stack.api("PUT", "/quickbooks/connection", tenant="tA", body={"active": False})
+
+    # THEN A is disconnected and its tokens deleted here, but nothing was revoked at Intuit (a revoke disconnects
+    # the app from the whole company), and B still works
+    assert (status, body["status"], body["revoked"]) == (200, "not_connected", False)
+    assert "another" in body["detail"]
+    assert "books360-qbo/tokens/tA" not in _secret_names()
+    assert stack.emulator.state.oauth.check_access_token(a_tokens["accessToken"], realm) == "ok"
+    assert wiring.quickbooks_for("tB").company_info()["Id"] == realm
+
+    # AND the last tenant of the company to leave revokes as before
+    b_tokens = json.loads(secrets_manager.get_secret_value(SecretId="books360-qbo/tokens/tB")["SecretString"])
+    _, last = stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": False})
+    assert last["revoked"] is True
+    assert stack.emulator.state.oauth.check_access_token(b_tokens["accessToken"], realm) == "invalid"
+
+
+def test_sweep_goes_on_past_a_pending_connect_it_cannot_handle(stack, monkeypatch):
+    # GIVEN two unconfirmed connects, the first of which Secrets Manager will not read
+    realm = stack.company()
+    for tenant in ("tA", "tB"):
+        _, started = stack.api("PUT", "/quickbooks/connection", tenant=tenant, body={"active": True})
+        stack.callback(stack.consent(started["authorizeUrl"], realm))
+    broken = wiring.connect_ticket_store().expired(wiring.now() + timedelta(minutes=11))[0].digest
+    read = TokenVault.get_pending
+
+    def get_pending(self, digest):
+        if digest == broken:
+            raise RuntimeError("throttled")
+        return read(self, digest)
+
+    monkeypatch.setattr(TokenVault, "get_pending", get_pending)
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+
+    # WHEN the sweep runs
+    swept = _sweep(stack)
+
+    # THEN the other one was revoked and forgotten, and the failed one is left for the next sweep
+    assert (swept["revoked"], swept["forgotten"], swept["failed"]) == (1, 1, 1)
+    assert len([n for n in _secret_names() if "/pending/" in n]) == 1
+
+
+def test_confirm_whose_tokens_cannot_be_stored_is_a_503_and_can_be_confirmed_again(stack, monkeypatch):
+    # GIVEN a callback holding the tokens for a confirm, and Secrets Manager refusing the tenant's token write
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    vault = type(wiring.token_vault())
+    put = vault.put
+
+    def throttled(self, *args, **kwargs):
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "PutSecretValue")
+
+    monkeypatch.setattr(vault, "put", throttled)
+
+    # WHEN the UI confirms: THEN a 503 problem says try again, and the tenant is not connected without tokens
+    status, body = stack.confirm(location)
+    assert status == 503, body
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] != "connected"
+
+    # AND confirming again once Secrets Manager takes writes connects
+    monkeypatch.setattr(vault, "put", put)
+    status, body = stack.confirm(location)
+    assert (status, body["status"]) == (200, "connected"), body

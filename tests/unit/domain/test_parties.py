@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
@@ -19,12 +20,14 @@ from shared.domain.parties import (
     Party,
     PartyFilters,
     display_name_for,
+    legacy_marker_for,
     marker_for,
     same_display_name,
 )
 from shared.quickbooks.documents import party_document
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+TAG = hashlib.sha256(b"t1").hexdigest()[:16]
 KEY = cursor_key("client-secret")
 
 
@@ -102,9 +105,12 @@ def test_display_name_for_suffixes_are_the_contract_ones():
     assert display_name_for(VENDOR, "Acme", held_by_other_kind=True) == "Acme (Vendor)"
 
 
-def test_marker_for_names_the_books360_object():
-    assert marker_for(CUSTOMER, "c-17") == "Books360 client c-17"
-    assert marker_for(VENDOR, "v-3") == "Books360 vendor v-3"
+def test_marker_for_names_the_books360_object_and_its_tenant():
+    tag = hashlib.sha256(b"t1").hexdigest()[:16]
+    assert marker_for(CUSTOMER, "c-17", "t1") == f"Books360 client c-17 @{tag}"
+    assert marker_for(VENDOR, "v-3", "t1") == f"Books360 vendor v-3 @{tag}"
+    assert marker_for(CUSTOMER, "c-17", "t2") != marker_for(CUSTOMER, "c-17", "t1")
+    assert legacy_marker_for(CUSTOMER, "c-17") == "Books360 client c-17"
 
 
 def test_same_display_name_ignores_case_and_spaces():
@@ -123,12 +129,12 @@ def test_party_document_customer_maps_every_field_and_marks_it():
     )
 
     # WHEN it becomes a QuickBooks customer
-    document = party_document(CUSTOMER, client, "Acme Corp")
+    document = party_document(CUSTOMER, client, "Acme Corp", "t1")
 
     # THEN the contract's mapping holds, with our marker in Notes
     assert document == {
         "DisplayName": "Acme Corp",
-        "Notes": "Books360 client c-17",
+        "Notes": f"Books360 client c-17 @{TAG}",
         "CompanyName": "Acme Corp LLC",
         "PrimaryEmailAddr": {"Address": "ap@acme.example"},
         "PrimaryPhone": {"FreeFormNumber": "555-0100"},
@@ -145,9 +151,9 @@ def test_party_document_customer_maps_every_field_and_marks_it():
 def test_party_document_vendor_without_email_or_address_omits_them():
     vendor = party(VENDOR, party_id="v-3", name="Paper Supply", email=None)
 
-    document = party_document(VENDOR, vendor, "Paper Supply (Vendor)")
+    document = party_document(VENDOR, vendor, "Paper Supply (Vendor)", "t1")
 
-    assert document == {"DisplayName": "Paper Supply (Vendor)", "AcctNum": "Books360 vendor v-3"}
+    assert document == {"DisplayName": "Paper Supply (Vendor)", "AcctNum": f"Books360 vendor v-3 @{TAG}"}
 
 
 SCOPE = {"tenant": "t1", "list": "customers", "text": "", "status": "", "email": ""}

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from local_stack_fixtures import write_tiny_stack
 
@@ -16,7 +17,7 @@ from local.front import Front, create_app
 from local.runtime import Runtime
 from local.schedules import Scheduler
 from local.template import plan
-from local.tokens import mint_token
+from local.tokens import mint_token, verify_token
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers httpx2 for its TestClient; plain httpx, which the project pins, still works.
@@ -165,3 +166,45 @@ def test_no_answer_within_the_integration_timeout_is_503(
     answer = front_client.get("/open?sleep=0.6")
     assert answer.status_code == 503
     assert answer.json() == {"message": "Service Unavailable"}
+
+
+@pytest.mark.parametrize(("cookie_tenant", "status"), [(None, 200), ("t-other", 404)])
+def test_ui_stand_in_confirms_a_ticket_as_its_signed_in_user(
+    front_client: TestClient, monkeypatch: pytest.MonkeyPatch, cookie_tenant: str | None, status: int
+) -> None:
+    # GIVEN the API answers the confirm with ``status``, and records who asked
+    seen: list[dict[str, Any]] = []
+
+    async def post(self: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+        seen.append({"url": url, **kwargs})
+        return httpx.Response(status, json={"status": "connected"} if status == 200 else {"status": status})
+
+    monkeypatch.setattr(httpx.AsyncClient, "post", post)
+    if cookie_tenant:
+        front_client.cookies.set("books360_token", mint_token(cookie_tenant, secret=SECRET))
+
+    # WHEN the browser lands with result=confirm
+    try:
+        answer = front_client.get(
+            "/_local/ui/integrations/quickbooks",
+            params={"result": "confirm", "ticket": "tkt"},
+            follow_redirects=False,
+        )
+    finally:
+        front_client.cookies.clear()
+
+    # THEN it posted the ticket under its user's token (the demo tenant without a cookie), and shows the outcome
+    (call,) = seen
+    assert call["url"].endswith("/quickbooks/connection/confirm")
+    assert call["json"] == {"ticket": "tkt"}
+    claims = verify_token(call["headers"]["Authorization"].removeprefix("Bearer "), secret=SECRET)
+    assert claims["tenant_id"] == (cookie_tenant or "demo")
+    assert answer.status_code == 303
+    expected = "result=connected" if status == 200 else "result=error&reason=confirm_refused&status=404"
+    assert answer.headers["location"] == f"/_local/ui/integrations/quickbooks?{expected}"
+
+
+def test_ui_stand_in_shows_the_success_message(front_client: TestClient) -> None:
+    answer = front_client.get("/_local/ui/integrations/quickbooks", params={"result": "connected"})
+
+    assert "QuickBooks is connected." in answer.text

@@ -1,0 +1,118 @@
+"""Connect tickets: the callback's tokens held *pending* until the tenant that started the connect confirms.
+
+The authorize URL can be forwarded, so the browser that comes back from Intuit may not be the starter's. The
+callback exchanges the code, keeps the tokens in a pending secret (Secrets Manager, ``TokenVault.put_pending``)
+and answers a fresh single-use ticket; only ``POST /quickbooks/connection/confirm`` with the ticket *and* a
+token of the tenant that started the connect makes them the tenant's. The item here says whose the ticket is and
+which company it names; it is keyed by the ticket's SHA-256 (the raw value never rests in the table) and sits
+in the sparse index ``PENDINGCONNECT`` by expiry, so the sweep finds the unconfirmed ones without a scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.store.table import Table
+
+PENDING_INDEX = "PENDINGCONNECT"
+# DynamoDB's TTL is only the backstop of the sweep (which revokes first): a day after the ticket expired.
+_TTL_GRACE = timedelta(days=1)
+_SK = "CONNECTTICKET"
+
+
+def ticket_digest(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PendingConnect:
+    digest: str
+    tenant_id: str
+    state_digest: str
+    previous_status: str
+    realm_id: str
+    company_name: str
+    expires_at: datetime
+    confirmed: bool
+
+
+class ConnectTicketStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def put(
+        self,
+        ticket: str,
+        *,
+        tenant_id: str,
+        state_digest: str,
+        previous_status: str,
+        realm_id: str,
+        company_name: str,
+        expires_at: datetime,
+    ) -> PendingConnect:
+        """Hold a ticket until ``expires_at`` (the OAuth state's expiry: the ticket expires with the state)."""
+        digest = ticket_digest(ticket)
+        self.table.put(
+            {
+                "pk": _pk(digest),
+                "sk": _SK,
+                "tenantId": tenant_id,
+                "stateDigest": state_digest,
+                "previousStatus": previous_status,
+                "realmId": realm_id,
+                "companyName": company_name,
+                "ticketExpiresAt": expires_at.isoformat(),
+                "gsi1pk": PENDING_INDEX,
+                "gsi1sk": f"{expires_at.isoformat()}#{digest}",
+                "expiresAt": int((expires_at + _TTL_GRACE).timestamp()),
+            }
+        )
+        return PendingConnect(
+            digest, tenant_id, state_digest, previous_status, realm_id, company_name, expires_at, confirmed=False
+        )
+
+    def get(self, ticket: str) -> PendingConnect | None:
+        return _pending(self.table.get(_pk(ticket_digest(ticket)), _SK))
+
+    def confirm_action(self, digest: str) -> dict[str, Any]:
+        """A ``Table.transact`` action: the ticket is used (it exists and was not used yet), in the connect's own
+        transaction, so two confirms of one ticket connect once."""
+        update = self.table.update_action(
+            _pk(digest),
+            _SK,
+            set_values={"confirmed": True},
+            condition="attribute_exists(pk) AND attribute_not_exists(#confirmed)",
+        )
+        return {"Update": update}
+
+    def expired(self, now: datetime) -> list[PendingConnect]:
+        """The tickets past their lifetime, confirmed or not (the sweep forgets both, and revokes the others)."""
+        found = (_pending(item) for item in self.table.query_index(PENDING_INDEX))
+        return [pending for pending in found if pending is not None and pending.expires_at <= now]
+
+    def forget(self, digest: str) -> None:
+        self.table.delete(_pk(digest), _SK)
+
+
+def _pk(digest: str) -> str:
+    return f"CONNECTTICKET#{digest}"
+
+
+def _pending(item: dict[str, Any] | None) -> PendingConnect | None:
+    if item is None:
+        return None
+    return PendingConnect(
+        digest=str(item["pk"]).removeprefix("CONNECTTICKET#"),
+        tenant_id=item["tenantId"],
+        state_digest=item["stateDigest"],
+        previous_status=item["previousStatus"],
+        realm_id=item["realmId"],
+        company_name=item["companyName"],
+        expires_at=datetime.fromisoformat(item["ticketExpiresAt"]),
+        confirmed=bool(item.get("confirmed")),
+    )
