@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from shared import wiring
 from shared.domain.parties import PARTY_KINDS, PartyKind
@@ -139,3 +140,53 @@ def test_unreadable_body_is_400_not_valid_json(api):
 
     assert_problem(status, headers, problem, 400)
     assert problem["detail"] == "The request body is not valid JSON."
+
+
+# -- DynamoDB transaction conflicts ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def transaction_conflicts(aws, monkeypatch):
+    """Every transaction meets another writer's, as two "Update Lists" at once do in DynamoDB (moto runs them one
+    after the other and never cancels one): the count of transactions tried is kept."""
+    tried: list[int] = []
+
+    def cancelled(**arguments: Any) -> None:
+        tried.append(len(arguments["TransactItems"]))
+        reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (len(arguments["TransactItems"]) - 1)
+        error = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": reasons,
+        }
+        raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+
+    return lambda: monkeypatch.setattr(wiring.dynamodb_client(), "transact_write_items", cancelled) or tried
+
+
+def transacting_requests(stack: Stack) -> dict[str, tuple[str, str, str, Any]]:
+    settings = stack.api("GET", "/quickbooks/settings")[1]
+    assert settings["autoCreateInvoices"] is False
+    return {
+        "update-lists": ("list_refresh", "POST", "/quickbooks/lists/refresh", None),
+        "bulk-sync": ("bulk_sync", "POST", "/quickbooks/customers/bulk-sync", {"clientIds": ["p-1"]}),
+        # Turning automatic sync on marks the tenant for catch-up in the same transaction.
+        "settings": ("api", "PUT", "/quickbooks/settings", {**settings, "autoCreateInvoices": True}),
+    }
+
+
+@pytest.mark.parametrize("request_name", ["update-lists", "bulk-sync", "settings"])
+def test_transaction_conflict_is_503_problem_with_retry_after(api, transaction_conflicts, request_name):
+    # GIVEN a connected tenant, and DynamoDB cancelling every transaction for a conflict with another writer
+    api.connect()
+    seed(PARTY_KINDS["customer"], "p-1", "Acme Corp")
+    function, method, path, body = transacting_requests(api)[request_name]
+    tried = transaction_conflicts()
+
+    # WHEN the request writes its transaction
+    status, headers, problem = answer_of(api, function, method, path, body=body)
+
+    # THEN it is the 503 other conflicts get, to be retried in a moment (never a 500)
+    assert tried, "the request wrote no transaction"
+    assert_problem(status, headers, problem, 503)
+    assert problem["type"] == "/problems/storage-busy"
+    assert headers["retry-after"] == "1"
