@@ -190,3 +190,95 @@ def test_transaction_conflict_is_503_problem_with_retry_after(api, transaction_c
     assert_problem(status, headers, problem, 503)
     assert problem["type"] == "/problems/storage-busy"
     assert headers["retry-after"] == "1"
+
+
+# -- ids in paths and filters ------------------------------------------------------------------------------------
+
+# Every id a route takes from its path or a filter, with where it goes: (name, function, method, path, query, body).
+# "{id}" stands for the id sent.
+ID_ROUTES = [
+    ("clientId", "api", "GET", "/quickbooks/customers/{id}", None, None),
+    ("clientId", "api", "POST", "/quickbooks/customers/{id}/sync", None, {"create": True}),
+    ("clientId", "api", "DELETE", "/quickbooks/customers/{id}/sync", None, None),
+    ("vendorId", "api", "GET", "/quickbooks/vendors/{id}", None, None),
+    ("vendorId", "api", "POST", "/quickbooks/vendors/{id}/sync", None, {"create": True}),
+    ("vendorId", "api", "DELETE", "/quickbooks/vendors/{id}/sync", None, None),
+    ("invoiceId", "api", "GET", "/quickbooks/invoices/{id}/sync-preview", None, None),
+    ("invoiceId", "api", "GET", "/quickbooks/invoices/{id}/qb", None, None),
+    ("invoiceId", "api", "DELETE", "/quickbooks/invoices/{id}/qb-link", None, None),
+    ("invoiceId", "sync_invoice", "POST", "/quickbooks/invoices/{id}/sync", None, None),
+    ("jobId", "api", "GET", "/quickbooks/jobs/{id}", None, None),
+    ("client", "api", "GET", "/quickbooks/customers", "client", None),
+    ("vendor", "api", "GET", "/quickbooks/vendors", "vendor", None),
+    ("client", "api", "GET", "/quickbooks/invoices", "client", None),
+]
+ID_ROUTE_IDS = [f"{method} {path}{'?' + query if query else ''}" for _, _, method, path, query, _ in ID_ROUTES]
+
+
+def call_with_id(stack: Stack, route: tuple[Any, ...], given: str) -> tuple[int, dict[str, str], Any]:
+    _, function, method, path, query, body = route
+    if query:
+        return answer_of(stack, function, method, path, query={query: given}, body=body)
+    return answer_of(stack, function, method, path.replace("{id}", given), body=body)
+
+
+def test_id_routes_listed_here_are_every_id_parameter_openapi_documents():
+    document = json.loads((ROOT / "openapi.json").read_text())
+    names = {"clientId", "vendorId", "invoiceId", "jobId", "client", "vendor"}
+    documented = {
+        (parameter["name"], method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] in names and parameter["in"] in {"path", "query"}
+    }
+    listed = {
+        (name, method, path.replace("{id}", "{" + name + "}") if not query else path)
+        for name, _, method, path, query, _ in ID_ROUTES
+    }
+
+    assert listed == documented
+
+
+@pytest.mark.parametrize("route", ID_ROUTES, ids=ID_ROUTE_IDS)
+def test_every_id_parameter_documents_at_most_128_characters(route):
+    name, _, method, path, query, _ = route
+    document = json.loads((ROOT / "openapi.json").read_text())
+    path = path if query else path.replace("{id}", "{" + name + "}")
+    (parameter,) = [p for p in document["paths"][path][method.lower()]["parameters"] if p["name"] == name]
+    schema = parameter["schema"]
+    strings = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
+
+    assert [s["maxLength"] for s in strings] == [128]
+
+
+@pytest.mark.parametrize("route", ID_ROUTES, ids=ID_ROUTE_IDS)
+@pytest.mark.parametrize("length", [129, 1025, 4000])
+def test_id_over_128_characters_is_422_naming_it_and_writes_nothing(api, dynamodb_key_limits, route, length):
+    # GIVEN a connected tenant with a linked client (so there is something to write), and DynamoDB's key limits
+    realm = api.connect()
+    seed(PARTY_KINDS["customer"], "p-1", "Acme Corp")
+    assert api.api("POST", "/quickbooks/customers/p-1/sync", body={"create": True})[0] == 200
+    before = dict(api.requests(realm)["byEndpoint"])
+
+    # WHEN the id is longer than any Books360 id
+    status, headers, problem = call_with_id(api, route, "x" * length)
+
+    # THEN the route refuses it before it becomes a key DynamoDB refuses (a 500), and nothing changed
+    assert_problem(status, headers, problem, 422)
+    assert [e["field"] for e in problem["errors"]] == [route[0]]
+    assert dict(api.requests(realm)["byEndpoint"]) == before
+    assert [i["status"] for i in api.api("GET", "/quickbooks/customers")[1]["items"]] == ["synced"]
+
+
+@pytest.mark.parametrize("route", ID_ROUTES, ids=ID_ROUTE_IDS)
+def test_id_of_128_characters_is_looked_up(api, dynamodb_key_limits, route):
+    api.connect()
+
+    status, headers, answer = call_with_id(api, route, "x" * 128)
+
+    # A filter matches nothing; an id names nothing the tenant has.
+    if route[4]:
+        assert (status, answer["items"]) == (200, []), answer
+    else:
+        assert_problem(status, headers, answer, 404)
