@@ -3,6 +3,7 @@ handlers, with DynamoDB in moto and QuickBooks the emulator."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from shared.domain.parties import PARTY_KINDS, PartyKind
 from shared.services.books360_events import apply_event
 from tests.conftest import load_function
 from tests.integration.conftest import Stack
+from tests.support.events import LambdaContext, http_event
 from tools.openapi import ROOT
 
 PROBLEM = "application/problem+json"
@@ -140,6 +142,39 @@ def test_unreadable_body_is_400_not_valid_json(api):
 
     assert_problem(status, headers, problem, 400)
     assert problem["detail"] == "The request body is not valid JSON."
+
+
+@pytest.mark.parametrize(("function", "method", "path"), BODY_ROUTES, ids=ROUTE_IDS)
+def test_body_that_is_not_json_by_its_content_type_is_400_on_every_route(api, function, method, path):
+    headers = {"content-type": "text/plain"}
+    status, headers, problem = answer_of(api, function, method, path, body='{"create": true}', headers=headers)
+
+    assert_problem(status, headers, problem, 400)
+    assert "application/json" in problem["detail"]
+
+
+def base64_event(method: str, path: str, body: str) -> dict[str, Any]:
+    return {**http_event(method, path, body=body, claims={"sub": "user", "tenant_id": "t1"}), "isBase64Encoded": True}
+
+
+NOT_UTF8 = base64.b64encode(b'{"a": "\xff\xfe"}').decode()
+
+
+@pytest.mark.parametrize(
+    ("function", "method", "path", "body"),
+    [
+        *((*route, NOT_UTF8) for route in BODY_ROUTES),
+        *((*route, "!!!not base64") for route in BODY_ROUTES),
+        # The webhook reads its body as bytes (a bad signature over any bytes is a 401), but they must be base64.
+        ("webhook", "POST", "/quickbooks/webhooks", "!!!not base64"),
+    ],
+    ids=[*(f"not-utf8-{r}" for r in ROUTE_IDS), *(f"not-base64-{r}" for r in ROUTE_IDS), "not-base64-webhook"],
+)
+def test_base64_body_that_is_not_utf8_text_is_400(api, function, method, path, body):
+    answer = api.functions[function].lambda_handler(base64_event(method, path, body), LambdaContext())
+    headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
+
+    assert_problem(answer["statusCode"], headers, json.loads(answer["body"]), 400)
 
 
 # -- DynamoDB transaction conflicts ------------------------------------------------------------------------------
