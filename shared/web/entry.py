@@ -10,12 +10,14 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from shared.errors import BadRequest, FieldError, InvalidInput
 from shared.observability import logger, metrics, tracer
-from shared.web.problems import register_problem_handlers
+from shared.web.problems import NOT_JSON, register_problem_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from aws_lambda_powertools.event_handler.api_gateway import Router
+    from aws_lambda_powertools.event_handler import Response
+    from aws_lambda_powertools.event_handler.api_gateway import Route, Router
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -46,6 +48,23 @@ def read_json_object(text: str) -> dict[str, Any]:
     return document
 
 
+def json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A route that takes a body takes JSON: Powertools also reads form and multipart bodies into the model (a
+    multipart ``qbCustomerId=58`` would link a customer), which no client of this API sends.
+
+    Runs after Powertools' validation (which always runs first), before the route: nothing is written either way.
+    """
+    route: Route | None = app.context.get("_route")
+    content_type = app.current_event.headers.get("content-type", "").strip()
+    if route is not None and route.dependant.body_params and content_type and not _is_json(content_type):
+        raise BadRequest(NOT_JSON)
+    return next_middleware(app)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "application/json"
+
+
 def _nests_deeper_than(document: Any, limit: int) -> bool:
     """Whether objects and arrays nest more than ``limit`` levels (walked without recursion)."""
     pending: list[tuple[Any, int]] = [(document, 1)]
@@ -74,6 +93,7 @@ def http_app(*routers: Router) -> APIGatewayHttpResolver:
     """A resolver that validates input against the route signatures and answers errors as problems."""
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_object)
     register_problem_handlers(app)
+    app.use([json_bodies_only])
     for router in routers:
         app.include_router(router)
     return app

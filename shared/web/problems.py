@@ -34,6 +34,7 @@ AWS_BUSY_CODES = frozenset(
     }
 )
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+NOT_JSON = "The request body must be JSON (Content-Type: application/json)."
 
 
 def problem_response(error: AppError) -> Response[str]:
@@ -101,7 +102,7 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
-        return problem_response(BadRequest("The request body must be JSON (Content-Type: application/json)."))
+        return problem_response(BadRequest(NOT_JSON))
 
     @app.exception_handler([UnicodeDecodeError, binascii.Error])
     def _undecodable(error: ValueError) -> Response[str]:

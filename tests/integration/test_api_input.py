@@ -144,13 +144,54 @@ def test_unreadable_body_is_400_not_valid_json(api):
     assert problem["detail"] == "The request body is not valid JSON."
 
 
-@pytest.mark.parametrize(("function", "method", "path"), BODY_ROUTES, ids=ROUTE_IDS)
-def test_body_that_is_not_json_by_its_content_type_is_400_on_every_route(api, function, method, path):
-    headers = {"content-type": "text/plain"}
-    status, headers, problem = answer_of(api, function, method, path, body='{"create": true}', headers=headers)
+def multipart(**fields: str) -> tuple[str, str]:
+    parts = "".join(f'--b\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items())
+    return "multipart/form-data; boundary=b", parts + "--b--\r\n"
 
+
+@pytest.mark.parametrize(("function", "method", "path"), BODY_ROUTES, ids=ROUTE_IDS)
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        ("text/plain", '{"create": true}', {400}),
+        ("application/x-www-form-urlencoded", "create=true&active=true", {400, 422}),
+        (*multipart(create="true", active="true"), {400, 422}),
+    ],
+    ids=["text", "form", "multipart"],
+)
+def test_body_that_is_not_json_by_its_content_type_is_4xx_on_every_route(
+    api, function, method, path, content_type, body, expected
+):
+    headers = {"content-type": content_type}
+    status, headers, problem = answer_of(api, function, method, path, body=body, headers=headers)
+
+    assert status in expected, problem
+    assert_problem(status, headers, problem, status)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[k.plural for k in KINDS])
+def test_sync_with_multipart_body_is_400_and_links_nothing(api, kind):
+    # GIVEN a connected company with an object the party could be linked to
+    realm = api.connect()
+    seed(kind, "p-1", "Acme Corp")
+    token = api.http.post("/_admin/tokens", json={"realmId": realm}).json()["access_token"]
+    created = api.http.post(
+        f"/v3/company/{realm}/{kind.qb_entity.lower()}",
+        json={"DisplayName": "Acme Corp"},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    assert created.status_code == 200, created.text
+    content_type, body = multipart(**{kind.qb_id_field: created.json()[kind.qb_entity]["Id"]})
+
+    # WHEN the link comes as a form, not JSON
+    status, headers, problem = answer_of(
+        api, "api", "POST", f"/quickbooks/{kind.plural}/p-1/sync", body=body, headers={"content-type": content_type}
+    )
+
+    # THEN it is refused and the party stays unsynced
     assert_problem(status, headers, problem, 400)
-    assert "application/json" in problem["detail"]
+    status, page = api.api("GET", f"/quickbooks/{kind.plural}")
+    assert [(i[kind.id_field], i["status"]) for i in page["items"]] == [("p-1", "unsynced")]
 
 
 def base64_event(method: str, path: str, body: str) -> dict[str, Any]:
