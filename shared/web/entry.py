@@ -54,7 +54,7 @@ def json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddlewar
 
     Runs after Powertools' validation (which always runs first), before the route: nothing is written either way.
     """
-    route: Route | None = app.context.get("_route")
+    route: Route | None = app.context.get("_route")  # where Powertools' own validation finds the route
     content_type = app.current_event.headers.get("content-type", "").strip()
     if route is not None and route.dependant.body_params and content_type and not _is_json(content_type):
         raise BadRequest(NOT_JSON)
