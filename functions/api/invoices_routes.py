@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import Field
 
 from shared import wiring
 from shared.domain.invoices import Action, InvoiceStatus, SyncStatus, created_date
+from shared.domain.types import MAX_ID_LENGTH
 from shared.errors import FieldError, InvalidInput
 from shared.services import invoices as service
 from shared.store.invoices import InvoiceFilters
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 
 router = Router()
 
+# Ids go into DynamoDB keys: at most MAX_ID_LENGTH characters, as every Books360 id (a longer one is a 422).
+InvoiceId = Annotated[str, Path(alias="invoiceId", min_length=1, max_length=MAX_ID_LENGTH)]
+ClientFilter = Annotated[
+    str | None,
+    Query(max_length=MAX_ID_LENGTH, description="The client's id exactly, or part of its name (any case)"),
+]
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page, 1 to 100")]
 Cursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
 
@@ -191,7 +198,7 @@ class QuickBooksViewOut(ApiModel):
 
 @router.get("/quickbooks/invoices", summary="Books360 invoices with their QuickBooks sync state, filtered, paged")
 def list_invoices(
-    client: Annotated[str | None, Query(description="The client's id exactly, or part of its name (any case)")] = None,
+    client: ClientFilter = None,
     dateFrom: Annotated[date | None, Query(description="Created on or after")] = None,  # noqa: N803 - contract name
     dateTo: Annotated[date | None, Query(description="Created on or before")] = None,  # noqa: N803
     syncStatus: Annotated[SyncStatus | None, Query()] = None,  # noqa: N803
@@ -215,24 +222,24 @@ def list_invoices(
 
 
 @router.get("/quickbooks/invoices/<invoiceId>/sync-preview", summary="What Sync with QB would write; writes nothing")
-def sync_preview(invoiceId: str) -> SyncPreviewOut:  # noqa: N803 - the contract's path parameter name
+def sync_preview(invoice_id: InvoiceId) -> SyncPreviewOut:
     tenant_id = tenant_id_of(router)
     quickbooks = partial(wiring.quickbooks_for, tenant_id)
     preview = service.preview_sync(
-        quickbooks, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoiceId, now=wiring.now()
+        quickbooks, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoice_id, now=wiring.now()
     )
     return SyncPreviewOut.of(preview)
 
 
 @router.get("/quickbooks/invoices/<invoiceId>/qb", summary="View QB Info: the linked QuickBooks objects, read live")
-def view_in_quickbooks(invoiceId: str) -> QuickBooksViewOut:  # noqa: N803
+def view_in_quickbooks(invoice_id: InvoiceId) -> QuickBooksViewOut:
     tenant_id = tenant_id_of(router)
     quickbooks = partial(wiring.quickbooks_for, tenant_id)
-    seen = service.view_in_quickbooks(quickbooks, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoiceId)
+    seen = service.view_in_quickbooks(quickbooks, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoice_id)
     return QuickBooksViewOut.of(seen)
 
 
 @router.delete("/quickbooks/invoices/<invoiceId>/qb-link", summary="Unlink; nothing changes in QuickBooks")
-def unlink(invoiceId: str) -> Response[None]:  # noqa: N803
-    service.unlink(wiring.invoice_stores(), tenant_id=tenant_id_of(router), invoice_id=invoiceId)
+def unlink(invoice_id: InvoiceId) -> Response[None]:
+    service.unlink(wiring.invoice_stores(), tenant_id=tenant_id_of(router), invoice_id=invoice_id)
     return Response(status_code=204)

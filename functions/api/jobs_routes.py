@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
 from shared import wiring
 from shared.domain.jobs import ItemStatus, JobStatus
+from shared.domain.types import MAX_ID_LENGTH
 from shared.services import jobs as jobs_service
 from shared.web import ApiModel, tenant_id_of
 
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     from shared.domain.jobs import Job, JobItem
 
 router = Router()
+
+# Ids go into DynamoDB keys: at most MAX_ID_LENGTH characters, as every Books360 id (a longer one is a 422).
+JobId = Annotated[str, Path(alias="jobId", min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 class JobItemOut(ApiModel):
@@ -59,5 +64,5 @@ class JobOut(ApiModel):
 
 
 @router.get("/quickbooks/jobs/<jobId>", summary="A bulk job's progress and each item's outcome")
-def get_job(jobId: str) -> JobOut:  # noqa: N803 - the contract's path parameter name
-    return JobOut.of(jobs_service.get_job(wiring.job_store(), tenant_id_of(router), jobId))
+def get_job(job_id: JobId) -> JobOut:
+    return JobOut.of(jobs_service.get_job(wiring.job_store(), tenant_id_of(router), job_id))

@@ -21,7 +21,7 @@ from pydantic import Field, StrictBool, model_validator
 
 from shared import wiring
 from shared.domain.parties import CUSTOMER, VENDOR, LinkStatus, PartyFilters
-from shared.domain.types import QbId  # noqa: TC001 - pydantic reads it at run time
+from shared.domain.types import MAX_ID_LENGTH, QbId
 from shared.services import parties as service
 from shared.web import ApiModel, QuickBooksObject, tenant_id_of
 
@@ -30,14 +30,17 @@ if TYPE_CHECKING:
 
 router = Router()
 
-PartyFilter = Annotated[str | None, Query(description="The id exactly, or part of the name (any case)")]
+# Ids go into DynamoDB keys: at most MAX_ID_LENGTH characters, as every Books360 id (a longer one is a 422).
+PartyFilter = Annotated[
+    str | None, Query(max_length=MAX_ID_LENGTH, description="The id exactly, or part of the name (any case)")
+]
 StatusFilter = Annotated[Literal["synced", "unsynced"] | None, Query()]
 EmailFilter = Annotated[str | None, Query(description="Part of the email (any case)")]
 Search = Annotated[str | None, Query(max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page, 1 to 100")]
 Cursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
-ClientId = Annotated[str, Path(alias="clientId")]
-VendorId = Annotated[str, Path(alias="vendorId")]
+ClientId = Annotated[str, Path(alias="clientId", min_length=1, max_length=MAX_ID_LENGTH)]
+VendorId = Annotated[str, Path(alias="vendorId", min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 # -- the models, written once with neutral names -----------------------------------------------------------------

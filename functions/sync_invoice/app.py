@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime  # noqa: TC003 - pydantic reads the model's annotations at run time
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from shared import wiring
+from shared.domain.types import MAX_ID_LENGTH
 from shared.services import invoices as service
 from shared.web import ApiModel, http_app, http_handler, tenant_id_of
 
 router = Router()
+
+# Ids go into DynamoDB keys: at most MAX_ID_LENGTH characters, as every Books360 id (a longer one is a 422).
+InvoiceId = Annotated[str, Path(alias="invoiceId", min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 class InvoiceSyncedOut(ApiModel):
@@ -32,11 +38,11 @@ class InvoiceSyncedOut(ApiModel):
 
 
 @router.post("/quickbooks/invoices/<invoiceId>/sync", summary="Write the invoice and its payments to QuickBooks")
-def sync(invoiceId: str) -> InvoiceSyncedOut:  # noqa: N803 - the contract's path parameter name
+def sync(invoice_id: InvoiceId) -> InvoiceSyncedOut:
     tenant_id = tenant_id_of(router)
     with wiring.quickbooks_for(tenant_id) as qbo:
         synced = service.sync_invoice(
-            qbo, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoiceId, now=wiring.now()
+            qbo, wiring.invoice_stores(), tenant_id=tenant_id, invoice_id=invoice_id, now=wiring.now()
         )
     return InvoiceSyncedOut.of(synced)
 

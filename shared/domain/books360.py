@@ -8,9 +8,9 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain.types import Money  # noqa: TC001 - pydantic needs it at run time
+from shared.domain.types import BooksId, Money  # noqa: TC001 - pydantic needs it at run time
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+Id = BooksId
 CustomValue = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) else str(v))]
 """QuickBooks custom fields are strings; Books360 may send a number."""
 

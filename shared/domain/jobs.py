@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
 
-from shared.domain.types import TenantId  # noqa: TC001 - pydantic needs it at run time
+from shared.domain.types import BooksId, TenantId  # noqa: TC001 - pydantic needs it at run time
 
 MAX_BULK_ITEMS = 30
 """The guide's "Bulk Change" limit: at most 30 objects in one request."""
 
-ItemId = Annotated[str, Field(min_length=1, max_length=128)]
+ItemId = BooksId
 
 
 def _distinct(ids: list[str]) -> list[str]:

@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-TenantId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+MAX_ID_LENGTH = 128
+"""Every Books360 id (tenant, client, vendor, invoice, payment, job) is at most this long, wherever it comes from:
+an event, a body, a path or a filter. Ids go into DynamoDB keys, and a sort key over 1 KB is refused there."""
+
+BooksId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+"""A Books360 id in a model (an event's, a bulk request's); route parameters declare ``MAX_ID_LENGTH`` themselves."""
+
+TenantId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 """One Books360 account; only ever taken from the verified token."""
 
 QbId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]

@@ -138,15 +138,17 @@ def signature_matches(raw_body: bytes, signature: str | None, verifier_token: st
     """``intuit-signature`` is base64(HMAC-SHA256(verifier token, raw body)); compared in constant time."""
     if not signature or not verifier_token:
         return False
-    expected = base64.b64encode(hmac.new(verifier_token.encode(), raw_body, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(expected, signature.strip())
+    expected = base64.b64encode(hmac.new(verifier_token.encode(), raw_body, hashlib.sha256).digest())
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a TypeError, so a 500), and a header
+    # is whatever the sender put there.
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "surrogatepass"))
 
 
 def parse_events(raw_body: bytes) -> list[ChangeEvent]:
     """The CloudEvents array (Intuit's current format) or the classic ``eventNotifications`` document."""
     try:
         document = json.loads(raw_body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested a few thousand levels deep
         raise UnreadablePayload("the body is not JSON") from exc
     if isinstance(document, list):
         return [_cloudevent(item) for item in document]

@@ -53,6 +53,7 @@ from shared.domain.invoices import (
 )
 from shared.domain.jobs import InvoiceDeletionMessage
 from shared.domain.parties import CUSTOMER, display_name_for
+from shared.domain.types import MAX_ID_LENGTH
 from shared.errors import AppError, Busy, Conflict, FieldError, InvalidInput, NotFound, QuickBooksRejected
 from shared.observability import logger, metrics
 from shared.quickbooks import documents, models
@@ -895,13 +896,11 @@ def deletion_runner(stores: InvoiceStores) -> Callable[[QuickBooksClient, Invoic
 # -- shared checks ---------------------------------------------------------------------------------------------
 
 
-MAX_ID = 128
-"""Books360 ids are at most 128 characters; a longer one names nothing (and would be too long a DynamoDB key)."""
-
-
 def _check_id(invoice_id: str) -> None:
-    if not 0 < len(invoice_id) <= MAX_ID:
-        raise NotFound(f"No invoice {invoice_id[:MAX_ID]}...")
+    """The routes refuse a longer id (422); a caller inside (a message, an event) is told it names nothing, before
+    it becomes a DynamoDB key too long for DynamoDB."""
+    if not 0 < len(invoice_id) <= MAX_ID_LENGTH:
+        raise NotFound(f"No invoice {invoice_id[:MAX_ID_LENGTH]}...")
 
 
 def _invoice(stores: InvoiceStores, tenant_id: str, invoice_id: str) -> StoredInvoice:

@@ -26,6 +26,12 @@ MAX_READ = 2000
 READ_BUDGET = 10_000
 
 
+BUSY_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+"""Cancellation reasons that mean "another writer or too much at once": the same transaction may be retried."""
+
+
 class ConditionFailed(Exception):
     """A conditional write found the item in another state than the condition required.
 
@@ -281,14 +287,16 @@ class Table:
 
     def write_together(self, puts: Iterable[Mapping[str, Any]], deletes: Iterable[tuple[str, str]] = ()) -> None:
         """Put and delete items in one transaction, all or none (DynamoDB: at most 100 items and 4 MB)."""
-        actions: list[dict[str, Any]] = [{"Put": {"TableName": self.name, "Item": self.to_dynamo(i)}} for i in puts]
-        actions += [{"Delete": {"TableName": self.name, "Key": self._key(pk, sk)}} for pk, sk in deletes]
-        self.client.transact_write_items(TransactItems=actions)
+        self.transact([*(self.put_action(item) for item in puts), *(self.delete_action(pk, sk) for pk, sk in deletes)])
 
     def transact(self, actions: Iterable[Mapping[str, Any]]) -> None:
         """Run ``{"Update": update_action(...)}`` / ``{"Put": ...}`` / ``{"Delete": ...}`` actions all or none.
 
-        Raises ``TransactionRefused`` naming which actions' conditions failed (in the order given).
+        Every transaction of the table runs here, so a cancellation is told apart in this one place: a condition of
+        ours that failed raises ``TransactionRefused`` naming which actions' conditions failed (in the order
+        given); a conflict with another writer or a throttle (two "Update Lists" at once) raises ``StorageBusy``,
+        the 503 with ``Retry-After`` the caller may simply retry; anything else (a key DynamoDB refuses) is raised
+        as it came, a defect of ours.
         """
         try:
             self.client.transact_write_items(TransactItems=list(actions))
@@ -296,10 +304,11 @@ class Table:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" not in reasons:
-                # A conflict with another writer or a throttle, not a condition of ours: worth a retry.
+            if "ConditionalCheckFailed" in reasons:
+                raise TransactionRefused(reasons) from exc
+            if not reasons or BUSY_REASONS.intersection(reasons):
                 raise StorageBusy() from exc
-            raise TransactionRefused(reasons) from exc
+            raise
 
     def put_action(self, item: Mapping[str, Any], *, new: bool = False) -> dict[str, Any]:
         """A ``transact`` action putting ``item``; with ``new``, only if no item has its key yet."""

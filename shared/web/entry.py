@@ -2,28 +2,99 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 
 from shared import deadline as invocation
+from shared.errors import BadRequest, FieldError, InvalidInput
 from shared.observability import logger, metrics, tracer
-from shared.web.problems import register_problem_handlers
+from shared.web.problems import NOT_JSON, register_problem_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from aws_lambda_powertools.event_handler.api_gateway import Router
+    from aws_lambda_powertools.event_handler import Response
+    from aws_lambda_powertools.event_handler.api_gateway import Route, Router
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
+MAX_BODY_DEPTH = 32
+"""Objects and arrays nested deeper than this are refused unread: no body of the contract nests past 4."""
+
+
+def read_json_object(text: str) -> dict[str, Any]:
+    """Every request body of every route: a JSON object, or a typed error (400 unreadable, 422 not an object).
+
+    The resolver parses a body only for a route that declares one, so this is the one place bodies are read.
+    Powertools would take the first element of an array as the object (it unwraps lists for form fields), and
+    a body nested a few thousand levels deep exhausts the parser's recursion (a RecursionError, not a
+    JSONDecodeError): both are answered here, before any route runs.
+    """
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise BadRequest(f"The request body nests deeper than {MAX_BODY_DEPTH} levels.") from None
+    except ValueError:
+        raise BadRequest("The request body is not valid JSON.") from None
+    if _nests_deeper_than(document, MAX_BODY_DEPTH):
+        raise BadRequest(f"The request body nests deeper than {MAX_BODY_DEPTH} levels.")
+    if not isinstance(document, dict):
+        message = f"must be a JSON object, not {_json_kind(document)}"
+        raise InvalidInput(f"The request body {message}.", errors=[FieldError("body", message)])
+    return document
+
+
+def json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A route that takes a body takes JSON: Powertools also reads form and multipart bodies into the model (a
+    multipart ``qbCustomerId=58`` would link a customer), which no client of this API sends.
+
+    Runs after Powertools' validation (which always runs first), before the route: nothing is written either way.
+    """
+    route: Route | None = app.context.get("_route")  # where Powertools' own validation finds the route
+    content_type = app.current_event.headers.get("content-type", "").strip()
+    if route is not None and route.dependant.body_params and content_type and not _is_json(content_type):
+        raise BadRequest(NOT_JSON)
+    return next_middleware(app)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "application/json"
+
+
+def _nests_deeper_than(document: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels (walked without recursion)."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
+
 
 def http_app(*routers: Router) -> APIGatewayHttpResolver:
     """A resolver that validates input against the route signatures and answers errors as problems."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_object)
     register_problem_handlers(app)
+    app.use([json_bodies_only])
     for router in routers:
         app.include_router(router)
     return app

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from botocore.exceptions import ClientError
 
 from shared.errors import AppError, BadRequest, FieldError, InvalidInput, NotFound, StorageBusy
 from shared.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
@@ -29,6 +34,7 @@ AWS_BUSY_CODES = frozenset(
     }
 )
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+NOT_JSON = "The request body must be JSON (Content-Type: application/json)."
 
 
 def problem_response(error: AppError) -> Response[str]:
@@ -71,6 +77,18 @@ def validation_problem(errors: Iterable[dict[str, Any]]) -> AppError:
     return InvalidInput("The request has invalid fields.", errors=field_errors)
 
 
+def body_unreadable(event: Mapping[str, Any]) -> bool:
+    """Whether the event's body cannot be read as text: base64 that is not, or bytes that are not UTF-8."""
+    body = event.get("body")
+    if not body or not event.get("isBase64Encoded"):
+        return False
+    try:
+        base64.b64decode(body).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError alike
+        return True
+    return False
+
+
 def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
     """Map typed errors, validation failures, unknown routes and anything unexpected to problem answers."""
 
@@ -82,6 +100,18 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
     def _invalid_request(error: RequestValidationError) -> Response[str]:
         return problem_response(validation_problem(error.errors()))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
+        return problem_response(BadRequest(NOT_JSON))
+
+    @app.exception_handler([UnicodeDecodeError, binascii.Error])
+    def _undecodable(error: ValueError) -> Response[str]:
+        # Reading the body decodes it before any route runs (a route reading it raw, the webhook, decodes it too);
+        # only a body that fails the same way is the caller's doing, anything else is ours.
+        if body_unreadable(app.current_event.raw_event):
+            return problem_response(BadRequest("The request body is not valid base64-encoded UTF-8 text."))
+        return unexpected_response(error)
+
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
         path = app.current_event.path
@@ -89,13 +119,18 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in AWS_BUSY_CODES:
-            logger.warning("aws busy", code=error.response["Error"]["Code"])
-            return problem_response(StorageBusy())
-        # The details go to the log only; the caller learns nothing about our internals.
-        logger.exception("unhandled error", error_type=type(error).__name__)
-        return Response(
-            status_code=500,
-            content_type=PROBLEM_JSON,
-            body=json.dumps({"type": "about:blank", "title": "Internal error", "status": 500}),
-        )
+        return unexpected_response(error)
+
+
+def unexpected_response(error: Exception) -> Response[str]:
+    """AWS being busy is a 503 to retry; anything else is a 500 that tells the caller nothing of our internals."""
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in AWS_BUSY_CODES:
+        logger.warning("aws busy", code=error.response["Error"]["Code"])
+        return problem_response(StorageBusy())
+    # The details go to the log only; the caller learns nothing about our internals.
+    logger.exception("unhandled error", error_type=type(error).__name__)
+    return Response(
+        status_code=500,
+        content_type=PROBLEM_JSON,
+        body=json.dumps({"type": "about:blank", "title": "Internal error", "status": 500}),
+    )

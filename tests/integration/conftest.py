@@ -98,3 +98,19 @@ def stack(aws, emulator, http, monkeypatch) -> Stack:  # noqa: F811 - the import
             for name in ("api", "oauth_callback", "list_refresh", "webhook", "sync_invoice", "connect_sweep")
         },
     )
+
+
+@pytest.fixture
+def dynamodb_key_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB's key size limits (a sort key of at most 1024 bytes) on reads and single-item writes too: moto
+    checks them on PutItem only, and answers a GetItem with an over-long key as if nothing were stored."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("get_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def checked(self, table_name, keys, *args, _original=original, **kwargs):
+            self.get_table(table_name)._validate_key_sizes(keys)
+            return _original(self, table_name, keys, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, checked)

@@ -355,24 +355,10 @@ def test_list_invoices_date_to_the_last_day_of_year_9999_returns_200(stack, real
     assert listing(stack, dateFrom="2026-01-01", dateTo="9999-12-31")[1]["items"][0]["invoiceId"] == "i-1"
 
 
-@pytest.fixture
-def dynamodb_key_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB's key size limits (a sort key of at most 1024 bytes) on reads and single-item writes too: moto
-    checks them on PutItem only, and answers a GetItem with an over-long key as if nothing were stored."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in ("get_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def checked(self, table_name, keys, *args, _original=original, **kwargs):
-            self.get_table(table_name)._validate_key_sizes(keys)
-            return _original(self, table_name, keys, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, checked)
-
-
 @pytest.mark.parametrize("length", [129, 200, 1100])
-def test_invoice_id_over_128_characters_returns_404_problem_everywhere(stack, realm, qb, dynamodb_key_limits, length):
+def test_invoice_id_over_128_characters_returns_422_problem_naming_it_everywhere(
+    stack, realm, qb, dynamodb_key_limits, length
+):
     # GIVEN a synced invoice, and an id longer than any Books360 id
     client()
     publish_invoice("i-1")
@@ -388,13 +374,14 @@ def test_invoice_id_over_128_characters_returns_404_problem_everywhere(stack, re
         "qb-link": stack.call("api", "DELETE", f"/quickbooks/invoices/{invoice_id}/qb-link"),
     }
 
-    # THEN each is a 404 problem (never a 500), and nothing was written
+    # THEN each is a 422 problem naming the id (never a 500: a key DynamoDB refuses), and nothing was written
     for route, answer in answers.items():
-        assert answer["statusCode"] == 404, (route, answer)
+        assert answer["statusCode"] == 422, (route, answer)
         headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
         assert headers.get("content-type") == "application/problem+json", (route, headers)
         problem = json.loads(answer["body"])
-        assert (problem["type"], problem["status"]) == ("/problems/not-found", 404), (route, problem)
+        assert (problem["type"], problem["status"]) == ("/problems/invalid-input", 422), (route, problem)
+        assert [e["field"] for e in problem["errors"]] == ["invoiceId"], (route, problem)
     assert writes(qb_calls_since(before, calls(stack, realm))) == {}
     assert row(stack, "i-1")["syncStatus"] == "synced"
     assert len(qb.invoices()) == 1

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 
+import pytest
+
 from shared import wiring
 from shared.services.books360_events import apply_event
 from shared.store.webhook_events import WebhookEventStore
@@ -99,6 +101,29 @@ def test_webhook_without_signature_is_401(stack):
     answer = stack.call("webhook", "POST", "/quickbooks/webhooks", tenant=None, body=body.decode())
 
     assert answer["statusCode"] == 401
+
+
+@pytest.mark.parametrize(
+    "signature", ["é" * 44, "sïgnature", "\u2603", "\ud800"], ids=["accents", "mixed", "snowman", "surrogate"]
+)
+def test_webhook_with_non_ascii_signature_is_401_problem_and_records_nothing(stack, signature):
+    realm = stack.connect()
+    body = json.dumps([cloudevent(realm)]).encode()
+    headers = {"intuit-signature": signature}
+
+    answer = stack.call("webhook", "POST", "/quickbooks/webhooks", tenant=None, body=body.decode(), headers=headers)
+
+    assert answer["statusCode"] == 401, answer
+    assert answer["headers"]["Content-Type"] == "application/problem+json"
+    assert json.loads(answer["body"])["type"] == "/problems/unauthorized"
+    assert wiring.webhook_event_store().recorded("t1") == []
+
+
+def test_webhook_signed_body_nested_thousands_deep_is_400_problem(stack):
+    status, problem = deliver(stack, None, raw=b"[" * 5000 + b"]" * 5000)
+
+    assert status == 400, problem
+    assert problem["type"] == "/problems/bad-request"
 
 
 def test_webhook_of_unknown_company_is_acknowledged_and_ignored(stack):

@@ -45,6 +45,29 @@ def test_transact_failed_condition_is_refused_with_reasons():
     assert raised.value.reasons == ["ConditionalCheckFailed", "None"]
 
 
+def test_write_together_conflict_with_another_writer_is_busy():
+    table = Table("t", CancellingClient("TransactionConflict", None))
+
+    with pytest.raises(StorageBusy):
+        table.write_together([{"pk": "p", "sk": "a"}], [("p", "b")])
+
+
+@pytest.mark.parametrize("code", ["ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"])
+def test_transact_throttled_is_busy(code):
+    with pytest.raises(StorageBusy):
+        Table("t", CancellingClient(None, code)).transact([{"Update": {}}, {"Update": {}}])
+
+
+def test_transact_refused_for_another_reason_is_raised_as_it_came():
+    table = Table("t", CancellingClient("ValidationError", None))
+
+    with pytest.raises(ClientError) as raised:
+        table.transact([{"Update": {}}, {"Update": {}}])
+
+    assert not isinstance(raised.value, StorageBusy)
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+
 # -- against moto: conditional delete, ADD, budgeted paging --------------------------------------------------
 
 
