@@ -24,6 +24,7 @@ KINDS = list(PARTY_KINDS.values())
 # Every route that takes a body, and the function that serves it (template.yaml).
 BODY_ROUTES = [
     ("api", "PUT", "/quickbooks/connection"),
+    ("api", "POST", "/quickbooks/connection/confirm"),
     ("api", "PUT", "/quickbooks/settings"),
     ("api", "POST", "/quickbooks/customers/p-1/sync"),
     ("api", "POST", "/quickbooks/vendors/p-1/sync"),
