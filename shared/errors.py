@@ -108,6 +108,14 @@ class NameTaken(Conflict):
         return {self.field: self.qb_id}
 
 
+class UnsupportedMediaType(AppError):
+    """A request body sent as something other than JSON (``text/plain``, a form, multipart)."""
+
+    status = 415
+    type = "/problems/unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class InvalidInput(AppError):
     status = 422
     type = "/problems/invalid-input"

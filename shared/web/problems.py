@@ -6,10 +6,21 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from botocore.exceptions import ClientError
 
-from shared.errors import AppError, BadRequest, FieldError, InvalidInput, NotFound, StorageBusy
+from shared.errors import (
+    AppError,
+    BadRequest,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    StorageBusy,
+    UnsupportedMediaType,
+)
 from shared.observability import logger
 
 if TYPE_CHECKING:
@@ -29,6 +40,8 @@ AWS_BUSY_CODES = frozenset(
     }
 )
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+MULTIPART = "multipart/form-data"
+NOT_JSON = "Send the request body as application/json."
 
 
 def problem_response(error: AppError) -> Response[str]:
@@ -82,6 +95,10 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
     def _invalid_request(error: RequestValidationError) -> Response[str]:
         return problem_response(validation_problem(error.errors()))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return problem_response(UnsupportedMediaType(NOT_JSON))
+
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
         path = app.current_event.path
@@ -92,6 +109,9 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
         if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in AWS_BUSY_CODES:
             logger.warning("aws busy", code=error.response["Error"]["Code"])
             return problem_response(StorageBusy())
+        unreadable = _unreadable_body(app, error)
+        if unreadable is not None:
+            return problem_response(unreadable)
         # The details go to the log only; the caller learns nothing about our internals.
         logger.exception("unhandled error", error_type=type(error).__name__)
         return Response(
@@ -99,3 +119,16 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
             content_type=PROBLEM_JSON,
             body=json.dumps({"type": "about:blank", "title": "Internal error", "status": 500}),
         )
+
+
+def _unreadable_body(app: APIGatewayHttpResolver, error: Exception) -> AppError | None:
+    """Powertools' body parsing raises bare errors for bytes that are not UTF-8 (the JSON body is decoded before
+    it is parsed) and for a ``multipart/form-data`` type without a boundary (parsed before the route says it
+    wants JSON): the caller's fault, a 400 and a 415, not our 500 (found by tests/e2e/test_fuzz_openapi.py).
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return BadRequest("The request body is not valid JSON (not UTF-8).")
+    content_type = str(app.current_event.headers.get("content-type") or "").strip().lower()
+    if isinstance(error, ValueError) and content_type.startswith(MULTIPART):
+        return UnsupportedMediaType(NOT_JSON)
+    return None

@@ -1,0 +1,50 @@
+"""What the schemathesis fuzz (test_fuzz_openapi.py) found, kept as plain requests through the local stack."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# Every route that reads a JSON body, with a body it would accept.
+BODY_ROUTES = [
+    ("PUT", "/quickbooks/connection", b'{"active": false}'),
+    ("PUT", "/quickbooks/settings", b'{"splitInvoice": false}'),
+    ("POST", "/quickbooks/customers/c-1/sync", b'{"qbCustomerId": "1"}'),
+    ("POST", "/quickbooks/vendors/v-1/sync", b'{"qbVendorId": "1"}'),
+    ("POST", "/quickbooks/customers/bulk-sync", b'{"clientIds": ["c-1"]}'),
+    ("POST", "/quickbooks/vendors/bulk-sync", b'{"vendorIds": ["v-1"]}'),
+    ("POST", "/quickbooks/invoices/bulk-sync", b'{"invoiceIds": ["i-1"]}'),
+]
+ROUTE_IDS = [f"{method} {path}" for method, path, _ in BODY_ROUTES]
+
+
+def problem(answer) -> dict:
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.text
+    body: dict = answer.json()
+    assert body["status"] == answer.status_code
+    return body
+
+
+@pytest.mark.parametrize(("method", "path", "body"), BODY_ROUTES, ids=ROUTE_IDS)
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/xml"])
+def test_a_body_that_is_not_json_is_a_415(local_stack, method, path, body, content_type):
+    # Found: text/plain was a 500 (Powertools' RequestUnsupportedContentType), multipart/form-data without a
+    # boundary a 500 (its parser's ValueError).
+    with local_stack.client(f"fuzz-{uuid.uuid4().hex[:8]}") as api:
+        answer = api.request(method, path, content=body, headers={"Content-Type": content_type})
+
+    assert answer.status_code == 415, answer.text
+    assert problem(answer)["type"] == "/problems/unsupported-media-type"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), BODY_ROUTES, ids=ROUTE_IDS)
+def test_a_body_that_is_not_utf8_is_a_400(local_stack, method, path, body):
+    # Found: the bytes b'B\xff' as application/json were a 500 (UnicodeDecodeError before JSON parsing).
+    with local_stack.client(f"fuzz-{uuid.uuid4().hex[:8]}") as api:
+        answer = api.request(method, path, content=b"B\xff", headers={"Content-Type": "application/json"})
+
+    assert answer.status_code == 400, answer.text
+    assert problem(answer)["type"] == "/problems/bad-request"
