@@ -1,0 +1,197 @@
+"""Fuzzing every operation of openapi.json over the local stack with schemathesis (issue 10, "Fuzz it").
+
+Each operation gets schemathesis' examples, coverage and fuzzing phases (valid and invalid input), a bounded,
+derandomized number of examples (the same cases every run), sent with a valid token of a tenant of its own, so
+nothing it writes, unlinks or disconnects touches the demo tenant or another test's. Each answer must be:
+
+- no 5xx but a 503 (busy, retry), and none of those unless documented;
+- a documented status and Content-Type, with a body that matches its documented schema (openapi.json);
+- every 4xx an ``application/problem+json``.
+
+``KNOWN_FINDINGS`` lists the 500s issue 10 names that other changes are fixing: a failure one of them explains is
+reported (a warning naming its bullet) and tolerated; any other failure fails the test. Empty it when they have
+landed and the fuzz is strict again. What the fuzz found and was fixed stays as plain regression tests in
+test_fuzz_findings_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from local.demo import books360_entries
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+# Per operation and phase; the whole module runs in about a minute on two cores (27 operations).
+MAX_EXAMPLES = 25
+REQUEST_TIMEOUT = 35.0  # above the HTTP API's 30 s integration limit: a hung function is its 503, not ours
+ID_LIMIT = 128  # the stored ids' bound (issue 10: ids in paths and filters)
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True},
+        "phases": {
+            # Methods no route has (TRACE, QUERY...) are API Gateway's own answer, not one of our functions'.
+            "coverage": {"unexpected-methods": []},
+            "stateful": {"enabled": False},
+        },
+    }
+)
+schema = schemathesis.openapi.from_path(ROOT / "openapi.json", config=CONFIG)
+
+
+def problem_json_on_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
+    """api-contract.md, Conventions: every error is an RFC 9457 problem."""
+    if 400 <= response.status_code < 500:
+        content_type = (response.headers.get("content-type") or [""])[0]
+        if not content_type.startswith("application/problem+json"):
+            raise Failure(
+                operation=case.operation.label,
+                title="4xx is not application/problem+json",
+                message=f"{response.status_code} with Content-Type {content_type!r}: {response.text[:200]}",
+            )
+    return None
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    problem_json_on_4xx,
+]
+
+
+# --- known findings: issue 10's "No input makes a 500" bullets, being fixed elsewhere -------------------------
+
+
+def _json_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_json_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_json_depth(v) for v in value), default=0)
+    return 0
+
+
+def _sent_json(case: Any) -> tuple[bool, Any]:
+    """Whether the case sent a JSON body, and that body."""
+    if case.operation.body is None or not case.operation.body or case.media_type not in (None, "application/json"):
+        return False, None
+    if isinstance(case.body, (bytes, bytearray)):
+        try:
+            return True, json.loads(case.body)
+        except ValueError:
+            return False, None
+    return case.body is not None or "body" in type(case).__dict__, case.body
+
+
+def deeply_nested(case: Any, response: Any) -> bool:
+    sent, body = _sent_json(case)
+    return sent and _json_depth(body) > 64
+
+
+def not_an_object(case: Any, response: Any) -> bool:
+    sent, body = _sent_json(case)
+    return sent and not isinstance(body, dict)
+
+
+def over_long_id(case: Any, response: Any) -> bool:
+    values = list((case.path_parameters or {}).values())
+    values += [v for k, v in (case.query or {}).items() if k in ("client", "vendor")]
+    return any(len(str(v)) > ID_LIMIT for v in values)
+
+
+def non_ascii_signature(case: Any, response: Any) -> bool:
+    signature = (case.headers or {}).get("intuit-signature")
+    return case.path == "/quickbooks/webhooks" and signature is not None and not str(signature).isascii()
+
+
+def lists_conflict(case: Any, response: Any) -> bool:
+    return case.path == "/quickbooks/lists/refresh" and response.status_code == 500
+
+
+@dataclass(frozen=True)
+class Known:
+    bullet: str
+    explains: Callable[[Any, Any], bool]
+
+
+KNOWN_FINDINGS = [
+    Known("No input makes a 500: a deeply nested JSON body", deeply_nested),
+    Known("No input makes a 500: a body that is not a JSON object is a 422 and writes nothing", not_an_object),
+    Known("No input makes a 500: ids over 128 characters in paths and filters", over_long_id),
+    Known("No input makes a 500: a non-ASCII intuit-signature header", non_ascii_signature),
+    Known("No input makes a 500: a DynamoDB transaction conflict is a 503", lists_conflict),
+]
+
+
+def describe(case: Any, response: Any) -> str:
+    curl = case.as_curl_command(headers={k: v for k, v in response.request.headers.items() if k != "Authorization"})
+    return f"{curl}\n-> {response.status_code} {response.headers.get('content-type')} {response.text[:300]}"
+
+
+# --- the fuzz ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_tenant(local_stack) -> dict[str, Any]:
+    """A tenant of its own with a few Books360 clients, vendors and invoices (lists answer items, not only [])."""
+    tenant = f"fuzz-{uuid.uuid4().hex[:12]}"
+    entries = books360_entries(tenant)
+    clients = [e for e in entries if e["DetailType"] == "ClientUpserted"][:6]
+    client_ids = {json.loads(e["Detail"])["clientId"] for e in clients}
+    vendors = [e for e in entries if e["DetailType"] == "VendorUpserted"][:3]
+    invoices = [
+        e for e in entries if e["DetailType"] == "InvoiceUpserted" and json.loads(e["Detail"])["clientId"] in client_ids
+    ][:6]
+    seed = clients + vendors + invoices
+    for start in range(0, len(seed), 10):  # PutEvents takes at most 10 entries
+        answer = httpx.post(
+            f"{local_stack.api_url}/_local/events", json={"Entries": seed[start : start + 10]}, timeout=60
+        )
+        assert answer.status_code == 200 and answer.json()["FailedEntryCount"] == 0, answer.text
+    return {"base_url": local_stack.api_url, "headers": {"Authorization": f"Bearer {local_stack.token(tenant)}"}}
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_answers_as_documented(case, fuzz_tenant):
+    response = case.call(
+        base_url=fuzz_tenant["base_url"],
+        headers=fuzz_tenant["headers"],
+        allow_redirects=False,
+        timeout=REQUEST_TIMEOUT,
+    )
+    try:
+        case.validate_response(response, checks=CHECKS, headers=fuzz_tenant["headers"])
+    except FailureGroup as group:
+        known = next((k for k in KNOWN_FINDINGS if k.explains(case, response)), None)
+        if known is None:
+            raise
+        titles = ", ".join(sorted({f.title for f in group.exceptions}))
+        warnings.warn(f"known finding ({known.bullet}): {titles}\n{describe(case, response)}", stacklevel=1)
