@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from local.demo import books360_entries
+from tests.e2e.oauth import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -153,8 +154,9 @@ def describe(case: Any, response: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def fuzz_tenant(local_stack) -> dict[str, Any]:
-    """A tenant of its own with a few Books360 clients, vendors and invoices (lists answer items, not only [])."""
+def fuzz_company(local_stack) -> dict[str, Any]:
+    """A tenant of its own with a few Books360 clients, vendors and invoices (lists answer items, not only []),
+    connected to a QuickBooks company of its own (the calls that reach QuickBooks are fuzzed too)."""
     tenant = f"fuzz-{uuid.uuid4().hex[:12]}"
     entries = books360_entries(tenant)
     clients = [e for e in entries if e["DetailType"] == "ClientUpserted"][:6]
@@ -169,6 +171,18 @@ def fuzz_tenant(local_stack) -> dict[str, Any]:
             f"{local_stack.api_url}/_local/events", json={"Entries": seed[start : start + 10]}, timeout=60
         )
         assert answer.status_code == 200 and answer.json()["FailedEntryCount"] == 0, answer.text
+    realm_id = connect(local_stack, tenant)
+    return {"tenant": tenant, "realmId": realm_id}
+
+
+@pytest.fixture
+def fuzz_tenant(local_stack, fuzz_company) -> dict[str, Any]:
+    """The fuzz tenant, connected again before each operation (PUT /quickbooks/connection may have disconnected it)."""
+    tenant, realm_id = fuzz_company["tenant"], fuzz_company["realmId"]
+    with local_stack.client(tenant) as api:
+        status = api.get("/quickbooks/connection").json().get("status")
+    if status != "connected":
+        connect(local_stack, tenant, realm_id)
     return {"base_url": local_stack.api_url, "headers": {"Authorization": f"Bearer {local_stack.token(tenant)}"}}
 
 
