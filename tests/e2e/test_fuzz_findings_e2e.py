@@ -48,3 +48,22 @@ def test_a_body_that_is_not_utf8_is_a_400(local_stack, method, path, body):
 
     assert answer.status_code == 400, answer.text
     assert problem(answer)["type"] == "/problems/bad-request"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/quickbooks/customers/a%0Ab",
+        "/quickbooks/vendors/a%0Ab/sync",
+        "/quickbooks/invoices/a%0Ab/sync-preview",
+        "/quickbooks/jobs/a%0D%0Ab",
+    ],
+)
+def test_an_id_with_a_newline_reaches_the_function(local_stack, path):
+    # Found: the local front's catch-all route (Starlette's `path`, `.*`) stopped at a newline, so such a path
+    # matched no route and got Starlette's own 404 text/plain; API Gateway hands it to the function.
+    with local_stack.client(f"fuzz-{uuid.uuid4().hex[:8]}") as api:
+        answer = api.get(path)
+
+    assert answer.status_code == 404, answer.text
+    assert problem(answer)["type"] == "/problems/not-found"
