@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import uuid
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -67,3 +72,56 @@ def test_an_id_with_a_newline_reaches_the_function(local_stack, path):
 
     assert answer.status_code == 404, answer.text
     assert problem(answer)["type"] == "/problems/not-found"
+
+
+def post_signed(stack, body) -> httpx.Response:
+    """Intuit's delivery of ``body``, signed with the local stack's verifier token."""
+    raw = json.dumps(body).encode()
+    signature = base64.b64encode(hmac.new(b"local-verifier-token", raw, hashlib.sha256).digest()).decode()
+    return httpx.post(
+        f"{stack.api_url}/quickbooks/webhooks",
+        content=raw,
+        headers={"Content-Type": "application/json", "intuit-signature": signature},
+        timeout=30.0,
+    )
+
+
+def cloudevent(**fields) -> list[dict]:
+    return [
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "intuit.fuzz",
+            "type": "qbo.customer.created.v1",
+            "time": "2026-11-30T10:00:00.000Z",
+            "intuitentityid": "1",
+            "intuitaccountid": "9341455533954647",
+            **fields,
+        }
+    ]
+
+
+def classic(change) -> dict:
+    return {"eventNotifications": [{"realmId": "9341455533954647", "dataChangeEvent": change}]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a CloudEvent whose time is not a string: pydantic's ValidationError building the event
+        *(cloudevent(time=time) for time in ([], {}, 5, 1.5, True)),
+        # a classic notification of another shape: AttributeError / TypeError while reading it
+        classic(True),
+        classic("x"),
+        classic({"entities": 5}),
+        classic({"entities": {"name": "Customer"}}),
+        classic({"entities": [{"name": 7, "id": "1", "operation": "Delete"}]}),
+        classic({"entities": [{"name": "Customer", "id": "1", "operation": ["Delete"]}]}),
+    ],
+)
+def test_a_signed_payload_of_another_shape_is_a_400(local_stack, body):
+    # Found: each of these, correctly signed, was a 500.
+    answer = post_signed(local_stack, body)
+
+    assert answer.status_code == 400, answer.text
+    assert problem(answer)["type"] == "/problems/bad-request"
