@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import uuid
 import warnings
 import zlib
@@ -34,6 +35,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -101,14 +103,14 @@ def _json_depth(value: Any) -> int:
 
 def _sent_json(case: Any) -> tuple[bool, Any]:
     """Whether the case sent a JSON body, and that body."""
-    if case.operation.body is None or not case.operation.body or case.media_type not in (None, "application/json"):
+    if isinstance(case.body, NotSet) or (case.media_type or "application/json") != "application/json":
         return False, None
-    if isinstance(case.body, (bytes, bytearray)):
+    if isinstance(case.body, (bytes, bytearray, str)):
         try:
             return True, json.loads(case.body)
         except ValueError:
             return False, None
-    return case.body is not None or "body" in type(case).__dict__, case.body
+    return True, case.body
 
 
 def deeply_nested(case: Any, response: Any) -> bool:
@@ -149,6 +151,10 @@ KNOWN_FINDINGS = [
     Known("No input makes a 500: a non-ASCII intuit-signature header", non_ascii_signature),
     Known("No input makes a 500: a DynamoDB transaction conflict is a 503", lists_conflict),
 ]
+
+
+# FUZZ_STRICT=1 tolerates none of them (to see whether they are gone before emptying the list).
+STRICT = os.environ.get("FUZZ_STRICT", "") not in ("", "0")
 
 
 def describe(case: Any, response: Any) -> str:
@@ -232,7 +238,7 @@ def test_every_operation_answers_as_documented(case, fuzz_tenant, fuzz_company):
     try:
         case.validate_response(response, checks=CHECKS, headers=fuzz_tenant["headers"])
     except FailureGroup as group:
-        known = next((k for k in KNOWN_FINDINGS if k.explains(case, response)), None)
+        known = None if STRICT else next((k for k in KNOWN_FINDINGS if k.explains(case, response)), None)
         if known is None:
             raise
         titles = ", ".join(sorted({f.title for f in group.exceptions}))
