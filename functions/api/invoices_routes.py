@@ -17,7 +17,7 @@ from shared.domain.invoices import Action, InvoiceStatus, SyncStatus, created_da
 from shared.errors import FieldError, InvalidInput
 from shared.services import invoices as service
 from shared.store.invoices import InvoiceFilters
-from shared.web import ApiModel, MoneyOut, QuickBooksObject, tenant_id_of
+from shared.web import ApiModel, IsoDate, MoneyOut, QuickBooksObject, tenant_id_of
 
 if TYPE_CHECKING:
     from shared.domain.invoices import PartPlan, PaymentPlan
@@ -192,8 +192,8 @@ class QuickBooksViewOut(ApiModel):
 @router.get("/quickbooks/invoices", summary="Books360 invoices with their QuickBooks sync state, filtered, paged")
 def list_invoices(
     client: Annotated[str | None, Query(description="The client's id exactly, or part of its name (any case)")] = None,
-    dateFrom: Annotated[date | None, Query(description="Created on or after")] = None,  # noqa: N803 - contract name
-    dateTo: Annotated[date | None, Query(description="Created on or before")] = None,  # noqa: N803
+    dateFrom: Annotated[IsoDate | None, Query(description="Created on or after")] = None,  # noqa: N803 - contract name
+    dateTo: Annotated[IsoDate | None, Query(description="Created on or before")] = None,  # noqa: N803
     syncStatus: Annotated[SyncStatus | None, Query()] = None,  # noqa: N803
     limit: Limit = 25,
     cursor: Cursor = None,

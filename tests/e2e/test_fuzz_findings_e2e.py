@@ -125,3 +125,14 @@ def test_a_signed_payload_of_another_shape_is_a_400(local_stack, body):
 
     assert answer.status_code == 400, answer.text
     assert problem(answer)["type"] == "/problems/bad-request"
+
+
+@pytest.mark.parametrize(("name", "value"), [("dateFrom", "0"), ("dateTo", "86400"), ("dateFrom", "2026-6-1")])
+def test_a_list_date_that_is_not_yyyy_mm_dd_is_a_422_naming_it(local_stack, name, value):
+    # Found (schemathesis' negative_data_rejection, run once by hand): dateFrom=0 was read as a Unix time
+    # (1970-01-01) and answered 200.
+    with local_stack.client(f"fuzz-{uuid.uuid4().hex[:8]}") as api:
+        answer = api.get("/quickbooks/invoices", params={name: value})
+
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in problem(answer)["errors"]] == [name]
