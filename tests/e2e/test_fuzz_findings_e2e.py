@@ -91,7 +91,8 @@ def test_an_id_with_a_newline_reaches_the_function(local_stack, path):
 def post_signed(stack, body) -> httpx.Response:
     """Intuit's delivery of ``body``, signed with the local stack's verifier token."""
     raw = json.dumps(body).encode()
-    signature = base64.b64encode(hmac.new(b"local-verifier-token", raw, hashlib.sha256).digest()).decode()
+    verifier = stack.env.get("QBO_WEBHOOK_VERIFIER") or "local-verifier-token"
+    signature = base64.b64encode(hmac.new(verifier.encode(), raw, hashlib.sha256).digest()).decode()
     return httpx.post(
         f"{stack.api_url}/quickbooks/webhooks",
         content=raw,

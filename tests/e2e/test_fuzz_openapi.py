@@ -250,7 +250,7 @@ def test_every_operation_answers_as_documented(case, fuzz_tenant, fuzz_company):
 # meets its 401. Here Intuit's two formats are generated with any JSON in any place, signed as Intuit signs them.
 
 WEBHOOK_EXAMPLES = 300
-VERIFIER = "local-verifier-token"  # QBO_WEBHOOK_VERIFIER's default, which the local_stack fixture keeps
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -310,8 +310,10 @@ def webhook_bodies(realm_id: str) -> st.SearchStrategy[Any]:
     return st.one_of(classic, st.lists(_or_any(cloudevent), max_size=3), JSON)
 
 
-def sign(raw: bytes) -> str:
-    return base64.b64encode(hmac.new(VERIFIER.encode(), raw, hashlib.sha256).digest()).decode()
+def sign(stack, raw: bytes) -> str:
+    """Intuit's ``intuit-signature``: under the stack's verifier token (``QBO_WEBHOOK_VERIFIER``, or its default)."""
+    verifier = stack.env.get("QBO_WEBHOOK_VERIFIER") or "local-verifier-token"
+    return base64.b64encode(hmac.new(verifier.encode(), raw, hashlib.sha256).digest()).decode()
 
 
 @settings(
@@ -328,7 +330,7 @@ def test_signed_webhook_payloads_answer_as_documented(local_stack, fuzz_company,
     answer = httpx.post(
         f"{local_stack.api_url}/quickbooks/webhooks",
         content=raw,
-        headers={"Content-Type": "application/json", "intuit-signature": sign(raw)},
+        headers={"Content-Type": "application/json", "intuit-signature": sign(local_stack, raw)},
         timeout=REQUEST_TIMEOUT,
     )
     content_type = answer.headers.get("content-type", "")
