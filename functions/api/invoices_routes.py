@@ -18,7 +18,7 @@ from shared.domain.types import MAX_ID_LENGTH
 from shared.errors import FieldError, InvalidInput
 from shared.services import invoices as service
 from shared.store.invoices import InvoiceFilters
-from shared.web import ApiModel, MoneyOut, QuickBooksObject, tenant_id_of
+from shared.web import ApiModel, IsoDate, MoneyOut, QuickBooksObject, tenant_id_of
 
 if TYPE_CHECKING:
     from shared.domain.invoices import PartPlan, PaymentPlan
@@ -199,8 +199,8 @@ class QuickBooksViewOut(ApiModel):
 @router.get("/quickbooks/invoices", summary="Books360 invoices with their QuickBooks sync state, filtered, paged")
 def list_invoices(
     client: ClientFilter = None,
-    dateFrom: Annotated[date | None, Query(description="Created on or after")] = None,  # noqa: N803 - contract name
-    dateTo: Annotated[date | None, Query(description="Created on or before")] = None,  # noqa: N803
+    dateFrom: Annotated[IsoDate | None, Query(description="Created on or after")] = None,  # noqa: N803 - contract name
+    dateTo: Annotated[IsoDate | None, Query(description="Created on or before")] = None,  # noqa: N803
     syncStatus: Annotated[SyncStatus | None, Query()] = None,  # noqa: N803
     limit: Limit = 25,
     cursor: Cursor = None,

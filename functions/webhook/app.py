@@ -30,6 +30,7 @@ class WebhookAck(ApiModel):
         "(that event is not recorded: Intuit's retry applies it)."
     ),
     responses={
+        200: {"description": "Acknowledged: how many events, how many new, how many ignored"},
         401: {"description": "The signature does not match the body"},
         400: {"description": "Not an Intuit payload"},
         503: {"description": "An event concerns an invoice being synced; deliver again"},

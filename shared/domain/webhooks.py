@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.domain.invoices import SyncStatus
 
@@ -176,18 +176,27 @@ def _cloudevent(item: Any) -> ChangeEvent:
         )
     except KeyError as exc:
         raise UnreadablePayload(f"a CloudEvent lacks {exc.args[0]}") from exc
+    except ValidationError as exc:  # "time": [] or 5 is no Intuit event (it was a 500: found by the fuzz)
+        raise UnreadablePayload("a CloudEvent's time is not a string") from exc
 
 
 def _classic(note: Any) -> list[ChangeEvent]:
     if not isinstance(note, dict) or "realmId" not in note:
         raise UnreadablePayload("a notification lacks realmId")
-    entities = (note.get("dataChangeEvent") or {}).get("entities") or []
+    # Any other shape ("dataChangeEvent": true, "entities": 5, "name": 7) is no Intuit notification (each was a 500:
+    # found by tests/e2e/test_fuzz_openapi.py).
+    change = note.get("dataChangeEvent") or {}
+    entities = (change.get("entities") if isinstance(change, dict) else change) or []
+    if not isinstance(entities, list):
+        raise UnreadablePayload("dataChangeEvent.entities is not a list")
     events = []
     for entity in entities:
         try:
             parts = [str(note["realmId"]), entity["name"], str(entity["id"]), entity["operation"]]
         except (KeyError, TypeError) as exc:
             raise UnreadablePayload("an entity lacks name, id or operation") from exc
+        if not isinstance(parts[1], str) or not isinstance(parts[3], str):
+            raise UnreadablePayload("an entity's name or operation is not a string")
         last_updated = str(entity.get("lastUpdated", ""))
         # The classic format has no event id: the same change always hashes to the same one.
         digest = hashlib.sha256("|".join([*parts, last_updated]).encode()).hexdigest()[:32]

@@ -14,7 +14,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from botocore.exceptions import ClientError
 
-from shared.errors import AppError, BadRequest, FieldError, InvalidInput, NotFound, StorageBusy
+from shared.errors import (
+    AppError,
+    BadRequest,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    StorageBusy,
+)
 from shared.observability import logger
 
 if TYPE_CHECKING:
@@ -34,6 +41,7 @@ AWS_BUSY_CODES = frozenset(
     }
 )
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+MULTIPART = "multipart/form-data"
 NOT_JSON = "The request body must be JSON (Content-Type: application/json)."
 
 
@@ -119,6 +127,11 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
+        content_type = str(app.current_event.headers.get("content-type") or "").strip().lower()
+        if isinstance(error, ValueError) and content_type.startswith(MULTIPART):
+            # Powertools parses a multipart body before the route says it wants JSON, and a type without a
+            # boundary raises a bare ValueError: the caller's doing (found by tests/e2e/test_fuzz_openapi.py).
+            return problem_response(BadRequest(NOT_JSON))
         return unexpected_response(error)
 
 
