@@ -95,7 +95,7 @@ FUNCTIONS = lambda_functions()
 def test_every_template_function_is_checked():
     resources = plan(LocalConfig()).functions
 
-    assert set(FUNCTIONS) == set(resources) and len(FUNCTIONS) == 8
+    assert set(FUNCTIONS) == set(resources) and len(FUNCTIONS) == 9
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
