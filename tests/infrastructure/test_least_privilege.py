@@ -2,9 +2,10 @@
 is throttled and logs each request without its headers or body.
 
 What each function uses was read from its code (``functions/<name>``, what it reaches through ``shared/wiring.py``,
-``shared/store``, ``shared/services``) and checked by recording every AWS call the integration tests make per
-function. A transaction (TransactWriteItems) needs the action of each of its parts: there is no IAM action of its
-own.
+``shared/store``, ``shared/services``); the integration tests check it the other way round: every AWS call a
+function makes there must be one its policies allow (``tests.support.iam``). This file pins the grants, so none
+grows unnoticed. A transaction (TransactWriteItems) needs the action of each of its parts: there is no IAM action
+of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.iam import Recorder
 from tests.support.template import load_template
 
 # What SAM's policy templates grant (https://github.com/aws/serverless-application-model, policy_templates.json).
@@ -217,3 +219,28 @@ def test_the_http_api_logs_each_request_as_json_without_headers_or_body():
     assert variables, "the format logs nothing of the request"
     assert not [v for v in variables if re.search(r"header|body|querystring|authorization", v, re.IGNORECASE)]
     assert not re.search(r"\$(request|input|stageVariables)", logs["Format"])
+
+
+@pytest.mark.parametrize(
+    ("function", "call", "allowed"),
+    [
+        ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/app-AbCdEf"), True),
+        ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/apple-AbCdEf"), False),
+        ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
+        ("WebhookFunction", ("dynamodb:Scan", "table"), False),
+        ("WebhookFunction", ("dynamodb:Query", "table/index/gsi1"), True),
+        ("SyncInvoiceFunction", ("dynamodb:Query", "table/index/gsi1"), False),
+        ("SyncInvoiceFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), True),
+        ("OAuthCallbackFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
+        ("OAuthCallbackFunction", ("secretsmanager:CreateSecret", "books360-qbo/tokens/pending/abc-AbCdEf"), True),
+        ("BulkSyncFunction", ("sqs:ChangeMessageVisibility", "BulkQueue"), True),
+        ("ApiFunction", ("sqs:SendMessageBatch", "BulkQueue"), False),
+        ("AutoSyncFunction", ("sqs:SendMessageBatch", "BulkQueue"), True),
+    ],
+)
+def test_the_integration_tests_check_calls_against_the_grants(function, call, allowed):
+    # The recorder behind every integration test (tests/integration/conftest.py: least_privilege)
+    recorder = Recorder()
+    recorder.calls = {function: {call}}
+
+    assert (recorder.violations() == {}) is allowed
