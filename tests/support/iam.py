@@ -81,9 +81,20 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> list[tuple[s
         return [(f"secretsmanager:{operation}", f"{name}-AbCdEf")]
     if service == "sqs":
         url = params.get("QueueUrl")
-        queue = next((q for env, q in QUEUES.items() if url and os.environ.get(env) == url), str(url))
-        return [(f"sqs:{operation}", queue)]
+        return [(f"sqs:{operation}", _queue(str(url)))]
     return [(f"{service}:{operation}", "*")]
+
+
+def _queue(url: str) -> str:
+    """The template queue a URL is, by the function environment (or the settings built from it: a test may have
+    put the environment back since)."""
+    from shared import wiring  # noqa: PLC0415 - the package under test, imported only when a queue is named
+
+    settings = wiring.settings()
+    for env, queue in QUEUES.items():
+        if url in (os.environ.get(env), getattr(settings, env.lower(), None)):
+            return queue
+    return url
 
 
 class Recorder:
