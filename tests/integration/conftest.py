@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 import boto3
@@ -15,6 +15,10 @@ from shared import wiring
 from tests.conftest import load_function
 from tests.emulator.conftest import RunningEmulator, emulator, http  # noqa: F401 - fixtures used by these tests
 from tests.support.events import LambdaContext, http_event
+from tests.support.iam import recording
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PUBLIC_API_URL = "http://127.0.0.1:3999"
 UI_BASE_URL = "http://ui.test"
@@ -72,6 +76,14 @@ class Stack:
     def requests(self, realm_id: str | None = None) -> dict[str, Any]:
         params = {"realmId": realm_id} if realm_id else {}
         return dict(self.http.get("/_admin/requests", params=params).json())
+
+
+@pytest.fixture(autouse=True)
+def least_privilege() -> Iterator[None]:
+    """Every AWS call a function makes in a test is one template.yaml grants that function (``tests.support.iam``)."""
+    with recording() as recorder:
+        yield
+    assert not recorder.violations(), f"calls template.yaml does not allow: {recorder.violations()}"
 
 
 @pytest.fixture

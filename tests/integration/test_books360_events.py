@@ -166,6 +166,29 @@ def test_malformed_event_does_not_stop_the_next_one(aws, lambda_context):
     assert send("ClientUpserted", client(1), lambda_context)["status"] == "applied"
 
 
+@pytest.mark.parametrize(
+    "tenant",
+    ["t1#CLIENT#c-9", "t1 ", "../t2", "t\n1", "x" * 129, "", 42, None],
+    ids=["key-separator", "space", "path", "newline", "too-long", "empty", "number", "null"],
+)
+@pytest.mark.parametrize("detail_type", ["ClientUpserted", "VendorUpserted", "InvoiceUpserted", "InvoiceDeleted"])
+def test_a_malformed_tenant_id_is_rejected_like_the_tokens_and_writes_nothing(aws, lambda_context, detail_type, tenant):
+    # GIVEN an otherwise valid event whose tenantId the JWT check would refuse (shared.domain.types.TenantId)
+    detail = {
+        "ClientUpserted": client(1),
+        "VendorUpserted": {"tenantId": "t1", "version": 1, "vendorId": "v-1", "name": "Paper Co"},
+        "InvoiceUpserted": invoice(1),
+        "InvoiceDeleted": {"tenantId": "t1", "version": 1, "invoiceId": "inv-1"},
+    }[detail_type]
+
+    # WHEN it arrives
+    outcome = send(detail_type, {**detail, "tenantId": tenant}, lambda_context)
+
+    # THEN it is rejected (logged, not raised) before any key is built: nothing is written, nothing queued
+    assert outcome["status"] == "rejected"
+    assert aws.scan(TableName=wiring.settings().table_name)["Items"] == []
+
+
 def test_events_are_kept_per_tenant(aws, lambda_context):
     send("ClientUpserted", client(1), lambda_context)
 
