@@ -3,7 +3,7 @@
 Set once per invocation from the Lambda context (``start``); an HTTP request also ends at API Gateway's 30 s,
 whatever the function's own timeout. Read by ``shared.wiring`` when it builds a QuickBooks client::
 
-    invocation ──start(context)──▶ deadline = now + remaining (HTTP: at most 30 s) − RESERVE
+    invocation ──within(context)──▶ deadline = now + remaining (HTTP: at most 30 s) − RESERVE
     QuickBooks client: an attempt starts only with MIN_ATTEMPT_SECONDS left, waits at most what is left, and
     backs off only if the next attempt still fits; otherwise QuickBooksThrottled (503 with Retry-After to the UI,
     the message back to SQS in a worker)
@@ -12,8 +12,12 @@ whatever the function's own timeout. Read by ``shared.wiring`` when it builds a 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 API_GATEWAY_SECONDS = 30.0
 """API Gateway's HTTP API answers 503 itself after 30 s, however long the function may run."""
@@ -29,15 +33,19 @@ class RemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-def start(context: RemainingTime, *, http: bool, clock: float | None = None) -> float:
-    """The invocation's deadline (epoch seconds), remembered for what it calls."""
+@contextmanager
+def within(context: RemainingTime, *, http: bool, clock: float | None = None) -> Iterator[float]:
+    """The invocation's deadline (epoch seconds), known to what it calls while the ``with`` lasts, and forgotten
+    after: a warm container's next invocation (an SQS batch after an HTTP request, say) never inherits it."""
     now = time.time() if clock is None else clock
     remaining = context.get_remaining_time_in_millis() / 1000
     if http:
         remaining = min(remaining, API_GATEWAY_SECONDS)
-    deadline = now + remaining - RESERVE
-    _DEADLINE.set(deadline)
-    return deadline
+    token = _DEADLINE.set(now + remaining - RESERVE)
+    try:
+        yield now + remaining - RESERVE
+    finally:
+        _DEADLINE.reset(token)
 
 
 def current() -> float | None:

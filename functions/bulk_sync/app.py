@@ -25,9 +25,9 @@ _http_handler = http_handler(app)
 
 def run_item(record: SQSRecord, lambda_context: LambdaContext) -> None:
     # Pacing never keeps a worker past its timeout: no QuickBooks call starts too close to it.
-    invocation.start(lambda_context, http=False)  # the clients' retries and waits end with the Lambda's time
     deadline = call_deadline(lambda_context.get_remaining_time_in_millis())
-    wiring.bulk_worker().handle(record.raw_event, deadline=deadline)
+    with invocation.within(lambda_context, http=False):  # the clients' retries and waits end with the Lambda's time
+        wiring.bulk_worker().handle(record.raw_event, deadline=deadline)
 
 
 @logger.inject_lambda_context

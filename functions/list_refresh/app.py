@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from shared import deadline as invocation
 from shared import wiring
 from shared.observability import logger, metrics
 from shared.services.refresh_lists import (
@@ -66,9 +67,10 @@ def refresh_item(record: SQSRecord) -> None:
 @metrics.log_metrics
 def _items(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(
-        process_partial_response(event=event, record_handler=refresh_item, processor=processor, context=context)
-    )
+    with invocation.within(context, http=False):  # no retry or wait outlives the Lambda's time
+        return dict(
+            process_partial_response(event=event, record_handler=refresh_item, processor=processor, context=context)
+        )
 
 
 app = http_app(router)

@@ -107,7 +107,7 @@ def http_handler(app: APIGatewayHttpResolver) -> Handler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        invocation.start(context, http=True)
-        return app.resolve(event, context)
+        with invocation.within(context, http=True):
+            return app.resolve(event, context)
 
     return lambda_handler
