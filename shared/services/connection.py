@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared import deadline as invocation
 from shared.domain.connection import ConnectionStatus
 from shared.errors import (
     AppError,
@@ -261,8 +262,11 @@ def confirm_connect(
         tenant_id, pending.state_digest, stored.realm_id, pending.company_name, now, together=together
     ):
         raise Conflict("This connect ticket was already used, or a newer connect was started.")
-    vault.delete_pending(pending.digest)
-    tickets.forget(pending.digest)
+    try:
+        vault.delete_pending(pending.digest)
+        tickets.forget(pending.digest)
+    except (ClientError, BotoCoreError) as exc:  # connected already: the sweep forgets them later
+        logger.warning("pending connect left for the sweep", tenant_id=tenant_id, error_code=_error_code(exc))
     logger.info("quickbooks connected", tenant_id=tenant_id, realm_id=stored.realm_id)
     return connections.get(tenant_id)
 
@@ -334,7 +338,15 @@ def _company_name(
     api_base_url: str, realm_id: str, access_token: str, pacer: Pacer, transport: httpx.BaseTransport | None
 ) -> str:
     """The company's name, read with the new tokens: the CompanyInfo read must name that same company."""
-    client = QuickBooksClient(api_base_url, _Bearer(realm_id, access_token), pacer=pacer, transport=transport)
+    # Within the request's time (API Gateway's 30 s): past it the browser would see API Gateway's 503 instead of
+    # the redirect with result=error.
+    client = QuickBooksClient(
+        api_base_url,
+        _Bearer(realm_id, access_token),
+        pacer=pacer,
+        transport=transport,
+        deadline=invocation.current(),
+    )
     try:
         info = client.company_info()
     finally:

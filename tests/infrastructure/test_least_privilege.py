@@ -62,9 +62,10 @@ TABLE_ACTIONS = {
     # Releases the invoice lease it holds and drops the guard of a payment QuickBooks deleted: DeleteItem stays
     # (IAM cannot tell a lease or a guard from the tenant's other items), but no Scan, no batch.
     "WebhookFunction": {GET_ITEM, QUERY} | WRITE,
-    # The invoice, its client, settings, facts, leases, the pacing calendar: single items and their transactions.
-    "SyncInvoiceFunction": {GET_ITEM} | WRITE,
-    "BulkSyncFunction": {GET_ITEM, BATCH_GET} | WRITE,
+    # The invoice, its client, settings, facts, leases, the pacing calendar: single items and their transactions;
+    # a Query of the table when a customer's name is taken by an object with an old marker (who shares the company).
+    "SyncInvoiceFunction": {GET_ITEM, QUERY} | WRITE,
+    "BulkSyncFunction": {GET_ITEM, BATCH_GET, QUERY} | WRITE,
     "ListRefreshFunction": {GET_ITEM, QUERY} | WRITE,
     "ConnectSweepFunction": {GET_ITEM, QUERY, "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
     "Books360EventsFunction": {GET_ITEM, BATCH_GET} | WRITE,
