@@ -33,7 +33,7 @@ calls an item: a little more supply than capacity, so the calendar never runs dr
 "10 at once" (QuickBooks' concurrent requests per company) is kept two ways: a process-wide guard keeps at most
 10 calls of one company in flight from one container, and across containers the calendar: calls booked 125 ms
 apart keep fewer than 10 in flight while QuickBooks answers within 1.125 s a call, and a slower company's calls
-are booked ``latency / 9`` apart (``CallLatency``: the slowest of the container's last calls to it; each booking
+are booked ``latency / 9`` apart (``CallLatency``: the mean of the container's last calls to it; each booking
 leaves that gap after itself on the shared calendar), so about 9 stay in flight however many workers call it.
 The bulk queue's ``MaximumConcurrency`` (16 workers, all tenants together: room for a second tenant beside one
 company's backlog) is not what bounds it. A container's first calls to a company that just turned slow are
@@ -81,7 +81,7 @@ IN_FLIGHT_TARGET = 9
 """Calls of one company in flight at once that the calendar aims for (QuickBooks: 10): a slow company's calls are
 booked ``latency / 9`` apart, so that however long QuickBooks takes, about 9 are in flight across containers."""
 LATENCY_WINDOW = 8
-"""How many of this container's latest calls to a company say how slow it is (the slowest of them counts)."""
+"""How many of this container's latest calls to a company say how slow it is (their mean)."""
 LATE_REBOOKINGS = 3
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds upper bound
 
@@ -107,8 +107,9 @@ class CallLatency:
     QuickBooks allows 10 requests of one company at once. Calls that start ``spacing`` apart and take ``latency``
     each keep ``latency / spacing`` in flight (Little's law), so at 125 ms apart that stays under 10 only while
     QuickBooks answers within 1.25 s. A slower company's calls are booked ``latency / IN_FLIGHT_TARGET`` apart
-    instead (the slowest of the last ``LATENCY_WINDOW``, so a slowdown counts at once and a recovery after a few
-    calls): every container sees the same company's latency, so the calendar they share spaces all of them."""
+    instead (the mean of the last ``LATENCY_WINDOW``: the slowest of them made a single call stalled on a busy
+    container slow the company's calendar, a second tenant's job 1.58x its time alone in the month-end burst
+    instead of 1.14x): every container sees the same company's latency, so the calendar they share spaces all."""
 
     def __init__(self) -> None:
         self._recent: dict[str, deque[float]] = {}
@@ -119,11 +120,12 @@ class CallLatency:
             self._recent.setdefault(realm_id, deque(maxlen=LATENCY_WINDOW)).append(max(0.0, seconds))
 
     def spacing(self, realm_id: str) -> float:
-        """The gap after a call booked now: CALL_SPACING, or more for a company slower than 1.125 s a call."""
+        """The gap after a call booked now: CALL_SPACING, or more for a company slower than 1.125 s a call on
+        average (Little's law is about the mean: one call stalled by a busy container does not slow the company)."""
         with self._lock:
             recent = self._recent.get(realm_id)
-            slowest = max(recent) if recent else 0.0
-        return max(CALL_SPACING, slowest / IN_FLIGHT_TARGET)
+            mean = sum(recent) / len(recent) if recent else 0.0
+        return max(CALL_SPACING, mean / IN_FLIGHT_TARGET)
 
 
 @dataclass
