@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,21 @@ def cloudevent(realm: str, entity_id: str = "58", kind: str = "qbo.customer.dele
         "intuitaccountid": realm,
         "data": {},
     }
+
+
+def fail_once(monkeypatch: Any, owner: type, method: str, message: str) -> list[int]:
+    """``owner.method`` raises once (a crash at that point), then works; the list counts the failures."""
+    original = getattr(owner, method)
+    failures: list[int] = []
+
+    def failing_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError(message)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, failing_once)
+    return failures
 
 
 def deliver(stack, payload, *, signature: str | None = None, raw: bytes | None = None):
@@ -216,16 +232,7 @@ def test_webhook_vendor_merge_is_applied_before_it_is_recorded_and_a_retry_chang
     detail = {"tenantId": "t1", "version": 1, "vendorId": "v-2", "name": "Lost Supplies"}
     apply_event(wiring.books360_store(), "VendorUpserted", detail, event_id="e3")
     _, linked = stack.api("POST", "/quickbooks/vendors/v-2/sync", body={"create": True})
-    record = WebhookEventStore.record
-    failures: list[int] = []
-
-    def failing_once(self, *args, **kwargs):
-        if not failures:
-            failures.append(1)
-            raise RuntimeError("lost before recording")
-        return record(self, *args, **kwargs)
-
-    monkeypatch.setattr(WebhookEventStore, "record", failing_once)
+    fail_once(monkeypatch, WebhookEventStore, "record", "lost before recording")
     entity = {"name": "Vendor", "id": "998", "operation": "Merge", "lastUpdated": "2026-11-25T10:00:00Z"}
     entity["deletedId"] = linked["qbVendorId"]
     merged = {"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [entity]}}]}

@@ -33,7 +33,7 @@ from tests.integration.test_invoices import (
     sync,
     synced,
 )
-from tests.integration.test_webhook import cloudevent, deliver, sign
+from tests.integration.test_webhook import cloudevent, deliver, fail_once, sign
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -364,16 +364,7 @@ def test_a_failure_while_marking_records_nothing_and_intuits_retry_applies_it(
     # GIVEN the mark fails once (DynamoDB refuses the write, say)
     qb_invoice = synced_invoice["qbInvoiceIds"][0]
     qb.delete("Invoice", qb_invoice)
-    save_link = InvoiceStore.save_link
-    failures = []
-
-    def failing_once(self, *args, **kwargs):
-        if not failures:
-            failures.append(1)
-            raise RuntimeError("DynamoDB said no")
-        return save_link(self, *args, **kwargs)
-
-    monkeypatch.setattr(InvoiceStore, "save_link", failing_once)
+    fail_once(monkeypatch, InvoiceStore, "save_link", "DynamoDB said no")
     payload = intuit_payload("classic", realm, "Invoice", qb_invoice, "Delete", event_id="ev-fail")
 
     # WHEN Intuit delivers the deletion
