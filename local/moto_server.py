@@ -1,7 +1,7 @@
 """``python -m local.moto_server``: moto's server, with DynamoDB's write isolation and a transaction rollback that
 costs what the transaction touched, served over kept-alive connections.
 
-moto stands in for AWS locally, and four of its shortcuts would make the local stack measure moto instead of
+moto stands in for AWS locally, and five of its shortcuts would make the local stack measure moto instead of
 the product (the month-end benchmark runs hundreds of transactions against a table of thousands of items):
 
 * **Every request is a new connection, a new thread and a log line**: moto serves with Werkzeug's development
@@ -25,6 +25,12 @@ the product (the month-end benchmark runs hundreds of transactions against a tab
   expression per service, up to a sixth of the server's time under the month-end burst, by py-spy): the answer
   for a host never changes while the server runs, so it is kept.
 
+* **A long poll sees a message that became visible without a send only at the end of a second**: moto's
+  ``ReceiveMessage`` with ``WaitTimeSeconds`` waits on a condition that only a send wakes, one second at a time,
+  so a delayed message (``DelaySeconds``: every deferred bulk item) or one whose visibility timeout ran out (a
+  retry) came up to a second late, where SQS returns it as it becomes receivable. Here the wait looks again every
+  ``LONG_POLL_TICK``.
+
 * **Writes are not isolated**: moto's threaded server lets a transaction's snapshot and another request's write
   interleave (a lost write, or a 500 when the table changes during the copy). DynamoDB serialises a transaction
   against other writes to its items; one lock around moto's writes gives that back (reads stay concurrent).
@@ -39,6 +45,7 @@ import copy
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 import waitress
@@ -47,6 +54,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sqs.models import Queue
 
 _WRITE_LOCK = threading.RLock()
 _ABSENT = object()
@@ -135,7 +143,23 @@ def _remembered(original: Any) -> Any:
     return get_backend_for_host
 
 
+LONG_POLL_TICK = 0.05
+"""How often a waiting long poll looks for a message that became visible without a send (delay or visibility over)."""
+
+
+def _wait_for_messages(self: Queue, timeout: int) -> None:
+    """moto's ``Queue.wait_for_messages``, looking again every ``LONG_POLL_TICK`` (a send still wakes it at once)."""
+    deadline = time.monotonic() + timeout
+    with self._messages_lock:
+        while not self.messages:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._messages_lock.wait(min(left, LONG_POLL_TICK))
+
+
 def patch_moto() -> None:
+    Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _remembered(  # type: ignore[method-assign]
         DomainDispatcherApplication.get_backend_for_host
     )

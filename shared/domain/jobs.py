@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
 
-from shared.domain.types import BooksId, TenantId  # noqa: TC001 - pydantic needs it at run time
+from shared.domain.types import BooksId, QbId, TenantId  # noqa: TC001 - pydantic needs it at run time
 
 MAX_BULK_ITEMS = 30
 """The guide's "Bulk Change" limit: at most 30 objects in one request."""
@@ -114,6 +114,11 @@ def final_status(*, total: int, succeeded: int, failed: int, skipped: int) -> Jo
 
 class _Message(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+    realm_id: QbId | None = None
+    """The company the work was for when it was queued: the worker paces the message by it before reading
+    anything (a deferral then costs no read). A hint only: the work reads the connection again, and a message
+    without one (queued before, or by whom did not know) is paced once the connection is read."""
 
 
 class BulkItemMessage(_Message):

@@ -321,7 +321,7 @@ class AutoSync:
                 self.index.settle(tenant_id, invoice_id, stored.version)
                 continue
             if self.index.due(tenant_id, invoice_id, version=stored.version, queued_at=now):
-                messages.append(InvoiceDeletionMessage(tenant_id=tenant_id, invoice_id=invoice_id))
+                messages.append(InvoiceDeletionMessage(tenant_id=tenant_id, invoice_id=invoice_id, realm_id=realm_id))
         unsent = self.queue.send(messages)
         for failure in unsent:
             self.index.due(tenant_id, failure.message.invoice_id)
@@ -350,14 +350,16 @@ class AutoSync:
                 waiting += 1
             elif not self._settled(stored, realm_id):
                 due.append(stored)
-        return self._queue(tenant_id, due), waiting
+        return self._queue(tenant_id, realm_id, due), waiting
 
-    def _queue(self, tenant_id: str, invoices: list[StoredInvoice]) -> int:
+    def _queue(self, tenant_id: str, realm_id: str | None, invoices: list[StoredInvoice]) -> int:
         now = self.clock()
         marked = [
             s for s in invoices if self.index.due(tenant_id, s.invoice.invoice_id, version=s.version, queued_at=now)
         ]
-        messages = [InvoiceSyncMessage(tenant_id=tenant_id, invoice_id=s.invoice.invoice_id) for s in marked]
+        messages = [
+            InvoiceSyncMessage(tenant_id=tenant_id, invoice_id=s.invoice.invoice_id, realm_id=realm_id) for s in marked
+        ]
         unsent = self.queue.send(messages)
         for failure in unsent:
             # Left due and unqueued: the next sweep sends it.

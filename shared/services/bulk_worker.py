@@ -15,7 +15,9 @@ What becomes of a record::
     (or a started item's call could not start     the message is sent again with a DelaySeconds the company's
     within 3 s, or before the Lambda's time ends) deferral calendar spreads, and this delivery is acknowledged:
                                                   our own pacing never spends a receive (maxReceiveCount);
-                                                  ``Deferred`` is handled in one place, ``handle``
+                                                  ``Deferred`` is handled in one place, ``handle``.
+                                                  A message that names its company (``realm_id``, set when
+                                                  queued) is paced first, before anything is read
 
 An invoice deletion (``InvoiceDeletionMessage``: Books360 deleted a linked invoice) takes the same road without a
 job: deferred like an item, busy comes back later; on its last receive, or refused for good (not connected any
@@ -29,7 +31,7 @@ for the sweep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,6 +108,7 @@ class Delivery:
     last_try: bool  # the queue's maxReceiveCount: failing now would dead-letter it
     dead_lettered: bool  # from the dead-letter queue (a worker killed on the last try)
     deadline: float | None  # no QuickBooks call starts after it
+    admitted: str | None = None  # the company the pacing let this delivery start for (not asked again)
 
 
 class QueueRecord(SqsRecordModel):
@@ -147,6 +150,7 @@ class BulkWorker:
         )
         message = record.body
         try:
+            delivery = self._admit(message, delivery)
             if isinstance(message, InvoiceDeletionMessage):
                 self._delete_invoice(message, delivery)
             elif isinstance(message, InvoiceSyncMessage):
@@ -157,12 +161,22 @@ class BulkWorker:
             # Our own pacing, whatever the work: it did not start, or stopped before a call (nothing sent).
             self._defer(message, delivery.receipt_handle, deferred.seconds)
 
+    def _admit(self, message: QueueMessage, delivery: Delivery) -> Delivery:
+        """A message that names its company is paced before anything is read (``Deferred``: back later, for the
+        price of one calendar read and one send); the delivery then carries the company it was admitted for."""
+        if self.admission is None or message.realm_id is None or delivery.dead_lettered:
+            return delivery
+        seconds = self.admission.deferral(message.realm_id)
+        if seconds is not None:
+            raise Deferred(seconds)
+        return replace(delivery, admitted=message.realm_id)
+
     def _item(self, message: BulkItemMessage, delivery: Delivery) -> None:
         if delivery.dead_lettered:
             self._dead_lettered(message)
             return
         try:
-            outcome = self._run(message, delivery.deadline)
+            outcome = self._run(message, delivery)
         except Deferred:
             raise  # not a failure of the item: ``handle`` defers it
         except Busy as exc:
@@ -200,7 +214,7 @@ class BulkWorker:
             logger.error("invoice deletion dropped: no deleter", invoice_id=message.invoice_id)
             return
         try:
-            with self._client(message.tenant_id, deadline=delivery.deadline) as qbo:
+            with self._client(message.tenant_id, delivery) as qbo:
                 self.delete_invoice(qbo, message)
         except Busy as exc:
             if not (delivery.last_try or delivery.dead_lettered):
@@ -224,7 +238,7 @@ class BulkWorker:
             self.auto_sync.gave_up(message, DEAD_LETTERED)
             return
         try:
-            self.auto_sync.run(partial(self._client_of, deadline=delivery.deadline), message)
+            self.auto_sync.run(partial(self._client_of, delivery=delivery), message)
         except Busy as exc:
             if not delivery.last_try:
                 self.queue.delay(delivery.receipt_handle, exc.retry_after)
@@ -237,7 +251,7 @@ class BulkWorker:
             metrics.add_metric(name="BulkItemDeadLettered", unit="Count", value=1)
             self._record(message, ItemOutcome.failed(DEAD_LETTERED))
 
-    def _run(self, message: BulkItemMessage, deadline: float | None) -> ItemOutcome | None:
+    def _run(self, message: BulkItemMessage, delivery: Delivery) -> ItemOutcome | None:
         state = self.jobs.item_state(message.tenant_id, message.job_id, message.item_id)
         if state is None:
             logger.warning("bulk message of an unknown job item", job_id=message.job_id, item_id=message.item_id)
@@ -251,7 +265,7 @@ class BulkWorker:
         if runner is None:
             return ItemOutcome.failed(f"Bulk jobs of kind {message.kind!r} are not supported.")
         try:
-            with self._client(message.tenant_id, deadline=deadline) as qbo:
+            with self._client(message.tenant_id, delivery) as qbo:
                 return runner(qbo, message, job_created_at, self.clock())
         except Busy:
             raise
@@ -259,16 +273,15 @@ class BulkWorker:
             # Unknown object, name taken, QuickBooks' refusal in its own words, not connected any more.
             return ItemOutcome.failed(exc.detail)
 
-    def _client_of(self, connection: Connection, *, deadline: float | None = None) -> QuickBooksClient:
-        return self._client(connection.tenant_id, deadline=deadline, connection=connection)
+    def _client_of(self, connection: Connection, *, delivery: Delivery) -> QuickBooksClient:
+        return self._client(connection.tenant_id, delivery, connection=connection)
 
-    def _client(
-        self, tenant_id: str, *, deadline: float | None = None, connection: Connection | None = None
-    ) -> QuickBooksClient:
-        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``); its calls
-        raise ``Deferred`` too when they could not start in time."""
-        qbo = self.quickbooks_for(tenant_id, deadline=deadline, connection=connection)
-        if self.admission is not None:
+    def _client(self, tenant_id: str, delivery: Delivery, *, connection: Connection | None = None) -> QuickBooksClient:
+        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``; not asked again
+        for the company the delivery was admitted for); its calls raise ``Deferred`` too when they could not
+        start in time."""
+        qbo = self.quickbooks_for(tenant_id, deadline=delivery.deadline, connection=connection)
+        if self.admission is not None and qbo.realm_id != delivery.admitted:
             seconds = self.admission.deferral(qbo.realm_id)
             if seconds is not None:
                 qbo.close()

@@ -44,10 +44,11 @@ def start_job(
     The job is written first so a worker never meets a message of an unknown job. An item whose message SQS
     would not take (after the queue's own retries) fails at once with the reason, so the job still finishes.
     """
-    require_connected(connections, tenant_id)
+    realm_id = require_connected(connections, tenant_id).realm_id
     job = jobs.create(tenant_id, new_id(), kind, item_ids, now=now)
     messages = [
-        BulkItemMessage(tenant_id=tenant_id, job_id=job.job_id, kind=kind, item_id=item_id) for item_id in item_ids
+        BulkItemMessage(tenant_id=tenant_id, job_id=job.job_id, kind=kind, item_id=item_id, realm_id=realm_id)
+        for item_id in item_ids
     ]
     unsent = queue.send(messages)
     for failure in unsent:

@@ -114,7 +114,7 @@ def test_auto_sync_on_invoice_of_linked_client_is_queued_and_synced(queue):
     assert upsert("i1", "c1") == "applied"
 
     # THEN its sync is on the bulk queue at once, and once the worker ran it is synced, one QuickBooks invoice
-    assert queued(queue) == [{"type": "invoice-sync", "tenantId": TENANT, "invoiceId": "i1"}]
+    assert queued(queue) == [{"type": "invoice-sync", "tenantId": TENANT, "invoiceId": "i1", "realmId": realm}]
     queue.drain()
     row = rows(queue)["i1"]
     assert (row["syncStatus"], row["lastError"]) == ("synced", None)

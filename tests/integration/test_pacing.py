@@ -163,12 +163,16 @@ def test_worker_defers_items_while_the_company_is_booked_ahead_and_they_finish_l
     # WHEN a worker receives the three messages
     messages = queue.receive(10)
     assert len(messages) == 3
+    dynamodb = DynamoCount()
     failed = queue.deliver(messages)
 
     # THEN none started: no QuickBooks call, nothing failed (so the deliveries are deleted: no receive spent) and
     # each message was sent again, out of sight for about the time the calendar needs, spread by the deferrals
     assert failed == set()
     assert queue.stack.requests(realm)["total"] == before
+    # AND deferring them read nothing but the company's calendars (the messages name the company): no job item,
+    # connection or invoice read for work that does not start
+    assert sum(dynamodb.operations.values()) == sum(dynamodb.pacing.values()) > 0, dynamodb.operations
     assert len(delays) == 3 and all(3 <= d <= 5 for d in delays), delays
     assert attributes(queue) == {"visible": 0, "NotVisible": 0, "Delayed": 3}
     assert job(queue, job_id)["status"] == "queued"
@@ -198,6 +202,7 @@ def test_item_whose_calls_would_wait_too_long_is_deferred_not_failed(queue, monk
     job_id = start(queue, [invoice("i0", "c1")])
     monkeypatch.setattr(wiring.backlog_admission(), "deferral", lambda realm_id: None)
     delays = sent_with_delay(queue)
+    booked = time.monotonic()
     book_ahead(realm, 5.0)
     before = queue.stack.requests(realm)["total"]
 
@@ -205,12 +210,14 @@ def test_item_whose_calls_would_wait_too_long_is_deferred_not_failed(queue, monk
     messages = queue.receive(10)
     started = time.monotonic()
     failed = queue.deliver(messages)
+    elapsed = time.monotonic() - booked
 
     # THEN its first call waited no more than a started item's few seconds (BACKGROUND_MAX_WAIT), then the message
     # went back with a delay until the calendar is back within the backlog's share; the item is still pending
     assert time.monotonic() - started < BACKGROUND_MAX_WAIT + 1
     assert failed == set()
-    assert delays == [math.ceil(5.0 - BACKLOG_HORIZON)]
+    # (the time the calendar needs from when it gave up: less what a loaded machine took to book and get there)
+    assert len(delays) == 1 and math.ceil(5.0 - BACKLOG_HORIZON - elapsed) <= delays[0] <= 5.0 - BACKLOG_HORIZON + 1
     assert attributes(queue)["Delayed"] == 1
     assert json.loads(messages[0]["Body"])["itemId"] == "i0"
     found = job(queue, job_id)

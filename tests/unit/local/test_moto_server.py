@@ -58,6 +58,7 @@ def dynamodb() -> Iterator[object]:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
+        client.endpoint = f"http://127.0.0.1:{port}"  # for the SQS test, on the same server
         yield client
     finally:
         proc.terminate()
@@ -125,3 +126,29 @@ def test_concurrent_transactions_and_writes_lose_nothing(dynamodb):
         TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p3"}}
     )["Items"]
     assert len(items) == 120
+
+
+def test_a_long_poll_returns_a_delayed_message_as_soon_as_it_is_visible(dynamodb):
+    # GIVEN a long poll waiting on an empty queue
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=dynamodb.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        poll = pool.submit(sqs.receive_message, QueueUrl=url, WaitTimeSeconds=5)
+        # WHEN, half a second in, a message is sent with a delay of one second (a deferred bulk item)
+        time.sleep(0.5)
+        sqs.send_message(QueueUrl=url, MessageBody="deferred", DelaySeconds=1)
+        visible_at = time.monotonic() - started + 1
+        messages = poll.result(timeout=10).get("Messages", [])
+        received_at = time.monotonic() - started
+
+    # THEN the poll returns it as it becomes visible, as SQS does (moto alone: at the next whole second of the wait,
+    # half a second late here)
+    assert [m["Body"] for m in messages] == ["deferred"]
+    assert received_at - visible_at < 0.3, (visible_at, received_at)

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from shared import wiring
+from shared.domain.connection import Connection, ConnectionStatus
 from shared.domain.jobs import BulkItemMessage, InvoiceDeletionMessage, ItemOutcome, ItemStatus, JobStatus
 from shared.services.jobs import requeue_stale_jobs, start_job
 from shared.store.bulk_queue import BulkQueue
@@ -102,7 +103,8 @@ def test_send_retries_transient_refusals_and_reports_sender_faults():
 
 def test_start_job_with_an_unqueued_item_fails_it_so_the_job_can_finish(aws, monkeypatch, jobs):
     # GIVEN a connected tenant and a queue that refuses one message for good
-    monkeypatch.setattr("shared.services.jobs.require_connected", lambda store, tenant: None)
+    connection = Connection(tenant_id="t1", status=ConnectionStatus.CONNECTED, realm_id="9130")
+    monkeypatch.setattr("shared.services.jobs.require_connected", lambda store, tenant: connection)
     sqs = RefusingSqs(transient=set(), permanent={"b"})
 
     # WHEN a job of two starts
@@ -127,7 +129,8 @@ def test_start_job_with_an_unqueued_item_fails_it_so_the_job_can_finish(aws, mon
 
 def test_every_message_sent_names_its_tenant_as_message_group(aws, monkeypatch, jobs):
     # GIVEN the bulk queue (a standard queue, as in the template) and three tenants with work for it
-    monkeypatch.setattr("shared.services.jobs.require_connected", lambda store, tenant: None)
+    connection = Connection(tenant_id="t1", status=ConnectionStatus.CONNECTED, realm_id="9130")
+    monkeypatch.setattr("shared.services.jobs.require_connected", lambda store, tenant: connection)
     sqs = boto3.client("sqs")
     queue = BulkQueue(sqs, sqs.create_queue(QueueName="bulk")["QueueUrl"])
     jobs.create("t-stale", "old", "customers", ["s1", "s2"], now=NOW - timedelta(hours=2))
