@@ -22,6 +22,7 @@ from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from local import docs
 from local.config import DEMO_TENANT
 from local.httpapi import (
     PROBLEM_JSON,
@@ -337,6 +338,7 @@ def create_app(front: Front) -> Starlette:
             Route("/_local/queues", queues, methods=["GET"]),
             Route("/_local/ui", ui, methods=["GET"]),
             Route("/_local/ui/{path:path}", ui, methods=["GET"]),
+            *docs.routes(),
             Route("/{path:anypath}", api, methods=methods),
         ]
     )
