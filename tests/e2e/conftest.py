@@ -114,7 +114,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         "LOCAL_JWT_SECRET": JWT_SECRET,
         "PYTHONUNBUFFERED": "1",
     }
-    log_path = tmp_path_factory.mktemp("local-stack") / "stack.log"
+    log_dir = tmp_path_factory.mktemp("local-stack")
+    # Everything on the stack's terminal (the functions' logs too), which is what ``output()`` reads.
+    env.update(LOCAL_VERBOSE="1", LOCAL_LOG_DIR=str(log_dir))
+    log_path = log_dir / "stack.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "local"],
