@@ -42,6 +42,12 @@ export function mount(element) {
   if (panel.querySelector("#landing #message")) setup.hidden = false;
 }
 
+/** Forget what was shown for the previous tenant. */
+export function reset() {
+  messages.replaceChildren();
+  panel.querySelector("#landing").replaceChildren();
+}
+
 /** Read the connection and the stored lists again (on showing the tab and after a tenant switch). */
 export async function refresh() {
   await Promise.all([loadConnection(), loadLists()]);
@@ -78,7 +84,8 @@ async function save(button) {
       window.location.assign(answer.authorizeUrl);
       return;
     }
-    showStatus(messages, active ? "QuickBooks is connected." : "QuickBooks is disconnected. The links between Books360 and QuickBooks are kept.");
+    const done = active ? "QuickBooks is already connected." : "QuickBooks is disconnected. The links between Books360 and QuickBooks are kept.";
+    showStatus(messages, answer.detail || done);
     panel.querySelector("#landing").replaceChildren();
     await loadConnection();
   } catch (error) {
