@@ -68,8 +68,11 @@ async function loadConnection() {
     ? `${connection.companyName} (realm ${connection.realmId})${connection.connectedAt ? `, since ${when(connection.connectedAt)}` : ""}`
     : "";
   panel.querySelector("#active").value = connection.active ? "true" : "false";
-  if (connection.status === "reauthorization_required") {
-    messages.replaceChildren(h("p", { class: "message error", role: "alert", "data-testid": "reauthorization-required" }, REAUTHORIZE));
+  const notice = panel.querySelector("[data-testid=reauthorization-required]");
+  if (connection.status === "reauthorization_required" && !notice) {
+    messages.prepend(h("p", { class: "message error", role: "alert", "data-testid": "reauthorization-required" }, REAUTHORIZE));
+  } else if (connection.status !== "reauthorization_required" && notice) {
+    notice.remove();
   }
 }
 
@@ -111,6 +114,8 @@ async function updateLists() {
     await loadLists();
   } catch (error) {
     showProblem(messages, error);
+    // A refusal may have changed the connection (QuickBooks revoked it: reauthorization required).
+    await loadConnection();
   }
 }
 
