@@ -327,6 +327,8 @@ def _landing(path: str, request: Request) -> str:
         if status:
             text += f" (HTTP {status})"
         message = f"<p id='message' class='message error' role='alert'>{html.escape(text)}</p>"
+    if not params:
+        return ""
     return (
         f"{message}<details class='landing-details'><summary>Landing</summary>"
         f"<p>Path: <code id='path'>{html.escape(path)}</code></p>"

@@ -75,8 +75,7 @@ function setUpTenantSwitcher() {
       return;
     }
     showStatus(appMessages, `Now working as tenant “${tenantId}”: every screen shows this tenant's data only.`);
-    document.querySelector("#landing").replaceChildren();
-    document.querySelector("#integration-messages").replaceChildren();
+    for (const tab of Object.values(TABS)) tab.reset();
     // Every tab reads its data again under the new token; the visible one now, the others when shown.
     loaded.clear();
     const visible = tabButtons().find((b) => b.getAttribute("aria-selected") === "true");

@@ -42,6 +42,12 @@ export function mount(element) {
   if (panel.querySelector("#landing #message")) setup.hidden = false;
 }
 
+/** Forget what was shown for the previous tenant. */
+export function reset() {
+  messages.replaceChildren();
+  panel.querySelector("#landing").replaceChildren();
+}
+
 /** Read the connection and the stored lists again (on showing the tab and after a tenant switch). */
 export async function refresh() {
   await Promise.all([loadConnection(), loadLists()]);
@@ -62,8 +68,11 @@ async function loadConnection() {
     ? `${connection.companyName} (realm ${connection.realmId})${connection.connectedAt ? `, since ${when(connection.connectedAt)}` : ""}`
     : "";
   panel.querySelector("#active").value = connection.active ? "true" : "false";
-  if (connection.status === "reauthorization_required") {
-    messages.replaceChildren(h("p", { class: "message error", role: "alert", "data-testid": "reauthorization-required" }, REAUTHORIZE));
+  const notice = panel.querySelector("[data-testid=reauthorization-required]");
+  if (connection.status === "reauthorization_required" && !notice) {
+    messages.prepend(h("p", { class: "message error", role: "alert", "data-testid": "reauthorization-required" }, REAUTHORIZE));
+  } else if (connection.status !== "reauthorization_required" && notice) {
+    notice.remove();
   }
 }
 
@@ -78,7 +87,8 @@ async function save(button) {
       window.location.assign(answer.authorizeUrl);
       return;
     }
-    showStatus(messages, active ? "QuickBooks is connected." : "QuickBooks is disconnected. The links between Books360 and QuickBooks are kept.");
+    const done = active ? "QuickBooks is already connected." : "QuickBooks is disconnected. The links between Books360 and QuickBooks are kept.";
+    showStatus(messages, answer.detail || done);
     panel.querySelector("#landing").replaceChildren();
     await loadConnection();
   } catch (error) {
@@ -104,6 +114,8 @@ async function updateLists() {
     await loadLists();
   } catch (error) {
     showProblem(messages, error);
+    // A refusal may have changed the connection (QuickBooks revoked it: reauthorization required).
+    await loadConnection();
   }
 }
 

@@ -69,6 +69,13 @@ export function mount(element) {
   bulk.attach(panel.querySelector("table"));
 }
 
+/** Forget what was shown for the previous tenant (messages, the last job, the selection). */
+export function reset() {
+  messages.replaceChildren();
+  panel.querySelector(".job-area").replaceChildren();
+  bulk.toggle(false);
+}
+
 export async function refresh() {
   try {
     await pager.first();
@@ -112,10 +119,10 @@ function row(invoice) {
     "tr",
     { "data-id": invoice.invoiceId, "data-sync-status": invoice.syncStatus },
     bulk.cell(invoice.invoiceId, label),
-    h("th", { scope: "row" }, invoice.invoiceId),
+    h("th", { scope: "row", class: "nowrap" }, invoice.invoiceId),
     h("td", {}, h("span", { class: "name" }, invoice.clientName), h("span", { class: "id" }, invoice.clientId)),
-    h("td", {}, invoice.number),
-    h("td", {}, invoice.date),
+    h("td", { class: "nowrap" }, invoice.number),
+    h("td", { class: "nowrap" }, invoice.date),
     h("td", {}, h("span", { class: `badge ${invoice.status}` }, STATUS_TEXT[invoice.status] || invoice.status)),
     h("td", { class: "num" }, money(invoice.amount)),
     h("td", { class: "num" }, `${money(invoice.paid)} / ${money(invoice.due)}`),
@@ -153,7 +160,7 @@ async function syncDialog(invoice) {
   }
   ctx.messages.replaceChildren();
   const customer = preview.customer;
-  ctx.body.replaceChildren(
+  const parts = [
     h("p", {}, `Invoice ${invoice.number} of ${invoice.clientName}: ${STATUS_TEXT[invoice.status]}, amount ${money(invoice.amount)}.`),
     h(
       "section",
@@ -219,7 +226,8 @@ async function syncDialog(invoice) {
           h("ul", {}, preview.problems.map((p) => h("li", {}, h("code", {}, p.field), `: ${p.message}`))),
         )
       : null,
-  );
+  ];
+  ctx.body.replaceChildren(...parts.filter(Boolean));
   syncButton.disabled = preview.problems.length > 0;
   if (!syncButton.disabled) syncButton.focus();
 

@@ -260,7 +260,7 @@ export function partiesTab(name) {
             ["Email", own.email || "(missing)"],
             ["Company", own.companyName],
             ["Phone", own.phone],
-            own.billingAddress !== undefined ? ["Billing address", address(own.billingAddress)] : null,
+            own.billingAddress ? ["Billing address", address(own.billingAddress)] : null,
           ].filter(Boolean)),
         ),
         h(
@@ -306,5 +306,12 @@ export function partiesTab(name) {
     }
   }
 
-  return { mount, refresh };
+  /** Forget what was shown for the previous tenant (messages, the last job, the selection). */
+  function reset() {
+    messages.replaceChildren();
+    panel.querySelector(".job-area").replaceChildren();
+    bulk.toggle(false);
+  }
+
+  return { mount, refresh, reset };
 }
