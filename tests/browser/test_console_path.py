@@ -113,9 +113,10 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     screenshot("integration")
 
     # WHEN they click Configure, select Active "Enabled" and Save
-    page.get_by_role("button", name="Configure").click()
-    page.get_by_label("Active").select_option(label="Enabled")
-    page.get_by_role("button", name="Save", exact=True).click()
+    quickbooks_row.get_by_role("button", name="Configure").click()
+    setup = page.get_by_role("region", name="QuickBooks connection")
+    setup.get_by_label("Active").select_option(label="Enabled")
+    setup.get_by_role("button", name="Save").click()
 
     # THEN they are on QuickBooks' consent page, where they pick the demo company and Connect
     expect(page.get_by_role("heading", name="Connect Books360 to QuickBooks")).to_be_visible()
@@ -159,7 +160,9 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     expect(settings.get_by_role("alert")).to_be_visible()
     bank = settings.get_by_label("Bank Account, row 1")
     expect(bank).to_have_attribute("aria-invalid", "true")
-    expect(bank.locator("xpath=following-sibling::*[@data-testid='field-error']")).to_be_visible()
+    note = bank.locator("xpath=following-sibling::*[@data-testid='field-error']")
+    expect(note).to_have_attribute("data-for", "paymentMethodMappings[0].bankAccountId")
+    expect(note).to_contain_text("only Bank and Other Current Asset accounts can take payments")
     screenshot("settings-422")
 
     # WHEN they pick a linkable account instead and Save
