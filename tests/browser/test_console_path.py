@@ -93,6 +93,32 @@ def status_message(where: Page | Locator, text: str | re.Pattern[str]) -> Locato
     return where.get_by_role("status").filter(has_text=text)
 
 
+def watch_progress_bars(page: Page) -> None:
+    """Record every [value, max] a <progress> bar shows from now on (``window.progressSeen``), as a person watches."""
+    page.evaluate(
+        """() => {
+          window.progressSeen = [];
+          const note = (bar) => {
+            const last = window.progressSeen[window.progressSeen.length - 1];
+            const now = [Number(bar.value), Number(bar.max)];
+            if (!last || last[0] !== now[0] || last[1] !== now[1]) window.progressSeen.push(now);
+          };
+          new MutationObserver((changes) => {
+            for (const change of changes) {
+              const nodes = change.type === "attributes" ? [change.target] : [...change.addedNodes];
+              for (const node of nodes) {
+                if (node.nodeType !== 1) continue;
+                if (node.matches("progress")) note(node);
+                node.querySelectorAll("progress").forEach(note);
+              }
+            }
+          }).observe(document.body, {
+            subtree: true, childList: true, attributes: true, attributeFilter: ["value", "max"],
+          });
+        }"""
+    )
+
+
 def first_page_shown(panel: Locator) -> None:
     """The tab's first page is in (its table has a data row). Filtering before that races the tab's own first load:
     the console shows whichever answer comes last, so the unfiltered page can replace the filtered one."""
@@ -212,6 +238,7 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
         invoices.get_by_role("checkbox", name=f"Select {number} ({client_name})").check()
     expect(invoices.get_by_text("3 selected (limit 30)")).to_be_visible()
     invoices.get_by_role("button", name="Sync invoice").click()
+    watch_progress_bars(page)
     page.get_by_role("dialog", name="Sync invoice").get_by_role("button", name="Confirm").click()
 
     # THEN the progress bar fills until the job is done: all three synced
@@ -223,6 +250,9 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     ).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(progress).to_have_attribute("value", "3")
     expect(progress).to_have_attribute("max", "3")
+    seen = page.evaluate("window.progressSeen")
+    assert seen and seen[-1] == [3, 3], seen
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False)), f"the bar went backwards: {seen}"
     screenshot("bulk-done")
 
     # WHEN they open View QB Info on the first invoice
