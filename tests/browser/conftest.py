@@ -69,7 +69,12 @@ def browser() -> Iterator[Browser]:
         _unavailable(f"playwright is not installed ({exc})")
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
         _unavailable(f"{CHROMIUM} is missing (Debian package chromium: `make chromium`)")
-    manager = sync_playwright().start()
+    try:
+        manager = sync_playwright().start()
+    except Exception as exc:  # Playwright's driver (node, shipped in the wheel) could not start
+        _unavailable(
+            f"Playwright's driver does not start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
     try:
         try:
             chromium = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
