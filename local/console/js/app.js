@@ -67,7 +67,7 @@ function setUpTenantSwitcher() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const tenantId = input.value.trim();
-    if (!tenantId || tenantId === session.tenantId) return;
+    if (!tenantId) return;
     try {
       await signIn(tenantId);
     } catch (error) {
