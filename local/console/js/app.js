@@ -67,7 +67,7 @@ function setUpTenantSwitcher() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const tenantId = input.value.trim();
-    if (!tenantId || tenantId === session.tenantId) return;
+    if (!tenantId) return;
     try {
       await signIn(tenantId);
     } catch (error) {
@@ -93,7 +93,12 @@ async function start() {
   setUpTenantSwitcher();
   const landed = new URLSearchParams(location.search).has("result");
   const wanted = location.hash.slice(1);
-  await select(!landed && wanted in TABS ? wanted : "integration");
+  const first = select(!landed && wanted in TABS ? wanted : "integration");
+  document.querySelector("#starting").remove();
+  document.querySelector("#main").hidden = false;
+  document.querySelector("#tenant-form").hidden = false;
+  document.body.dataset.ready = "true";
+  await first;
   // The landing's message stays on screen; the address loses the query so a reload does not repeat it.
   if (landed) history.replaceState(null, "", `${location.pathname}#integration`);
 }

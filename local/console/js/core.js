@@ -109,6 +109,12 @@ export async function api(method, path, body) {
   }
   if (answer.status === 204) return null;
   const text = await answer.text();
+  if (answer.status === 401) {
+    // A token of another stack (another LOCAL_JWT_SECRET) or an expired one: a new one is a tenant switch away.
+    const problem = problemOf(answer.status, text);
+    problem.problem.detail = `${problem.problem.detail} Use “Switch tenant” to sign in again.`.trim();
+    throw problem;
+  }
   if (!answer.ok) throw problemOf(answer.status, text);
   try {
     return JSON.parse(text);

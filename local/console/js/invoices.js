@@ -18,8 +18,8 @@ export function mount(element) {
     <form class="filters" data-testid="invoices-filters" aria-label="Invoices filters">
       <label>Client <input type="search" name="client" maxlength="128" placeholder="Name or ID"></label>
       <fieldset class="date-range"><legend>Date</legend>
-        <label>From <input type="date" name="dateFrom"></label>
-        <label>To <input type="date" name="dateTo"></label>
+        <label>From <input type="date" name="dateFrom" aria-label="Date from"></label>
+        <label>To <input type="date" name="dateTo" aria-label="Date to"></label>
       </fieldset>
       <label>Sync Status <select name="syncStatus">
         <option value="">All</option><option value="synced">Synced</option><option value="unsynced">Unsynced</option>
@@ -187,7 +187,7 @@ async function syncDialog(invoice) {
             h(
               "details",
               {},
-              h("summary", {}, `${d.lines.length} lines`),
+              h("summary", {}, `${d.lines.length} line${d.lines.length === 1 ? "" : "s"}`),
               h("ul", {}, d.lines.map((l) => h("li", {}, `${l.serviceDate || ""} ${l.description}: ${money(l.amount)}`))),
               d.customFields.length ? h("p", {}, `Custom fields: ${d.customFields.map((f) => `${f.name} = ${f.value}`).join(", ")}`) : null,
             ),
