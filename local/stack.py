@@ -323,4 +323,6 @@ def main() -> int:
         stack.close()
         log.info("stopped")
         logs.close()
+    if not config.verbose:
+        print("local stack stopped", file=sys.stderr)
     return 0
