@@ -11,7 +11,7 @@ CFN_LINT_VERSION := 1.53.3
 SAM_CLI_VERSION := 1.170.0
 FUNCTIONS := $(sort $(dir $(wildcard functions/*/app.py)))
 
-.PHONY: up test lint typecheck cfn-lint pytest fmt openapi tools build deploy clean
+.PHONY: up test lint typecheck cfn-lint pytest chromium fmt openapi tools build deploy clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,8 +52,23 @@ cfn-lint: $(CFN_VENV)/.installed $(if $(IN_CI),$(SAM_VENV)/.installed)
 		echo "!!! SKIPPED: sam validate --lint (aws-sam-cli is not in $(SAM_VENV); \`make tools\` installs it) !!!" >&2; \
 	fi
 
-pytest: $(BIN)/.installed $(CFN_VENV)/.installed
+pytest: $(BIN)/.installed $(CFN_VENV)/.installed chromium
 	$(BIN)/pytest
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright's executable_path (Playwright's own
+# browser download is not reachable). Installed when missing: as root, else with sudo when there is one; apt-get
+# update only if the install fails without it; waits for another apt's lock. Where it cannot be installed, the
+# browser tests fail in CI and are skipped loudly elsewhere (tests/browser/conftest.py), so this never stops here.
+CHROMIUM := /usr/bin/chromium
+APT_GET := DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo -E -n,)) \
+	apt-get -o DPkg::Lock::Timeout=300 -y -q
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(APT_GET) install chromium >/dev/null 2>&1 \
+		|| { $(APT_GET) update >/dev/null && $(APT_GET) install chromium >/dev/null; } \
+		|| echo "!!! chromium could not be installed: the browser tests will fail in CI, be skipped elsewhere !!!" >&2; \
+	fi
 
 fmt: $(BIN)/.installed
 	$(BIN)/ruff format .

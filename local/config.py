@@ -64,6 +64,9 @@ class LocalConfig:
     async_retries: int = 2
     schedules_enabled: bool = True
     seed_demo: bool = True
+    # The functions' full logs (and the stack's) go to a file here; LOCAL_VERBOSE=1 shows them on the terminal too.
+    log_dir: Path = ROOT / ".local" / "logs"
+    verbose: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalConfig:
@@ -85,6 +88,8 @@ class LocalConfig:
             async_retries=max(0, int(_float(source, "LOCAL_ASYNC_RETRIES", 2))),
             schedules_enabled=source.get("LOCAL_SCHEDULES", "on").lower() not in {"0", "off", "false", "no"},
             seed_demo=source.get("LOCAL_DEMO", "on").lower() not in {"0", "off", "false", "no"},
+            log_dir=Path(source.get("LOCAL_LOG_DIR", "") or ROOT / ".local" / "logs"),
+            verbose=source.get("LOCAL_VERBOSE", "").lower() not in {"", "0", "off", "false", "no"},
         )
 
     @property

@@ -2,7 +2,7 @@
 
 Everything outside ``/_local/`` is routed as API Gateway would route it: JWT authorizer, payload 2.0 event, the
 function's answer turned back into HTTP. ``/_local/`` holds what AWS does on its own (EventBridge deliveries,
-schedules), a stand-in for the Books360 UI, and debugging aids.
+schedules), the local console (a stand-in for the Books360 UI, `local/console/`), and debugging aids.
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ import asyncio
 import html
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.convertors import PathConvertor, register_url_convertor
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from local import docs
 from local.config import DEMO_TENANT
 from local.httpapi import (
     PROBLEM_JSON,
@@ -34,7 +37,7 @@ from local.httpapi import (
     to_http,
     unauthorized,
 )
-from local.tokens import InvalidToken, mint_token
+from local.tokens import DEFAULT_TTL, InvalidToken, mint_token
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -262,36 +265,96 @@ async def routes(request: Request) -> Response:
 
 UI_TOKEN_COOKIE = "books360_token"
 CONFIRM_PATH = "/integrations/quickbooks"
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+# The console's static files, by suffix; anything else under /_local/ui/ is a landing page (the console's shell).
+STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
+LANDING_MARK = "<!-- landing -->"
+# What the console says on landing, by the callback's (or the confirm's) ``reason``.
+LANDING_REASONS = {
+    "access_denied": "The connection was cancelled on the QuickBooks consent page; nothing was connected.",
+    "invalid_state": "The QuickBooks sign-in link was used already or has expired; select Enabled and Save again.",
+    "token_exchange_failed": "QuickBooks did not accept the sign-in; select Enabled and Save to try again.",
+    "confirm_refused": "Books360 refused to finish the connection for this account; nothing was connected.",
+}
+TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 async def ui(request: Request) -> Response:
-    """A stand-in page for the Books360 UI: shows where the browser was sent (e.g. ``?result=connected``).
+    """The local console (a stand-in for the Books360 UI): its static files, or its page for any other path.
 
     Landing with ``result=confirm&ticket=...`` (Intuit's consent came back), it does what the UI does: posts the
     ticket to ``POST /quickbooks/connection/confirm`` under its signed-in user's token, then shows the outcome
     (``result=connected``, or ``result=error&reason=confirm_refused`` with the problem's status). The signed-in
-    user is the ``books360_token`` cookie's (a JWT), else the demo tenant's."""
+    user is the ``books360_token`` cookie's (a JWT, which the console keeps equal to its current token), else the
+    demo tenant's. Any other path is the console's page, with the landing's path, query and message written in."""
     path = "/" + request.path_params.get("path", "")
     query = request.query_params
     if path == CONFIRM_PATH and query.get("result") == "confirm" and query.get("ticket"):
         return await _confirm(request, query["ticket"])
+    suffix = PurePosixPath(path).suffix
+    if suffix in STATIC_TYPES:
+        return _static(path, STATIC_TYPES[suffix])
+    shell = (CONSOLE_DIR / "index.html").read_text(encoding="utf-8")
+    return HTMLResponse(shell.replace(LANDING_MARK, _landing(path, request)), headers={"Cache-Control": "no-cache"})
+
+
+def _static(path: str, media_type: str) -> Response:
+    file = (CONSOLE_DIR / path.lstrip("/")).resolve()
+    if not file.is_relative_to(CONSOLE_DIR) or not file.is_file():
+        return problem(404, "Not Found", f"the console has no file {path!r}")
+    # no-cache: the browser revalidates, so an edited module shows on the next reload without a restart.
+    return FileResponse(file, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+def _landing(path: str, request: Request) -> str:
+    """Where the browser landed (path, query) and, back from the connect, the outcome's message."""
+    query = request.query_params
     params = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in request.query_params.multi_items()
+        f"<tr><th scope='row'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in query.multi_items()
     )
-    message = (
-        "<p id='message'>QuickBooks is connected.</p>"
-        if path == CONFIRM_PATH and query.get("result") == "connected"
-        else ""
-    )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Books360 (local)</title></head><body>"
-        "<h1>Books360 UI (local stand-in)</h1>"
+    message = ""
+    if path == CONFIRM_PATH and query.get("result") == "connected":
+        message = "<p id='message' class='message ok' role='status'>QuickBooks is connected.</p>"
+    elif path == CONFIRM_PATH and query.get("result") == "error":
+        reason = query.get("reason", "")
+        text = LANDING_REASONS.get(reason, f"The connection failed ({reason or 'no reason given'}).")
+        status = query.get("status")
+        if status:
+            text += f" (HTTP {status})"
+        message = f"<p id='message' class='message error' role='alert'>{html.escape(text)}</p>"
+    if not params:
+        return ""
+    return (
+        f"{message}<details class='landing-details'><summary>Landing</summary>"
         f"<p>Path: <code id='path'>{html.escape(path)}</code></p>"
-        f"{message}"
-        f"<table id='query'>{params}</table>"
-        "</body></html>"
+        f"<table id='query'><caption>Query</caption>{params}</table></details>"
     )
-    return HTMLResponse(page)
+
+
+async def local_token(request: Request) -> Response:
+    """``POST /_local/tokens {"tenantId"}``: a 12-hour token of that tenant, for the console's tenant switcher."""
+    try:
+        data = json.loads(await request.body())
+    except ValueError:
+        return problem(400, "Bad Request", "the body is not JSON")
+    tenant_id = data.get("tenantId") if isinstance(data, dict) else None
+    if not isinstance(tenant_id, str) or not TENANT_ID.match(tenant_id):
+        body = {
+            "type": "/problems/invalid-input",
+            "title": "Invalid input",
+            "status": 422,
+            "detail": "tenantId must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+            "errors": [{"field": "tenantId", "message": "1 to 64 letters, digits, '.', '_' or '-'"}],
+        }
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+    front = _front(request)
+    token = mint_token(tenant_id, sub=f"console-{tenant_id}", secret=front.config.jwt_secret)
+    return JSONResponse({"tenantId": tenant_id, "token": token, "expiresIn": DEFAULT_TTL})
 
 
 async def _confirm(request: Request, ticket: str) -> Response:
@@ -335,8 +398,10 @@ def create_app(front: Front) -> Starlette:
             Route("/_local/invocations", invocations, methods=["GET", "DELETE"]),
             Route("/_local/routes", routes, methods=["GET"]),
             Route("/_local/queues", queues, methods=["GET"]),
+            Route("/_local/tokens", local_token, methods=["POST"]),
             Route("/_local/ui", ui, methods=["GET"]),
             Route("/_local/ui/{path:path}", ui, methods=["GET"]),
+            *docs.routes(),
             Route("/{path:anypath}", api, methods=methods),
         ]
     )

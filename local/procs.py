@@ -15,6 +15,7 @@ from typing import IO
 
 import httpx
 
+from local import logs
 from local.config import HOST
 
 _PR_SET_PDEATHSIG = 1
@@ -54,8 +55,7 @@ def _pump(stream: IO[bytes], label: str, drop_access_log: bool) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\n")
         if drop_access_log and _ACCESS_LINE.search(line):
             continue
-        sys.stderr.write(f"[{label}] {line}\n")
-        sys.stderr.flush()
+        logs.output_line(f"[{label}] {line}")
 
 
 def spawn(args: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
@@ -87,7 +87,7 @@ def wait_http(label: str, url: str, process: subprocess.Popen[bytes], timeout: f
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise StartError(
-                    f"{label} exited with status {process.returncode} while starting (see its output above)"
+                    f"{label} exited with status {process.returncode} while starting (its output is in the log)"
                 )
             try:
                 http.get(url)

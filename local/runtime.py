@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from local import logs
 from local.config import ROOT, LocalConfig
 
 if TYPE_CHECKING:
@@ -130,8 +131,7 @@ class Worker:
         assert stream is not None
         prefix = f"[{self.spec.logical_id}] "
         for raw in iter(stream.readline, b""):
-            sys.stderr.write(prefix + raw.decode("utf-8", "replace").rstrip("\n") + "\n")
-            sys.stderr.flush()
+            logs.output_line(prefix + raw.decode("utf-8", "replace").rstrip("\n"))
 
     def _read(self, timeout: float) -> dict[str, Any] | None:
         """The next answer line, or None on timeout; EOFError when the process ended."""
@@ -392,6 +392,7 @@ class Runtime:
             outcome.request_id,
             suffix,
         )
+        logs.invocation(function, trigger, status, outcome.duration_ms, error)
 
     def history(self, function: str | None = None) -> list[dict[str, Any]]:
         with self._history_lock:

@@ -24,7 +24,7 @@ from local.procs import StartError, port_in_use, relay_output, spawn, stop, wait
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import FrameType
 
     from local.eventbridge import EventBus
@@ -63,6 +63,8 @@ class Stack:
         self.scheduler: Scheduler | None = None
         self.front: Front | None = None
         self.started = time.monotonic()
+        self.log_path = config.log_dir / "functions.log"
+        self.on_ready: list[Callable[[], None]] = []
 
     def start_servers(self) -> None:
         base_env = dict(os.environ)
@@ -172,15 +174,20 @@ class Stack:
         lines = [
             "",
             f"Books360 local stack is up ({seconds:.1f} s). Stop it with Ctrl-C.",
+            f"  Console (open this)  {self.config.api_url}/_local/ui/",
+            f"  API docs (Swagger)   {self.config.api_url}/_local/docs",
             f"  HTTP API             {self.config.api_url}",
             f"  QuickBooks emulator  {self.config.emulator_url}   demo company realmId {realm}",
             f"  AWS (moto)           {self.config.moto_url}",
-            f"  Books360 UI stand-in {self.config.api_url}/_local/ui/",
             "",
             f"Token for tenant '{DEMO_TENANT}' (HS256, LOCAL_JWT_SECRET, valid {TOKEN_HOURS} h):",
             f"  export TOKEN={token}",
             "Try:",
             f'  curl -s -H "Authorization: Bearer $TOKEN" {self.config.api_url}/quickbooks/connection',
+            "",
+            f"Full logs (functions, moto, emulator): {self.log_path}"
+            + ("" if self.config.verbose else "  (LOCAL_VERBOSE=1 shows them here)"),
+            "One line per invocation follows: function, trigger, outcome, ms.",
             "",
         ]
         return "\n".join(lines)
@@ -206,6 +213,8 @@ class Stack:
         if server.started:
             print(self.banner(realm_id), flush=True)
             log.info("ready in %.1f s", time.monotonic() - self.started)
+            for callback in self.on_ready:
+                callback()
         await task
         if not server.started:
             raise StartError(f"the front could not listen on {HOST}:{self.config.api_port}")
@@ -273,13 +282,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from local.logs import Logs
+
     try:
         config = LocalConfig.from_env()
     except ConfigError as exc:
@@ -289,6 +293,11 @@ def main() -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    try:
+        logs = Logs(config.log_dir, config.verbose)
+    except OSError as exc:
+        print(f"local stack: cannot write its log in {config.log_dir} ({exc}): set LOCAL_LOG_DIR", file=sys.stderr)
+        return 2
     from local.template import plan
 
     try:
@@ -299,15 +308,21 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     stack = Stack(config, stack_plan)
+    stack.on_ready.append(logs.ready)
     try:
         realm_id = stack.prepare()
         asyncio.run(stack.serve(realm_id))
     except StartError as exc:
         print(f"local stack: {exc}", file=sys.stderr)
+        if not config.verbose:
+            print(f"local stack: its full output is in {logs.path}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         log.info("interrupted: stopping")
     finally:
         stack.close()
-    log.info("stopped")
+        log.info("stopped")
+        logs.close()
+    if not config.verbose:
+        print("local stack stopped", file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -208,3 +209,33 @@ def test_ui_stand_in_shows_the_success_message(front_client: TestClient) -> None
     answer = front_client.get("/_local/ui/integrations/quickbooks", params={"result": "connected"})
 
     assert "QuickBooks is connected." in answer.text
+
+
+def test_ui_console_file_outside_its_folder_is_404(
+    front_client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a console folder, and a script beside it (outside it)
+    import local.front
+
+    console = tmp_path / "console"
+    console.mkdir()
+    (console / "index.html").write_text("<!-- landing -->", encoding="utf-8")
+    (console / "in.js").write_text("inside", encoding="utf-8")
+    (tmp_path / "secret.js").write_text("outside", encoding="utf-8")
+    monkeypatch.setattr(local.front, "CONSOLE_DIR", console)
+
+    # WHEN the browser asks for the one inside, and climbs out for the other
+    inside = front_client.get("/_local/ui/in.js")
+    outside = front_client.get("/_local/ui/..%2Fsecret.js")
+
+    # THEN only the console's own file is served
+    assert (inside.status_code, inside.text) == (200, "inside")
+    assert outside.status_code == 404
+    assert "outside" not in outside.text
+
+
+def test_local_tokens_mints_a_token_of_the_tenant(front_client: TestClient) -> None:
+    answer = front_client.post("/_local/tokens", json={"tenantId": "t-9"})
+
+    assert answer.status_code == 200
+    assert verify_token(answer.json()["token"], secret=SECRET)["tenant_id"] == "t-9"
