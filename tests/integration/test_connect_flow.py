@@ -671,3 +671,156 @@ def test_confirm_whose_tokens_cannot_be_stored_is_a_503_and_can_be_confirmed_aga
     monkeypatch.setattr(vault, "put", put)
     status, body = stack.confirm(location)
     assert (status, body["status"]) == (200, "connected"), body
+
+
+def _aws_error(code: str, operation: str):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+def test_callback_whose_ticket_cannot_be_written_leaves_no_pending_secret_unknown_to_the_sweep(stack, monkeypatch):
+    # GIVEN the admin approved, and DynamoDB refuses the ticket's write
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    store = type(wiring.connect_ticket_store())
+
+    def refused(self, *args, **kwargs):
+        raise _aws_error("ProvisionedThroughputExceededException", "PutItem")
+
+    monkeypatch.setattr(store, "put", refused)
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN it failed, and no pending secret was written without the ticket the sweep finds it by
+    assert location.endswith("result=error&reason=token_exchange_failed")
+    assert not [n for n in _secret_names() if "pending" in n]
+
+
+def test_callback_whose_pending_secret_cannot_be_written_leaves_a_ticket_the_sweep_forgets(stack, monkeypatch):
+    # GIVEN the admin approved, and Secrets Manager refuses the pending tokens after the ticket was written
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    _secrets_refusing(monkeypatch, "ThrottlingException", "Rate exceeded")
+    assert stack.callback(query).endswith("result=error&reason=token_exchange_failed")
+    monkeypatch.undo()
+
+    # WHEN the sweep runs after the ticket's ten minutes
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+    swept = _sweep(stack)
+
+    # THEN the ticket is forgotten (nothing to revoke) and the tenant is as before
+    assert (swept["revoked"], swept["forgotten"], swept["failed"]) == (0, 1, 0)
+    assert wiring.connect_ticket_store().expired(later) == []
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_confirm_racing_the_sweep_at_expiry_never_ends_connected_with_revoked_tokens(stack, monkeypatch):
+    # GIVEN an unconfirmed connect at the end of its ten minutes
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    tokens = _pending_tokens()
+    before = wiring.now()
+    after = before + timedelta(minutes=10, seconds=1)
+    oauth = type(wiring.intuit_oauth())
+    revoke = oauth.revoke
+    confirms: list[int] = []
+    racing: list[str] = []
+
+    def confirm_lands_as_the_sweep_revokes(self, token):
+        # The sweep has read the expired ticket unconfirmed; the UI's confirm, read a moment before expiry, lands
+        # just before the sweep's revoke.
+        if not racing:
+            racing.append(token)
+            monkeypatch.setattr(wiring, "now", lambda: before)
+            with ThreadPoolExecutor(1) as ui:  # its own call stack: the API function's, not the sweep's
+                confirms.append(ui.submit(stack.confirm, location).result()[0])
+            monkeypatch.setattr(wiring, "now", lambda: after)
+        return revoke(self, token)
+
+    monkeypatch.setattr(oauth, "revoke", confirm_lands_as_the_sweep_revokes)
+    monkeypatch.setattr(wiring, "now", lambda: after)
+
+    # WHEN the sweep runs
+    _sweep(stack)
+
+    # THEN one of them won: the tenant is not connected with tokens the sweep revoked
+    status = stack.api("GET", "/quickbooks/connection")[1]["status"]
+    valid = stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "ok"
+    assert (status, valid) in {("connected", True), ("not_connected", False)}, (confirms, status, valid)
+    assert confirms == [200 if status == "connected" else 409]
+
+
+def test_confirm_whose_pending_tokens_are_unreadable_is_a_503_and_can_be_confirmed_again(stack, monkeypatch):
+    # GIVEN a callback holding the tokens, and Secrets Manager failing on their read
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    vault = wiring.token_vault()
+    read = vault.client.get_secret_value
+
+    def failing(**kwargs):
+        if "pending" in kwargs["SecretId"]:
+            raise _aws_error("InternalServiceError", "GetSecretValue")
+        return read(**kwargs)
+
+    monkeypatch.setattr(vault.client, "get_secret_value", failing)
+
+    # WHEN the UI confirms: THEN a 503 problem with Retry-After, and nothing is connected or used up
+    answer = stack.call("api", "POST", "/quickbooks/connection/confirm", body={"ticket": location.split("ticket=")[1]})
+    assert answer["statusCode"] == 503, answer["body"]
+    assert answer["headers"]["Retry-After"] == "5"
+    assert answer["headers"]["Content-Type"] == "application/problem+json"
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "connecting"
+
+    # AND once Secrets Manager reads again, the same ticket connects
+    monkeypatch.setattr(vault.client, "get_secret_value", read)
+    status, body = stack.confirm(location)
+    assert (status, body["status"]) == (200, "connected"), body
+
+
+def test_confirm_by_another_tenant_leaves_the_ticket_for_its_starter(stack):
+    # GIVEN Alice's callback landed, and Bob's tenant tries her ticket first
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    tokens = _pending_tokens()
+    assert stack.confirm(location, tenant="bob")[0] == 404
+
+    # WHEN Alice confirms
+    status, body = stack.confirm(location, tenant="alice")
+
+    # THEN she is connected with the tokens Bob's try neither used nor revoked
+    assert (status, body["status"], body["realmId"]) == (200, "connected", realm), body
+    assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "ok"
+
+
+def test_disconnect_whose_token_deletion_fails_shows_not_connected_and_a_retry_finishes(stack, monkeypatch):
+    # GIVEN a connected tenant, and Secrets Manager failing the deletion of its tokens
+    realm = stack.connect()
+    vault = wiring.token_vault()
+    delete = vault.client.delete_secret
+
+    def throttled(**kwargs):
+        raise _aws_error("ThrottlingException", "DeleteSecret")
+
+    monkeypatch.setattr(vault.client, "delete_secret", throttled)
+
+    # WHEN the integration is switched off
+    answer = stack.call("api", "PUT", "/quickbooks/connection", body={"active": False})
+
+    # THEN it is a 503 to retry, and the tenant no longer shows connected (it never shows connected without tokens)
+    assert answer["statusCode"] == 503, answer["body"]
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+    assert wiring.connection_store().tenants_of_realm(realm) == []
+
+    # AND switching off again deletes the tokens
+    monkeypatch.setattr(vault.client, "delete_secret", delete)
+    status, body = stack.api("PUT", "/quickbooks/connection", body={"active": False})
+    assert (status, body["status"]) == (200, "not_connected"), body
+    assert "books360-qbo/tokens/t1" not in _secret_names()
