@@ -76,7 +76,7 @@ INDEX_QUERIES = {"WebhookFunction", "ListRefreshFunction", "ConnectSweepFunction
 
 APP_SECRET = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${QboAppSecretName}-??????"
 TOKENS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${TokenSecretPrefix}*"
-PENDING = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${TokenSecretPrefix}pending/*"
+PENDING = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${PendingTokenSecretPrefix}*"
 GET, PUT, CREATE, DELETE_SECRET = (
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
@@ -86,8 +86,10 @@ GET, PUT, CREATE, DELETE_SECRET = (
 
 # Per function: (secret, action) pairs. Token secrets are one per tenant under the prefix; the app secret is one.
 SECRETS = {
-    # Connect confirm (pending tokens become the tenant's), disconnect, refreshes, the cursor key.
-    "ApiFunction": {(APP_SECRET, GET)} | {(TOKENS, a) for a in (GET, PUT, CREATE, DELETE_SECRET)},
+    # Connect confirm (pending tokens become the tenant's: it reads and deletes the pending secret), disconnect,
+    # refreshes, the cursor key.
+    "ApiFunction": {(APP_SECRET, GET), (PENDING, GET), (PENDING, DELETE_SECRET)}
+    | {(TOKENS, a) for a in (GET, PUT, CREATE, DELETE_SECRET)},
     # Holds the exchanged tokens pending the confirm: writes pending secrets only.
     "OAuthCallbackFunction": {(APP_SECRET, GET), (PENDING, PUT), (PENDING, CREATE)},
     "WebhookFunction": {(APP_SECRET, GET)},
@@ -233,7 +235,15 @@ def test_the_http_api_logs_each_request_as_json_without_headers_or_body():
         ("SyncInvoiceFunction", ("dynamodb:Query", "table/index/gsi1"), False),
         ("SyncInvoiceFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), True),
         ("OAuthCallbackFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
-        ("OAuthCallbackFunction", ("secretsmanager:CreateSecret", "books360-qbo/tokens/pending/abc-AbCdEf"), True),
+        ("OAuthCallbackFunction", ("secretsmanager:CreateSecret", "books360-qbo/pending-tokens/abc-AbCdEf"), True),
+        # Pending tokens are for the callback, the confirm route and the sweep: no refresher reaches them.
+        ("SyncInvoiceFunction", ("secretsmanager:GetSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("BulkSyncFunction", ("secretsmanager:PutSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("ListRefreshFunction", ("secretsmanager:GetSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("ApiFunction", ("secretsmanager:GetSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), True),
+        ("ApiFunction", ("secretsmanager:PutSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("ConnectSweepFunction", ("secretsmanager:DeleteSecret", "books360-qbo/pending-tokens/abc-AbCdEf"), True),
+        ("ConnectSweepFunction", ("secretsmanager:GetSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
         ("BulkSyncFunction", ("sqs:ChangeMessageVisibility", "BulkQueue"), True),
         ("ApiFunction", ("sqs:SendMessageBatch", "BulkQueue"), False),
         ("AutoSyncFunction", ("sqs:SendMessageBatch", "BulkQueue"), True),
@@ -245,3 +255,12 @@ def test_the_integration_tests_check_calls_against_the_grants(function, call, al
     recorder.calls = {function: {call}}
 
     assert (recorder.violations() == {}) is allowed
+
+
+def test_pending_token_secrets_are_not_under_the_tenants_token_prefix():
+    # IAM ARNs cannot exclude: were one prefix inside the other, a refresher's ``tokens/*`` grant would cover the
+    # pending tokens (or the sweep's grant the tenants' own).
+    parameters = load_template()["Parameters"]
+    tokens, pending = (parameters[p]["Default"] for p in ("TokenSecretPrefix", "PendingTokenSecretPrefix"))
+
+    assert not pending.startswith(tokens) and not tokens.startswith(pending)

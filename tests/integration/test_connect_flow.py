@@ -19,6 +19,8 @@ from shared.store.tokens import TokenVault
 from tests.integration.conftest import UI_BASE_URL
 from tests.support.events import LambdaContext, eventbridge_event
 
+PENDING_PREFIX = "books360-qbo/pending-tokens/"
+
 
 def test_connect_full_dance_stores_tokens_in_secrets_manager_and_names_the_company(stack):
     # GIVEN a QuickBooks company
@@ -439,7 +441,7 @@ def _secret_names() -> list[str]:
 
 def _pending_tokens() -> dict:
     """The one pending secret's tokens (the callback holds them there until a confirm)."""
-    names = [n for n in _secret_names() if n.startswith("books360-qbo/tokens/pending/")]
+    names = [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
     assert len(names) == 1, names
     return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=names[0])["SecretString"])
 
@@ -491,7 +493,7 @@ def test_confirm_ticket_is_single_use(stack):
 
     assert first == 200
     assert second in (404, 409), problem
-    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
 
 
 @pytest.mark.parametrize("ticket", ["forged", "x" * 129, ""])
@@ -535,7 +537,7 @@ def test_unconfirmed_tokens_are_refused_after_ten_minutes_then_revoked_at_intuit
     assert late_confirm == 409
     assert (swept["revoked"], swept["forgotten"]) == (1, 1)
     assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], realm) == "invalid"
-    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
     assert stack.api("GET", "/quickbooks/connection", tenant="alice")[1]["status"] == "not_connected"
     assert stack.confirm(location, tenant="alice")[0] == 404
 
@@ -554,7 +556,7 @@ def test_sweep_does_not_revoke_unconfirmed_tokens_of_a_company_another_tenant_is
 
     # THEN the pending tokens are forgotten without a revoke (it would disconnect the app from Bob's company too)
     assert (swept["revoked"], swept["forgotten"]) == (0, 1)
-    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
     assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], bobs_company) == "ok"
     assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
 
@@ -644,7 +646,7 @@ def test_sweep_goes_on_past_a_pending_connect_it_cannot_handle(stack, monkeypatc
 
     # THEN the other one was revoked and forgotten, and the failed one is left for the next sweep
     assert (swept["revoked"], swept["forgotten"], swept["failed"]) == (1, 1, 1)
-    assert len([n for n in _secret_names() if "/pending/" in n]) == 1
+    assert len([n for n in _secret_names() if n.startswith(PENDING_PREFIX)]) == 1
 
 
 def test_confirm_whose_tokens_cannot_be_stored_is_a_503_and_can_be_confirmed_again(stack, monkeypatch):
@@ -696,7 +698,7 @@ def test_callback_whose_ticket_cannot_be_written_leaves_no_pending_secret_unknow
 
     # THEN it failed, and no pending secret was written without the ticket the sweep finds it by
     assert location.endswith("result=error&reason=token_exchange_failed")
-    assert not [n for n in _secret_names() if "pending" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
 
 
 def test_callback_whose_pending_secret_cannot_be_written_leaves_a_ticket_the_sweep_forgets(stack, monkeypatch):
