@@ -59,9 +59,9 @@ TABLE_ACTIONS = {
     "ApiFunction": {GET_ITEM, BATCH_GET, QUERY} | WRITE,
     # Takes its OAuth state (DeleteItem), records the pending connect: single items only.
     "OAuthCallbackFunction": {GET_ITEM} | WRITE,
-    # Releases the invoice lease it holds and drops the guard of a payment QuickBooks deleted: DeleteItem stays
-    # (IAM cannot tell a lease or a guard from the tenant's other items), but no Scan, no batch.
-    "WebhookFunction": {GET_ITEM, QUERY} | WRITE,
+    # Releases the invoice lease it holds and the guard of a payment QuickBooks deleted by updates: no DeleteItem
+    # (the issue: "the webhook gets no Scan/Delete"), no Scan, no batch.
+    "WebhookFunction": {GET_ITEM, QUERY, "dynamodb:PutItem", "dynamodb:UpdateItem"},
     # The invoice, its client, settings, facts, leases, the pacing calendar: single items and their transactions;
     # a Query of the table when a customer's name is taken by an object with an old marker (who shares the company).
     "SyncInvoiceFunction": {GET_ITEM, QUERY} | WRITE,
@@ -231,6 +231,8 @@ def test_the_http_api_logs_each_request_as_json_without_headers_or_body():
         ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/apple-AbCdEf"), False),
         ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
         ("WebhookFunction", ("dynamodb:Scan", "table"), False),
+        ("WebhookFunction", ("dynamodb:DeleteItem", "table"), False),
+        ("WebhookFunction", ("dynamodb:UpdateItem", "table"), True),
         ("WebhookFunction", ("dynamodb:Query", "table/index/gsi1"), True),
         ("SyncInvoiceFunction", ("dynamodb:Query", "table/index/gsi1"), False),
         ("SyncInvoiceFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), True),
