@@ -22,6 +22,9 @@ class Settings(BaseModel):
     qbo_discovery_url: str = "https://developer.intuit.com/.well-known/openid_configuration/"
     qbo_app_secret_name: str = "books360-qbo/app"
     token_secret_prefix: str = "books360-qbo/tokens/"
+    # A sibling of the tenants' prefix (template.yaml: PendingTokenSecretPrefix): only the callback, the confirm
+    # route and the sweep are granted it.
+    pending_token_secret_prefix: str = "books360-qbo/pending-tokens/"
     # The bulk queue's maxReceiveCount: on its last receive a failing item is marked failed, not left to the DLQ.
     bulk_max_receive_count: Annotated[int, Field(ge=1)] = 5
     bulk_dead_letter_queue_arn: str = ""

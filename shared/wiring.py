@@ -174,7 +174,9 @@ def webhook_stores() -> WebhookStores:
 
 @_once
 def token_vault() -> TokenVault:
-    return TokenVault(secrets_client(), settings().token_secret_prefix)
+    return TokenVault(
+        secrets_client(), settings().token_secret_prefix, pending_prefix=settings().pending_token_secret_prefix
+    )
 
 
 def app_secret() -> dict[str, str]:

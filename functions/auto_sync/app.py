@@ -12,22 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-
 from shared import wiring
-from shared.observability import logger, metrics, tracer
 from shared.services.jobs import requeue_stale_jobs
+from shared.web.triggers import scheduled_handler
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_parser(model=EventBridgeModel)
-def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+def catch_up(event: EventBridgeModel) -> dict[str, Any]:
     requeued = requeue_stale_jobs(wiring.job_store(), wiring.bulk_queue(), now=wiring.now())
     swept = wiring.auto_sync().sweep()
     return {
@@ -40,3 +33,6 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         "tenantsFailed": swept.tenants_failed,
         "shardsUnfinished": swept.unfinished_shards,
     }
+
+
+lambda_handler = scheduled_handler(catch_up)

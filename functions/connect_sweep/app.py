@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-
 from shared import wiring
-from shared.observability import logger, metrics, tracer
 from shared.services.connection import sweep_pending_connects
+from shared.web.triggers import scheduled_handler
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_parser(model=EventBridgeModel)
-def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+def sweep(event: EventBridgeModel) -> dict[str, Any]:
     swept = sweep_pending_connects(
         wiring.connection_store(),
         wiring.token_vault(),
@@ -38,3 +31,6 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         "forgotten": swept.forgotten,
         "failed": swept.failed,
     }
+
+
+lambda_handler = scheduled_handler(sweep)

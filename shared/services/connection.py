@@ -154,7 +154,7 @@ def complete_connect(
 
         state ....... single use, unexpired, still the tenant's latest ── else invalid_state, nothing changed
         exchange .... the code for tokens; CompanyInfo read with them ── else token_exchange_failed, back to before
-        pending ..... the tokens in a pending secret, a ticket for the starter ── a Secrets Manager or DynamoDB
+        pending ..... a ticket for the starter, then the tokens in its pending secret ── a DynamoDB or Secrets Manager
                       write refused (throttled, a secret still being deleted) ── token_exchange_failed, back to before
 
     Nothing is connected here: the browser may not be the starter's (a forwarded authorize URL approved by another
@@ -197,7 +197,8 @@ def complete_connect(
         return CallbackOutcome(None, "token_exchange_failed", tenant_id)
     ticket = secrets.token_urlsafe(32)
     try:
-        vault.put_pending(ticket_digest(ticket), realm_id, tokens)
+        # The ticket first: the sweep finds pending secrets through their tickets, so none is ever written
+        # unknown to it (a ticket whose secret write failed is forgotten by the sweep, nothing to revoke).
         tickets.put(
             ticket,
             tenant_id=tenant_id,
@@ -207,6 +208,7 @@ def complete_connect(
             company_name=company_name,
             expires_at=pending.expires_at,
         )
+        vault.put_pending(ticket_digest(ticket), realm_id, tokens)
     except (ClientError, BotoCoreError) as exc:
         logger.warning("quickbooks tokens not stored", tenant_id=tenant_id, error_code=_error_code(exc))
         metrics.add_metric(name="OAuthTokensNotStored", unit="Count", value=1)
@@ -238,11 +240,17 @@ def confirm_connect(
         raise NotFound("No such connect ticket for this account; connect again.")
     if pending.confirmed:
         raise Conflict("This connect ticket was already used.")
-    if pending.expires_at <= now:
+    if pending.expires_at <= now or pending.swept:
         raise Conflict("This connect ticket has expired; switch the integration on again.")
     if not connections.awaits(tenant_id, pending.state_digest):
         raise Conflict("A newer connect was started for this account; finish that one instead.")
-    stored = vault.get_pending(pending.digest)
+    try:
+        stored = vault.get_pending(pending.digest)
+    except (ClientError, BotoCoreError) as exc:  # not-found is None: anything else is Secrets Manager's trouble
+        logger.warning("pending tokens unreadable", tenant_id=tenant_id, error_code=_error_code(exc))
+        raise Busy(
+            "The QuickBooks tokens could not be read right now; confirm again in a moment.", retry_after=5
+        ) from exc
     if stored is None:
         raise Conflict("The tokens of this connect are gone; switch the integration on again.")
     # Tokens first, connected second: the tenant never shows connected without them. The state check above keeps
@@ -258,10 +266,12 @@ def confirm_connect(
     together = [tickets.confirm_action(pending.digest)]
     if auto_sync is not None:
         together.append(auto_sync.mark_tenant_action(tenant_id))
+    # The one write that decides against the sweep: it fails if the sweep claimed the ticket (to revoke its tokens)
+    # since it was read above.
     if not connections.complete(
         tenant_id, pending.state_digest, stored.realm_id, pending.company_name, now, together=together
     ):
-        raise Conflict("This connect ticket was already used, or a newer connect was started.")
+        raise Conflict("This connect ticket was already used or has expired, or a newer connect was started.")
     try:
         vault.delete_pending(pending.digest)
         tickets.forget(pending.digest)
@@ -307,10 +317,14 @@ def _sweep_one(
     oauth: IntuitOAuth,
     pending: PendingConnect,
 ) -> str:
-    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due) or ``kept`` (Intuit unavailable)."""
+    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due) or ``kept`` (Intuit unavailable).
+
+    An unconfirmed ticket is claimed before anything is revoked: a confirm that read it just before it expired
+    either connected first (the claim fails: it is forgotten as confirmed) or can no longer connect."""
+    confirmed = pending.confirmed or not tickets.claim_for_sweep(pending.digest)
     stored = vault.get_pending(pending.digest)
     outcome = "forgotten"
-    if not pending.confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
+    if not confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
         try:
             oauth.revoke(stored.tokens.refresh_token)
             outcome = "revoked"
@@ -319,7 +333,7 @@ def _sweep_one(
             return "kept"
         except OAuthError as exc:  # already revoked or expired: nothing left to revoke
             logger.info("pending connect revoke refused", tenant_id=pending.tenant_id, error=exc.error)
-    if not pending.confirmed:
+    if not confirmed:
         connections.cancel_connecting(
             pending.tenant_id, pending.state_digest, ConnectionStatus(pending.previous_status)
         )
@@ -363,13 +377,23 @@ class Disconnected:
 
 
 def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAuth, *, tenant_id: str) -> Disconnected:
-    """Switch off: revoke at Intuit, delete the tokens, keep the links. A failed revoke still disconnects here.
+    """Switch off: not connected, then revoke at Intuit and delete the tokens, keep the links. A failed revoke still
+    disconnects here.
+
+    ::
+
+        status ...... not_connected first ── a failure here changes nothing: still connected, with its tokens
+        revoke ...... at Intuit, best effort (skipped while another tenant is connected to the company)
+        tokens ...... deleted ── a failure here leaves not_connected with a stale secret: switching off again
+                      (a retry) revokes and deletes it, and a new connect writes over it
 
     A revoke disconnects the app from the whole company: while another tenant is connected to the same company it
     is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes."""
-    stored = vault.get(tenant_id)
+    stored = vault.get(tenant_id, fresh=True)
+    others = connections.others_connected_to(stored.realm_id, tenant_id) if stored is not None else []
+    connections.disconnect(tenant_id)
     revoked, detail = True, "Disconnected from QuickBooks."
-    if stored is not None and connections.others_connected_to(stored.realm_id, tenant_id):
+    if stored is not None and others:
         revoked = False
         detail = (
             "Disconnected here. The app stays authorized in that QuickBooks company because another Books360 "
@@ -384,5 +408,4 @@ def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAu
             detail = "Disconnected here, but Intuit could not be told; remove the app in QuickBooks if it still shows."
             logger.warning("quickbooks revoke failed", tenant_id=tenant_id, error_type=type(exc).__name__)
     vault.delete(tenant_id)
-    connections.disconnect(tenant_id)
     return Disconnected(revoked, detail)

@@ -6,6 +6,17 @@ and answers a fresh single-use ticket; only ``POST /quickbooks/connection/confir
 token of the tenant that started the connect makes them the tenant's. The item here says whose the ticket is and
 which company it names; it is keyed by the ticket's SHA-256 (the raw value never rests in the table) and sits
 in the sparse index ``PENDINGCONNECT`` by expiry, so the sweep finds the unconfirmed ones without a scan.
+
+Who gets the tokens is decided by one conditional write on the ticket, whichever comes first::
+
+    confirm ... the connect's transaction sets ``confirmed`` ── only if not ``swept``: the tokens become the tenant's
+    sweep ..... ``claim_for_sweep`` sets ``swept`` ───────────── only if not ``confirmed``: then it revokes them
+
+A confirm that read the ticket just before it expired and a sweep that read it just after cannot both win: the
+loser's write fails (a confirm's 409; a sweep that leaves a confirmed connect alone).
+
+The callback writes the ticket *before* the pending secret: the sweep knows of every pending secret there is
+(a secret written without its ticket would be found by nobody), and a ticket without its secret is forgotten.
 """
 
 from __future__ import annotations
@@ -14,6 +25,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from shared.store.table import ConditionFailed
 
 if TYPE_CHECKING:
     from shared.store.table import Table
@@ -38,6 +51,7 @@ class PendingConnect:
     company_name: str
     expires_at: datetime
     confirmed: bool
+    swept: bool = False
 
 
 class ConnectTicketStore:
@@ -86,9 +100,24 @@ class ConnectTicketStore:
             _pk(digest),
             _SK,
             set_values={"confirmed": True},
-            condition="attribute_exists(pk) AND attribute_not_exists(#confirmed)",
+            condition="attribute_exists(pk) AND attribute_not_exists(#confirmed) AND attribute_not_exists(#swept)",
         )
         return {"Update": update}
+
+    def claim_for_sweep(self, digest: str) -> bool:
+        """The sweep takes the ticket's tokens to revoke them: False if a confirm took them first (or it is gone).
+
+        Claiming again is harmless (a sweep that could not revoke tries again next time)."""
+        try:
+            self.table.update(
+                _pk(digest),
+                _SK,
+                set_values={"swept": True},
+                condition="attribute_exists(pk) AND attribute_not_exists(#confirmed)",
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def expired(self, now: datetime) -> list[PendingConnect]:
         """The tickets past their lifetime, confirmed or not (the sweep forgets both, and revokes the others)."""
@@ -115,4 +144,5 @@ def _pending(item: dict[str, Any] | None) -> PendingConnect | None:
         company_name=item["companyName"],
         expires_at=datetime.fromisoformat(item["ticketExpiresAt"]),
         confirmed=bool(item.get("confirmed")),
+        swept=bool(item.get("swept")),
     )

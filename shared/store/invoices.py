@@ -46,7 +46,7 @@ from shared.domain.invoices import InvoiceLink, SyncStatus, Written
 from shared.domain.webhooks import invoice_link_after
 from shared.store.books360 import INVOICE_PREFIX
 from shared.store.connection import CONNECTION_SK, connection_from
-from shared.store.links import LinkGuards, guard_item, guard_sk
+from shared.store.links import LinkGuards, guard_item, guard_sk, release_action
 from shared.store.settings import SETTINGS_SK, settings_from
 from shared.store.table import tenant_pk
 
@@ -262,9 +262,18 @@ class InvoiceStore:
 
     # -- writes --------------------------------------------------------------------------------------------
 
-    def save_link(self, tenant_id: str, invoice_id: str, link: InvoiceLink, previous: InvoiceLink | None) -> None:
+    def save_link(
+        self,
+        tenant_id: str,
+        invoice_id: str,
+        link: InvoiceLink,
+        previous: InvoiceLink | None,
+        *,
+        release_at: float | None = None,
+    ) -> None:
         """Record ``link`` (replacing ``previous``), with the guards of the QuickBooks objects it gained and lost,
-        in one transaction. The caller holds the invoice's lease."""
+        in one transaction. The caller holds the invoice's lease. With ``release_at`` (the time now), the guards
+        lost are released rather than deleted (``links.release_action``: for the webhook, which may not delete)."""
         pk = tenant_pk(tenant_id)
         realm_id = link.realm_id
         before = _objects(previous) if previous else set()
@@ -288,7 +297,10 @@ class InvoiceStore:
             )
             actions.append(self.table.put_action(guard))
         for entity, qb_id in sorted(before - after):
-            actions.append(self.table.delete_action(pk, guard_sk(realm_id, entity, qb_id)))
+            if release_at is None:
+                actions.append(self.table.delete_action(pk, guard_sk(realm_id, entity, qb_id)))
+            else:
+                actions.append(release_action(self.table, tenant_id, realm_id, entity, qb_id, now=release_at))
         # DynamoDB takes 100 actions a transaction. A sync records one object at a time; only an unlink or a
         # deletion's adoption moves more, and their guard changes after the first 100 are idempotent, so the
         # map (first) and the rest follow in further transactions.
@@ -326,7 +338,7 @@ class InvoiceStore:
                 link = stored.link_in(realm_id) if stored else None
                 after = invoice_link_after(link, gone) if link else None
                 if link is not None and after is not None:
-                    self.save_link(tenant_id, invoice_id, after, link)
+                    self.save_link(tenant_id, invoice_id, after, link, release_at=leases.clock())
                     changed.append(invoice_id)
             finally:
                 leases.release(tenant_id, lease, owner)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from shared.store.table import tenant_pk
+from shared.store.table import ConditionFailed, tenant_pk
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,8 +49,25 @@ class LeaseStore:
         return True
 
     def release(self, tenant_id: str, name: str, owner: str) -> None:
-        """Give the lease back, only if it is still ours."""
-        self.table.delete_if(tenant_pk(tenant_id), f"LOCK#{name}", condition="#owner = :owner", values={"owner": owner})
+        """Give the lease back, only if it is still ours.
+
+        An update, not a delete (the webhook, which holds invoice leases, may not delete): the lease is left
+        lapsed (``leaseUntil`` 0) with no owner, which ``acquire`` and ``seconds_left`` take exactly as no lease;
+        the TTL removes the item later::
+
+            holder A ──acquire──[ work ]──release (leaseUntil 0, no owner) ── holder B may acquire at once
+        """
+        try:
+            self.table.update(
+                tenant_pk(tenant_id),
+                f"LOCK#{name}",
+                set_values={"leaseUntil": 0},
+                remove=["owner"],
+                condition="#owner = :owner",
+                values={"owner": owner},
+            )
+        except ConditionFailed:
+            return  # lapsed and taken by another holder, or already released: not ours to give back
 
     def seconds_left(self, tenant_id: str, name: str) -> int | None:
         """Seconds until the current holder's lease lapses; None when nobody holds it (a consistent read)."""

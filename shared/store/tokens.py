@@ -26,15 +26,24 @@ CACHE_SECONDS = 60.0
 
 
 class TokenVault:
-    """Reads and writes a tenant's token secret (``{prefix}{tenantId}``), keeping what it read for a minute.
+    """Reads and writes a tenant's token secret (``{prefix}{tenantId}``), keeping what it read for a minute, and
+    the secrets of tokens pending a connect's confirm (``{pending_prefix}{ticket digest}``).
 
     A warm container reuses the tokens it read or wrote for ``CACHE_SECONDS``; the refresh path asks for
     ``fresh`` reads (another container may have rotated them), and a rejected token leads there anyway.
     """
 
-    def __init__(self, client: Any, prefix: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        pending_prefix: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.pending_prefix = pending_prefix
         self.clock = clock
         self._cache: dict[str, tuple[float, StoredTokens | None]] = {}
 
@@ -71,8 +80,9 @@ class TokenVault:
         )
 
     def pending_name(self, ticket_digest: str) -> str:
-        """The secret of tokens held pending for a connect ticket (a tenant id never holds a ``/``)."""
-        return f"{self.prefix}pending/{ticket_digest}"
+        """The secret of tokens held pending for a connect ticket: under its own prefix, beside the tenants' (IAM
+        grants the refreshers the tenants' prefix, and the pending tokens must stay out of it)."""
+        return f"{self.pending_prefix}{ticket_digest}"
 
     def put_pending(self, ticket_digest: str, realm_id: str, tokens: TokenSet) -> None:
         """Hold the callback's tokens until the tenant that started the connect confirms (never cached)."""

@@ -8,10 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError
 
 from shared.errors import (
@@ -41,7 +38,6 @@ AWS_BUSY_CODES = frozenset(
     }
 )
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
-MULTIPART = "multipart/form-data"
 NOT_JSON = "The request body must be JSON (Content-Type: application/json)."
 
 
@@ -76,10 +72,10 @@ def field_path(loc: Sequence[Any]) -> str:
 
 
 def validation_problem(errors: Iterable[dict[str, Any]]) -> AppError:
-    """Unreadable JSON is a 400; anything else pydantic rejects is a 422 naming each field."""
-    errors = list(errors)
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return BadRequest("The request body is not valid JSON.")
+    """What pydantic rejects is a 422 naming each field.
+
+    Unreadable JSON never gets here: the body is read by ``read_json_object`` (a 400) before validation sees it.
+    """
     # An error about the body as a whole (an array or nothing where an object belongs) has an empty path.
     field_errors = [FieldError(field_path(e.get("loc", ())) or "body", str(e.get("msg", "invalid"))) for e in errors]
     return InvalidInput("The request has invalid fields.", errors=field_errors)
@@ -108,10 +104,6 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
     def _invalid_request(error: RequestValidationError) -> Response[str]:
         return problem_response(validation_problem(error.errors()))
 
-    @app.exception_handler(RequestUnsupportedContentType)
-    def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
-        return problem_response(BadRequest(NOT_JSON))
-
     @app.exception_handler([UnicodeDecodeError, binascii.Error])
     def _undecodable(error: ValueError) -> Response[str]:
         # Reading the body decodes it before any route runs (a route reading it raw, the webhook, decodes it too);
@@ -127,11 +119,6 @@ def register_problem_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        content_type = str(app.current_event.headers.get("content-type") or "").strip().lower()
-        if isinstance(error, ValueError) and content_type.startswith(MULTIPART):
-            # Powertools parses a multipart body before the route says it wants JSON, and a type without a
-            # boundary raises a bare ValueError: the caller's doing (found by tests/e2e/test_fuzz_openapi.py).
-            return problem_response(BadRequest(NOT_JSON))
         return unexpected_response(error)
 
 

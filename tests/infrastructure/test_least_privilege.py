@@ -59,9 +59,9 @@ TABLE_ACTIONS = {
     "ApiFunction": {GET_ITEM, BATCH_GET, QUERY} | WRITE,
     # Takes its OAuth state (DeleteItem), records the pending connect: single items only.
     "OAuthCallbackFunction": {GET_ITEM} | WRITE,
-    # Releases the invoice lease it holds and drops the guard of a payment QuickBooks deleted: DeleteItem stays
-    # (IAM cannot tell a lease or a guard from the tenant's other items), but no Scan, no batch.
-    "WebhookFunction": {GET_ITEM, QUERY} | WRITE,
+    # Releases the invoice lease it holds and the guard of a payment QuickBooks deleted by updates: no DeleteItem
+    # (the issue: "the webhook gets no Scan/Delete"), no Scan, no batch.
+    "WebhookFunction": {GET_ITEM, QUERY, "dynamodb:PutItem", "dynamodb:UpdateItem"},
     # The invoice, its client, settings, facts, leases, the pacing calendar: single items and their transactions;
     # a Query of the table when a customer's name is taken by an object with an old marker (who shares the company).
     "SyncInvoiceFunction": {GET_ITEM, QUERY} | WRITE,
@@ -76,7 +76,7 @@ INDEX_QUERIES = {"WebhookFunction", "ListRefreshFunction", "ConnectSweepFunction
 
 APP_SECRET = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${QboAppSecretName}-??????"
 TOKENS = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${TokenSecretPrefix}*"
-PENDING = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${TokenSecretPrefix}pending/*"
+PENDING = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${PendingTokenSecretPrefix}*"
 GET, PUT, CREATE, DELETE_SECRET = (
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
@@ -86,8 +86,10 @@ GET, PUT, CREATE, DELETE_SECRET = (
 
 # Per function: (secret, action) pairs. Token secrets are one per tenant under the prefix; the app secret is one.
 SECRETS = {
-    # Connect confirm (pending tokens become the tenant's), disconnect, refreshes, the cursor key.
-    "ApiFunction": {(APP_SECRET, GET)} | {(TOKENS, a) for a in (GET, PUT, CREATE, DELETE_SECRET)},
+    # Connect confirm (pending tokens become the tenant's: it reads and deletes the pending secret), disconnect,
+    # refreshes, the cursor key.
+    "ApiFunction": {(APP_SECRET, GET), (PENDING, GET), (PENDING, DELETE_SECRET)}
+    | {(TOKENS, a) for a in (GET, PUT, CREATE, DELETE_SECRET)},
     # Holds the exchanged tokens pending the confirm: writes pending secrets only.
     "OAuthCallbackFunction": {(APP_SECRET, GET), (PENDING, PUT), (PENDING, CREATE)},
     "WebhookFunction": {(APP_SECRET, GET)},
@@ -229,11 +231,21 @@ def test_the_http_api_logs_each_request_as_json_without_headers_or_body():
         ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/apple-AbCdEf"), False),
         ("WebhookFunction", ("secretsmanager:GetSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
         ("WebhookFunction", ("dynamodb:Scan", "table"), False),
+        ("WebhookFunction", ("dynamodb:DeleteItem", "table"), False),
+        ("WebhookFunction", ("dynamodb:UpdateItem", "table"), True),
         ("WebhookFunction", ("dynamodb:Query", "table/index/gsi1"), True),
         ("SyncInvoiceFunction", ("dynamodb:Query", "table/index/gsi1"), False),
         ("SyncInvoiceFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), True),
         ("OAuthCallbackFunction", ("secretsmanager:PutSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
-        ("OAuthCallbackFunction", ("secretsmanager:CreateSecret", "books360-qbo/tokens/pending/abc-AbCdEf"), True),
+        ("OAuthCallbackFunction", ("secretsmanager:CreateSecret", "books360-qbo/pending-tokens/abc-AbCdEf"), True),
+        # Pending tokens are for the callback, the confirm route and the sweep: no refresher reaches them.
+        ("SyncInvoiceFunction", ("secretsmanager:GetSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("BulkSyncFunction", ("secretsmanager:PutSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("ListRefreshFunction", ("secretsmanager:GetSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("ApiFunction", ("secretsmanager:GetSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), True),
+        ("ApiFunction", ("secretsmanager:PutSecretValue", "books360-qbo/pending-tokens/abc-AbCdEf"), False),
+        ("ConnectSweepFunction", ("secretsmanager:DeleteSecret", "books360-qbo/pending-tokens/abc-AbCdEf"), True),
+        ("ConnectSweepFunction", ("secretsmanager:GetSecretValue", "books360-qbo/tokens/t1-AbCdEf"), False),
         ("BulkSyncFunction", ("sqs:ChangeMessageVisibility", "BulkQueue"), True),
         ("ApiFunction", ("sqs:SendMessageBatch", "BulkQueue"), False),
         ("AutoSyncFunction", ("sqs:SendMessageBatch", "BulkQueue"), True),
@@ -245,3 +257,12 @@ def test_the_integration_tests_check_calls_against_the_grants(function, call, al
     recorder.calls = {function: {call}}
 
     assert (recorder.violations() == {}) is allowed
+
+
+def test_pending_token_secrets_are_not_under_the_tenants_token_prefix():
+    # IAM ARNs cannot exclude: were one prefix inside the other, a refresher's ``tokens/*`` grant would cover the
+    # pending tokens (or the sweep's grant the tenants' own).
+    parameters = load_template()["Parameters"]
+    tokens, pending = (parameters[p]["Default"] for p in ("TokenSecretPrefix", "PendingTokenSecretPrefix"))
+
+    assert not pending.startswith(tokens) and not tokens.startswith(pending)

@@ -120,7 +120,8 @@ def test_secrets_access_is_limited_to_the_project_prefixes():
                     )
                     for target in targets:
                         sub = target["Fn::Sub"]
-                        assert "${TokenSecretPrefix}" in sub or "${QboAppSecretName}" in sub, (name, sub)
+                        prefixes = ("${TokenSecretPrefix}", "${PendingTokenSecretPrefix}", "${QboAppSecretName}")
+                        assert any(prefix in sub for prefix in prefixes), (name, sub)
 
 
 def test_bulk_worker_may_delay_a_throttled_item():

@@ -95,6 +95,7 @@ def stack(aws, emulator, http, monkeypatch) -> Stack:  # noqa: F811 - the import
         "UI_BASE_URL": UI_BASE_URL,
         "QBO_APP_SECRET_NAME": APP_SECRET,
         "TOKEN_SECRET_PREFIX": "books360-qbo/tokens/",
+        "PENDING_TOKEN_SECRET_PREFIX": "books360-qbo/pending-tokens/",
     }.items():
         monkeypatch.setenv(name, value)
     config = emulator.state.config

@@ -155,12 +155,15 @@ def multipart(**fields: str) -> tuple[str, str]:
     ("content_type", "body", "expected"),
     [
         ("text/plain", '{"create": true}', {400}),
-        ("application/x-www-form-urlencoded", "create=true&active=true", {400, 422}),
-        (*multipart(create="true", active="true"), {400, 422}),
+        # A form that misses required fields is refused for its type (400), not for the fields it lacks (422).
+        ("application/x-www-form-urlencoded", "create=true&active=true", {400}),
+        ("application/x-www-form-urlencoded", "x=1", {400}),
+        (*multipart(create="true", active="true"), {400}),
+        (*multipart(x="1"), {400}),
     ],
-    ids=["text", "form", "multipart"],
+    ids=["text", "form", "form-missing-fields", "multipart", "multipart-missing-fields"],
 )
-def test_body_that_is_not_json_by_its_content_type_is_4xx_on_every_route(
+def test_body_that_is_not_json_by_its_content_type_is_400_on_every_route(
     api, function, method, path, content_type, body, expected
 ):
     headers = {"content-type": content_type}
@@ -168,6 +171,22 @@ def test_body_that_is_not_json_by_its_content_type_is_4xx_on_every_route(
 
     assert status in expected, problem
     assert_problem(status, headers, problem, status)
+    assert problem["detail"] == "The request body must be JSON (Content-Type: application/json)."
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/json"])
+def test_json_media_type_in_any_case_is_read_as_json(api, content_type):
+    # GIVEN the settings document, changed
+    status, settings = api.api("GET", "/quickbooks/settings")
+    assert status == 200
+    changed = {**settings, "syncCustomFields": not settings["syncCustomFields"]}
+
+    # WHEN it is sent with the JSON media type in another case (media types are case-insensitive, RFC 9110 8.3.1)
+    answer = api.call("api", "PUT", "/quickbooks/settings", body=changed, headers={"content-type": content_type})
+
+    # THEN it is read as JSON and stored
+    assert answer["statusCode"] == 200, answer["body"]
+    assert api.api("GET", "/quickbooks/settings") == (200, changed)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=[k.plural for k in KINDS])

@@ -19,6 +19,8 @@ from shared.store.tokens import TokenVault
 from tests.integration.conftest import UI_BASE_URL
 from tests.support.events import LambdaContext, eventbridge_event
 
+PENDING_PREFIX = "books360-qbo/pending-tokens/"
+
 
 def test_connect_full_dance_stores_tokens_in_secrets_manager_and_names_the_company(stack):
     # GIVEN a QuickBooks company
@@ -439,7 +441,7 @@ def _secret_names() -> list[str]:
 
 def _pending_tokens() -> dict:
     """The one pending secret's tokens (the callback holds them there until a confirm)."""
-    names = [n for n in _secret_names() if n.startswith("books360-qbo/tokens/pending/")]
+    names = [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
     assert len(names) == 1, names
     return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=names[0])["SecretString"])
 
@@ -491,7 +493,7 @@ def test_confirm_ticket_is_single_use(stack):
 
     assert first == 200
     assert second in (404, 409), problem
-    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
 
 
 @pytest.mark.parametrize("ticket", ["forged", "x" * 129, ""])
@@ -535,7 +537,7 @@ def test_unconfirmed_tokens_are_refused_after_ten_minutes_then_revoked_at_intuit
     assert late_confirm == 409
     assert (swept["revoked"], swept["forgotten"]) == (1, 1)
     assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], realm) == "invalid"
-    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
     assert stack.api("GET", "/quickbooks/connection", tenant="alice")[1]["status"] == "not_connected"
     assert stack.confirm(location, tenant="alice")[0] == 404
 
@@ -554,7 +556,7 @@ def test_sweep_does_not_revoke_unconfirmed_tokens_of_a_company_another_tenant_is
 
     # THEN the pending tokens are forgotten without a revoke (it would disconnect the app from Bob's company too)
     assert (swept["revoked"], swept["forgotten"]) == (0, 1)
-    assert not [n for n in _secret_names() if "/pending/" in n]
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
     assert stack.emulator.state.oauth.check_access_token(pending["accessToken"], bobs_company) == "ok"
     assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
 
@@ -644,7 +646,7 @@ def test_sweep_goes_on_past_a_pending_connect_it_cannot_handle(stack, monkeypatc
 
     # THEN the other one was revoked and forgotten, and the failed one is left for the next sweep
     assert (swept["revoked"], swept["forgotten"], swept["failed"]) == (1, 1, 1)
-    assert len([n for n in _secret_names() if "/pending/" in n]) == 1
+    assert len([n for n in _secret_names() if n.startswith(PENDING_PREFIX)]) == 1
 
 
 def test_confirm_whose_tokens_cannot_be_stored_is_a_503_and_can_be_confirmed_again(stack, monkeypatch):
@@ -671,3 +673,156 @@ def test_confirm_whose_tokens_cannot_be_stored_is_a_503_and_can_be_confirmed_aga
     monkeypatch.setattr(vault, "put", put)
     status, body = stack.confirm(location)
     assert (status, body["status"]) == (200, "connected"), body
+
+
+def _aws_error(code: str, operation: str):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+def test_callback_whose_ticket_cannot_be_written_leaves_no_pending_secret_unknown_to_the_sweep(stack, monkeypatch):
+    # GIVEN the admin approved, and DynamoDB refuses the ticket's write
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    store = type(wiring.connect_ticket_store())
+
+    def refused(self, *args, **kwargs):
+        raise _aws_error("ProvisionedThroughputExceededException", "PutItem")
+
+    monkeypatch.setattr(store, "put", refused)
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN it failed, and no pending secret was written without the ticket the sweep finds it by
+    assert location.endswith("result=error&reason=token_exchange_failed")
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
+
+
+def test_callback_whose_pending_secret_cannot_be_written_leaves_a_ticket_the_sweep_forgets(stack, monkeypatch):
+    # GIVEN the admin approved, and Secrets Manager refuses the pending tokens after the ticket was written
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    _secrets_refusing(monkeypatch, "ThrottlingException", "Rate exceeded")
+    assert stack.callback(query).endswith("result=error&reason=token_exchange_failed")
+    monkeypatch.undo()
+
+    # WHEN the sweep runs after the ticket's ten minutes
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+    swept = _sweep(stack)
+
+    # THEN the ticket is forgotten (nothing to revoke) and the tenant is as before
+    assert (swept["revoked"], swept["forgotten"], swept["failed"]) == (0, 1, 0)
+    assert wiring.connect_ticket_store().expired(later) == []
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_confirm_racing_the_sweep_at_expiry_never_ends_connected_with_revoked_tokens(stack, monkeypatch):
+    # GIVEN an unconfirmed connect at the end of its ten minutes
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    tokens = _pending_tokens()
+    before = wiring.now()
+    after = before + timedelta(minutes=10, seconds=1)
+    oauth = type(wiring.intuit_oauth())
+    revoke = oauth.revoke
+    confirms: list[int] = []
+    racing: list[str] = []
+
+    def confirm_lands_as_the_sweep_revokes(self, token):
+        # The sweep has read the expired ticket unconfirmed; the UI's confirm, read a moment before expiry, lands
+        # just before the sweep's revoke.
+        if not racing:
+            racing.append(token)
+            monkeypatch.setattr(wiring, "now", lambda: before)
+            with ThreadPoolExecutor(1) as ui:  # its own call stack: the API function's, not the sweep's
+                confirms.append(ui.submit(stack.confirm, location).result()[0])
+            monkeypatch.setattr(wiring, "now", lambda: after)
+        return revoke(self, token)
+
+    monkeypatch.setattr(oauth, "revoke", confirm_lands_as_the_sweep_revokes)
+    monkeypatch.setattr(wiring, "now", lambda: after)
+
+    # WHEN the sweep runs
+    _sweep(stack)
+
+    # THEN one of them won: the tenant is not connected with tokens the sweep revoked
+    status = stack.api("GET", "/quickbooks/connection")[1]["status"]
+    valid = stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "ok"
+    assert (status, valid) in {("connected", True), ("not_connected", False)}, (confirms, status, valid)
+    assert confirms == [200 if status == "connected" else 409]
+
+
+def test_confirm_whose_pending_tokens_are_unreadable_is_a_503_and_can_be_confirmed_again(stack, monkeypatch):
+    # GIVEN a callback holding the tokens, and Secrets Manager failing on their read
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    vault = wiring.token_vault()
+    read = vault.client.get_secret_value
+
+    def failing(**kwargs):
+        if "pending" in kwargs["SecretId"]:
+            raise _aws_error("InternalServiceError", "GetSecretValue")
+        return read(**kwargs)
+
+    monkeypatch.setattr(vault.client, "get_secret_value", failing)
+
+    # WHEN the UI confirms: THEN a 503 problem with Retry-After, and nothing is connected or used up
+    answer = stack.call("api", "POST", "/quickbooks/connection/confirm", body={"ticket": location.split("ticket=")[1]})
+    assert answer["statusCode"] == 503, answer["body"]
+    assert answer["headers"]["Retry-After"] == "5"
+    assert answer["headers"]["Content-Type"] == "application/problem+json"
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "connecting"
+
+    # AND once Secrets Manager reads again, the same ticket connects
+    monkeypatch.setattr(vault.client, "get_secret_value", read)
+    status, body = stack.confirm(location)
+    assert (status, body["status"]) == (200, "connected"), body
+
+
+def test_confirm_by_another_tenant_leaves_the_ticket_for_its_starter(stack):
+    # GIVEN Alice's callback landed, and Bob's tenant tries her ticket first
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    tokens = _pending_tokens()
+    assert stack.confirm(location, tenant="bob")[0] == 404
+
+    # WHEN Alice confirms
+    status, body = stack.confirm(location, tenant="alice")
+
+    # THEN she is connected with the tokens Bob's try neither used nor revoked
+    assert (status, body["status"], body["realmId"]) == (200, "connected", realm), body
+    assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "ok"
+
+
+def test_disconnect_whose_token_deletion_fails_shows_not_connected_and_a_retry_finishes(stack, monkeypatch):
+    # GIVEN a connected tenant, and Secrets Manager failing the deletion of its tokens
+    realm = stack.connect()
+    vault = wiring.token_vault()
+    delete = vault.client.delete_secret
+
+    def throttled(**kwargs):
+        raise _aws_error("ThrottlingException", "DeleteSecret")
+
+    monkeypatch.setattr(vault.client, "delete_secret", throttled)
+
+    # WHEN the integration is switched off
+    answer = stack.call("api", "PUT", "/quickbooks/connection", body={"active": False})
+
+    # THEN it is a 503 to retry, and the tenant no longer shows connected (it never shows connected without tokens)
+    assert answer["statusCode"] == 503, answer["body"]
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+    assert wiring.connection_store().tenants_of_realm(realm) == []
+
+    # AND switching off again deletes the tokens
+    monkeypatch.setattr(vault.client, "delete_secret", delete)
+    status, body = stack.api("PUT", "/quickbooks/connection", body={"active": False})
+    assert (status, body["status"]) == (200, "not_connected"), body
+    assert "books360-qbo/tokens/t1" not in _secret_names()

@@ -31,14 +31,14 @@ def tokens(access: str) -> TokenSet:
 def test_vault_serves_recent_reads_from_memory_and_fresh_reads_from_secrets_manager(aws):
     # GIVEN tokens another container stored
     boto3.client("secretsmanager").create_secret(Name="p/t1", SecretString="{}")
-    TokenVault(boto3.client("secretsmanager"), "p/").put("t1", "9341", tokens("a1"))
+    TokenVault(boto3.client("secretsmanager"), "p/", pending_prefix="pp/").put("t1", "9341", tokens("a1"))
     clock = [0.0]
     client = CountingClient(boto3.client("secretsmanager"))
-    vault = TokenVault(client, "p/", clock=lambda: clock[0])
+    vault = TokenVault(client, "p/", pending_prefix="pp/", clock=lambda: clock[0])
 
     # WHEN this container reads twice, then another container rotates them, then it reads fresh and late
     first, second = vault.get("t1"), vault.get("t1")
-    TokenVault(boto3.client("secretsmanager"), "p/").put("t1", "9341", tokens("a2"))
+    TokenVault(boto3.client("secretsmanager"), "p/", pending_prefix="pp/").put("t1", "9341", tokens("a2"))
     cached = vault.get("t1")
     fresh = vault.get("t1", fresh=True)
     clock[0] += CACHE_SECONDS + 1
@@ -51,7 +51,7 @@ def test_vault_serves_recent_reads_from_memory_and_fresh_reads_from_secrets_mana
 
 
 def test_vault_forgets_deleted_tokens_at_once(aws):
-    vault = TokenVault(boto3.client("secretsmanager"), "p/")
+    vault = TokenVault(boto3.client("secretsmanager"), "p/", pending_prefix="pp/")
     vault.put("t1", "9341", tokens("a1"))
 
     vault.delete("t1")

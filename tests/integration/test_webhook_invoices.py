@@ -19,7 +19,7 @@ import pytest
 from shared import wiring
 from shared.domain.parties import CUSTOMER
 from shared.store.invoices import InvoiceStore
-from shared.store.links import guard_sk
+from shared.store.links import LinkGuards, guard_sk
 from shared.store.table import tenant_pk
 from shared.store.webhook_events import WebhookEventStore
 from tests.integration.test_api_parties import calls, qb_calls_since
@@ -82,7 +82,8 @@ def raw_item(invoice_id: str = "i-1", tenant: str = "t1") -> dict[str, Any] | No
 
 
 def guard_of(realm_id: str, entity: str, qb_id: str, tenant: str = "t1") -> dict[str, Any] | None:
-    return wiring.table().get(tenant_pk(tenant), guard_sk(realm_id, entity, qb_id))
+    """The guard as its readers see it (a released one is none)."""
+    return LinkGuards(wiring.table()).holder(tenant, realm_id, entity, qb_id)
 
 
 def recorded_ids(tenant: str = "t1") -> list[str]:
@@ -234,6 +235,11 @@ def test_payment_deleted_or_voided_in_quickbooks_is_noted_and_the_next_sync_writ
     assert (dict(link.payments), link.generation("payment:p1")) == ({}, 1)
     assert guard_of(realm, "Payment", qb_payment) is None
     assert guard_of(realm, "Invoice", synced_invoice["qbInvoiceIds"][0]) is not None
+    # (released, not deleted: the webhook may not delete; out of the index, the TTL removes it)
+    tombstone = wiring.table().get(tenant_pk("t1"), guard_sk(realm, "Payment", qb_payment))
+    assert tombstone is not None and tombstone["released"] is True and "gsi1pk" not in tombstone
+    assert int(tombstone["expiresAt"]) > time.time()
+    assert LinkGuards(wiring.table()).holders_by_index("t1", realm, "Payment", qb_payment) == []
 
     # WHEN the invoice is synced again
     before = calls(stack, realm)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.store.links import LinkGuards, guard_item, guard_sk, realm_index_key
+from shared.store.links import LinkGuards, guard_item, guard_sk, realm_index_key, release_action
 from shared.store.table import Table, TransactionRefused
 from tests.conftest import TABLE_NAME
 
@@ -79,3 +79,30 @@ def test_get_many_answers_the_linked_ones_by_qb_id(guards):
     found = guards.get_many("t1", "9341", "Invoice", ["1", "2", "3", "1"])
 
     assert {qb_id: guard["ownerSk"] for qb_id, guard in found.items()} == {"1": "INVOICE#i1", "3": "INVOICE#i3"}
+
+
+def test_released_guard_reads_as_absent_and_a_new_link_writes_over_it(guards):
+    # GIVEN invoice i1's guard of QuickBooks payment 9, released (the webhook may not delete it)
+    guards.table.transact([guards.put_action("t1", "9341", "Payment", "9", owner_sk="INVOICE#i1")])
+    guards.table.transact([release_action(guards.table, "t1", "9341", "Payment", "9", now=1_000.0)])
+
+    # THEN every read answers it as absent: by key, by index, in a batch
+    assert guards.holder("t1", "9341", "Payment", "9") is None
+    assert guards.holders_by_index("t1", "9341", "Payment", "9") == []
+    assert guards.get_many("t1", "9341", "Payment", ["9"]) == {}
+    item = guards.table.get("TENANT#t1", "LINK#9341#Payment#9")
+    assert item is not None and item["expiresAt"] == 1_000 + 86_400
+
+    # AND linking the object again writes over it, a live guard with no trace of the release
+    guards.table.transact([guards.put_action("t1", "9341", "Payment", "9", owner_sk="INVOICE#i2")])
+    holder = guards.holder("t1", "9341", "Payment", "9")
+    assert holder is not None and holder["ownerSk"] == "INVOICE#i2"
+    assert "released" not in holder and "expiresAt" not in holder
+    assert [g["ownerSk"] for g in guards.holders_by_index("t1", "9341", "Payment", "9")] == ["INVOICE#i2"]
+
+
+def test_releasing_an_absent_guard_leaves_only_a_tombstone_nobody_reads(guards):
+    guards.table.transact([release_action(guards.table, "t1", "9341", "Payment", "10", now=1_000.0)])
+
+    assert guards.holder("t1", "9341", "Payment", "10") is None
+    assert guards.get_many("t1", "9341", "Payment", ["10"]) == {}
