@@ -23,6 +23,7 @@ from playwright.sync_api import Locator, Page, expect
 
 DEMO = "demo"
 JOB_TIMEOUT_MS = 60_000
+VIEWPORT_WIDTH = 1280  # conftest's VIEWPORT
 
 
 def books360_publishes_a_client_with_three_invoices(stack) -> tuple[str, list[str]]:
@@ -295,6 +296,8 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     ).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(progress).to_have_attribute("value", "3")
     expect(progress).to_have_attribute("max", "3")
+    # (readable at 1280×800: the ten columns fit, nothing scrolls sideways)
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT_WIDTH
     seen = page.evaluate("window.progressSeen")
     assert seen and seen[-1] == [3, 3], seen
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False)), f"the bar went backwards: {seen}"
