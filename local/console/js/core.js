@@ -23,7 +23,9 @@ function problemOf(status, text) {
   }
   if (body && typeof body === "object" && typeof body.title === "string") return new Problem({ status, ...body });
   // API Gateway's own answers ({"message": "Not Found"}) and anything else that is not a problem document.
-  const detail = body && typeof body.message === "string" ? body.message : (text || "The answer had no body.").slice(0, 300);
+  // An HTML error page (a proxy's) is shown as its text, not its markup.
+  const plain = (text || "").replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  const detail = body && typeof body.message === "string" ? body.message : (plain || "The answer had no body.").slice(0, 300);
   return new Problem({ title: `HTTP ${status}`, status, detail });
 }
 
@@ -237,6 +239,11 @@ export function showProblem(area, error) {
   }
   area.replaceChildren(box);
   return problem;
+}
+
+/** Remove the problems shown in `area` (a list that loads again is no longer failing), keeping any status. */
+export function clearProblems(area) {
+  for (const alert of area.querySelectorAll("[role=alert]")) alert.remove();
 }
 
 export function clearMessages(area) {

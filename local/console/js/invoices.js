@@ -2,7 +2,7 @@
 // View QB Info with Delete (the manual unlink of an invoice deleted in QuickBooks), and Bulk Change.
 
 import { Bulk } from "./bulk.js";
-import { Pager, api, fillRows, h, money, openDialog, pathId, query, showBusy, showProblem, showStatus, when } from "./core.js";
+import { Pager, api, clearProblems, fillRows, h, money, openDialog, pathId, query, showBusy, showProblem, showStatus, when } from "./core.js";
 
 const PAGE_SIZE = 25;
 const STATUS_TEXT = { paid: "Paid", not_paid: "Not paid", overdue: "Overdue" };
@@ -101,6 +101,7 @@ function fetchPage(cursor, signal) {
 }
 
 function render(page) {
+  clearProblems(messages);
   fillRows(tbody, page.items.map(row), "No invoices match these filters.");
   bulk.update();
 }

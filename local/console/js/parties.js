@@ -7,6 +7,7 @@ import {
   Pager,
   Problem,
   api,
+  clearProblems,
   confirmDialog,
   definitionList,
   fillRows,
@@ -136,6 +137,7 @@ export function partiesTab(name) {
   }
 
   function render(page) {
+    clearProblems(messages);
     fillRows(tbody, page.items.map(row), `No ${kind.ownNoun} match these filters.`);
     bulk.update();
   }
