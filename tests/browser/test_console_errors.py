@@ -83,7 +83,7 @@ def test_a_module_that_cannot_be_loaded_is_said_instead_of_starting_forever(page
     expect(failed).to_be_visible()
     expect(failed).to_have_attribute("role", "alert")
     expect(failed).to_contain_text("The console did not start")
-    expect(failed).to_contain_text("app.js could not be loaded")
+    expect(failed).to_contain_text("could not be loaded")
     screenshot("start-failed")
 
 

@@ -201,13 +201,40 @@ export function money(value) {
   return value === null || value === undefined ? "" : String(value);
 }
 
+/**
+ * The table's rows replaced. A keyboard user's focus on a row's control (a dialog closed returns it there, then the
+ * list reloads) moves to the same control of the same row (data-id) when it is still there, else to that row's first
+ * control, else to the table: never lost to the page's top.
+ */
 export function fillRows(tbody, rows, emptyText) {
+  const focused = document.activeElement;
+  let was = null;
+  if (focused && focused !== document.body && tbody.contains(focused)) {
+    const row = focused.closest("tr");
+    was = { id: row && row.dataset.id, name: controlName(focused) };
+  }
   if (rows.length) {
     tbody.replaceChildren(...rows);
+  } else {
+    const columns = tbody.closest("table").querySelectorAll("thead th:not([hidden])").length || 1;
+    tbody.replaceChildren(h("tr", { class: "empty" }, h("td", { colspan: columns }, emptyText)));
+  }
+  if (was) refocus(tbody, was);
+}
+
+const controlName = (element) => element.getAttribute("aria-label") || element.textContent.trim();
+
+function refocus(tbody, was) {
+  const row = was.id === undefined ? null : [...tbody.rows].find((r) => r.dataset.id === was.id);
+  const usable = row ? [...row.querySelectorAll("button, input, select, a[href]")].filter((c) => !c.disabled && !c.closest("[hidden]")) : [];
+  const target = usable.find((c) => controlName(c) === was.name) || usable[0];
+  if (target) {
+    target.focus();
     return;
   }
-  const columns = tbody.closest("table").querySelectorAll("thead th:not([hidden])").length || 1;
-  tbody.replaceChildren(h("tr", { class: "empty" }, h("td", { colspan: columns }, emptyText)));
+  const table = tbody.closest("table");
+  if (!table.hasAttribute("tabindex")) table.setAttribute("tabindex", "-1");
+  table.focus();
 }
 
 export function definitionList(pairs) {
