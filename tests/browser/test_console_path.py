@@ -290,6 +290,8 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     # THEN the progress bar fills until the job is done: all three synced
     progress = invoices.get_by_role("progressbar", name="Bulk change progress")
     expect(progress).to_be_visible()
+    # (the button that started it is hidden now: the focus is on the progress, not lost to the top of the page)
+    expect(invoices.get_by_test_id("bulk-progress")).to_be_focused()
     screenshot("bulk-progress")
     expect(
         invoices.get_by_text(re.compile(r"Finished \(succeeded\): 3 succeeded, 0 failed, 0 skipped of 3"))
