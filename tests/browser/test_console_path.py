@@ -15,12 +15,15 @@ import json
 import re
 import time
 import uuid
+from urllib.parse import parse_qs, urlparse
 
 import httpx
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
 DEMO = "demo"
 JOB_TIMEOUT_MS = 60_000
+VIEWPORT_WIDTH = 1280  # conftest's VIEWPORT
 
 
 def books360_publishes_a_client_with_three_invoices(stack) -> tuple[str, list[str]]:
@@ -119,10 +122,46 @@ def watch_progress_bars(page: Page) -> None:
     )
 
 
-def first_page_shown(panel: Locator) -> None:
-    """The tab's first page is in (its table has a data row). Filtering before that races the tab's own first load:
-    the console shows whichever answer comes last, so the unfiltered page can replace the filtered one."""
-    expect(panel.get_by_role("table").get_by_role("row").nth(1)).to_be_visible()
+class FirstPageHeldBack:
+    """Hold the tab's own first load (its list without a ``client`` filter) until released: a person who types a
+    filter and clicks Search at once, on a slow network, gets the filtered answer before the tab's first page.
+
+    The console must show the answer to the last request (the filtered one) whichever arrives last; before the fix
+    it showed the last answer, so the unfiltered page replaced the filtered one. ``release()`` lets the held
+    answers through (the console may have cancelled them: then there is nothing to let through)."""
+
+    def __init__(self, page: Page, route: str) -> None:
+        self.page, self.pattern, self.held = page, re.compile(rf"/quickbooks/{route}\?"), []
+        page.route(self.pattern, self._route)
+
+    def _route(self, route) -> None:
+        if "client" in parse_qs(urlparse(route.request.url).query):
+            route.continue_()
+        else:
+            self.held.append(route)
+
+    def wait_held(self) -> None:
+        deadline = time.monotonic() + 10
+        while not self.held and time.monotonic() < deadline:
+            self.page.wait_for_timeout(50)
+        assert self.held, "the tab did not load its first page"
+
+    def release(self) -> None:
+        self.page.unroute(self.pattern, self._route)
+        for route in self.held:
+            try:
+                route.continue_()
+            except PlaywrightError:  # the console aborted it (a newer request replaced it)
+                pass
+        # Time for a late answer to land and be (wrongly) shown.
+        self.page.wait_for_timeout(700)
+
+
+def only_rows(table: Locator, *names: str) -> None:
+    """The table shows exactly these data rows (one per name), nothing of the unfiltered page."""
+    expect(table.locator("tbody tr")).to_have_count(len(names))
+    for name in names:
+        expect(table.get_by_role("row", name=re.compile(re.escape(name)))).to_be_visible()
 
 
 def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_qb_unlink(
@@ -207,13 +246,17 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     screenshot("settings-saved")
 
     # WHEN, on Customers, they find the new client and Sync with QB by creating the QuickBooks customer
+    # (without waiting for the tab's first page, which arrives after the filtered one: see FirstPageHeldBack)
+    held = FirstPageHeldBack(page, "customers")
     page.get_by_role("tab", name="Customers").click()
     customers = page.get_by_role("tabpanel", name="Customers")
-    # (as a person would, they wait for the tab's first page before filtering: see first_page_shown)
-    first_page_shown(customers)
+    held.wait_held()
     customers.get_by_label("Client").fill(client_name)
     customers.get_by_role("button", name="Search").click()
     client_row = customers.get_by_role("row", name=re.compile(client_name))
+    expect(client_row).to_be_visible()
+    held.release()
+    only_rows(customers.get_by_role("table"), client_name)
     client_row.get_by_role("button", name="Sync with QB").click()
     sync_dialog = page.get_by_role("dialog", name="Sync with QB")
     screenshot("customer-sync")
@@ -226,13 +269,16 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     screenshot("customer-synced")
 
     # WHEN, on Invoices, they Bulk Change the client's three invoices and confirm
+    held = FirstPageHeldBack(page, "invoices")
     page.get_by_role("tab", name="Invoices").click()
     invoices = page.get_by_role("tabpanel", name="Invoices")
-    first_page_shown(invoices)
+    held.wait_held()
     invoices.get_by_label("Client").fill(client_name)
     invoices.get_by_role("button", name="Search").click()
     for number in invoice_numbers:
         expect(invoices.get_by_role("row", name=re.compile(number))).to_be_visible()
+    held.release()
+    only_rows(invoices.get_by_role("table", name="Invoices"), *invoice_numbers)
     invoices.get_by_role("button", name="Bulk Change").click()
     for number in invoice_numbers:
         invoices.get_by_role("checkbox", name=f"Select {number} ({client_name})").check()
@@ -244,12 +290,16 @@ def test_console_path_connect_lists_settings_customer_bulk_invoices_deleted_in_q
     # THEN the progress bar fills until the job is done: all three synced
     progress = invoices.get_by_role("progressbar", name="Bulk change progress")
     expect(progress).to_be_visible()
+    # (the button that started it is hidden now: the focus is on the progress, not lost to the top of the page)
+    expect(invoices.get_by_test_id("bulk-progress")).to_be_focused()
     screenshot("bulk-progress")
     expect(
         invoices.get_by_text(re.compile(r"Finished \(succeeded\): 3 succeeded, 0 failed, 0 skipped of 3"))
     ).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(progress).to_have_attribute("value", "3")
     expect(progress).to_have_attribute("max", "3")
+    # (readable at 1280×800: the ten columns fit, nothing scrolls sideways)
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT_WIDTH
     seen = page.evaluate("window.progressSeen")
     assert seen and seen[-1] == [3, 3], seen
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False)), f"the bar went backwards: {seen}"

@@ -95,6 +95,11 @@ export class Bulk {
     const problems = h("div", { class: "messages" });
     const box = h("div", { class: "job", "data-testid": "bulk-progress", "data-job-id": accepted.jobId, "data-status": "queued" }, bar, line, problems);
     this.jobArea.replaceChildren(box);
+    // The button that started it is hidden now (bulk mode is off): a keyboard user's focus goes to the progress.
+    if (!document.activeElement || document.activeElement === document.body) {
+      box.tabIndex = -1;
+      box.focus();
+    }
     let failures = 0;
     for (;;) {
       let job;

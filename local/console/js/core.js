@@ -23,7 +23,9 @@ function problemOf(status, text) {
   }
   if (body && typeof body === "object" && typeof body.title === "string") return new Problem({ status, ...body });
   // API Gateway's own answers ({"message": "Not Found"}) and anything else that is not a problem document.
-  const detail = body && typeof body.message === "string" ? body.message : (text || "The answer had no body.").slice(0, 300);
+  // An HTML error page (a proxy's) is shown as its text, not its markup.
+  const plain = (text || "").replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  const detail = body && typeof body.message === "string" ? body.message : (plain || "The answer had no body.").slice(0, 300);
   return new Problem({ title: `HTTP ${status}`, status, detail });
 }
 
@@ -93,10 +95,13 @@ export async function restoreSession() {
 
 // ---- the API client ------------------------------------------------------------------------------------------------
 
-/** `method path` with the signed-in user's token; the parsed JSON (null for 204), or throws a Problem. */
-export async function api(method, path, body) {
+/**
+ * `method path` with the signed-in user's token; the parsed JSON (null for 204), or throws a Problem.
+ * `signal` (an AbortController's) cancels it: then it throws the browser's AbortError, which is not a problem to show.
+ */
+export async function api(method, path, body, { signal } = {}) {
   const headers = { Authorization: `Bearer ${session.token}`, Accept: "application/json, application/problem+json" };
-  const init = { method, headers };
+  const init = { method, headers, signal };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -105,6 +110,7 @@ export async function api(method, path, body) {
   try {
     answer = await fetch(path, init);
   } catch (error) {
+    if (isAbort(error)) throw error;
     throw new Problem({ title: "Network error", status: 0, detail: `${method} ${path} got no answer (${error.message}). Is the local stack running?` });
   }
   if (answer.status === 204) return null;
@@ -120,6 +126,36 @@ export async function api(method, path, body) {
     return JSON.parse(text);
   } catch {
     throw new Problem({ title: "Unreadable answer", status: answer.status, detail: `${method} ${path} answered with a body that is not JSON.` });
+  }
+}
+
+/** A request cancelled because a newer one replaced it (not an error to show). */
+export function isAbort(error) {
+  return Boolean(error) && error.name === "AbortError";
+}
+
+/**
+ * The latest of a series of loads that fill the same place (a table, a picker): `begin()` cancels the one before and
+ * returns {signal, current()}; only while `current()` is true may an answer be shown. So whichever answer arrives last,
+ * the screen shows the answer to the last request (a filter searched while the first page loads, two paging clicks).
+ */
+export class Latest {
+  constructor() {
+    this.seq = 0;
+    this.controller = null;
+  }
+
+  begin() {
+    this.cancel();
+    const seq = this.seq;
+    const controller = (this.controller = new AbortController());
+    return { signal: controller.signal, current: () => seq === this.seq && !controller.signal.aborted };
+  }
+
+  cancel() {
+    this.seq += 1;
+    if (this.controller) this.controller.abort();
+    this.controller = null;
   }
 }
 
@@ -165,13 +201,40 @@ export function money(value) {
   return value === null || value === undefined ? "" : String(value);
 }
 
+/**
+ * The table's rows replaced. A keyboard user's focus on a row's control (a dialog closed returns it there, then the
+ * list reloads) moves to the same control of the same row (data-id) when it is still there, else to that row's first
+ * control, else to the table: never lost to the page's top.
+ */
 export function fillRows(tbody, rows, emptyText) {
+  const focused = document.activeElement;
+  let was = null;
+  if (focused && focused !== document.body && tbody.contains(focused)) {
+    const row = focused.closest("tr");
+    was = { id: row && row.dataset.id, name: controlName(focused) };
+  }
   if (rows.length) {
     tbody.replaceChildren(...rows);
+  } else {
+    const columns = tbody.closest("table").querySelectorAll("thead th:not([hidden])").length || 1;
+    tbody.replaceChildren(h("tr", { class: "empty" }, h("td", { colspan: columns }, emptyText)));
+  }
+  if (was) refocus(tbody, was);
+}
+
+const controlName = (element) => element.getAttribute("aria-label") || element.textContent.trim();
+
+function refocus(tbody, was) {
+  const row = was.id === undefined ? null : [...tbody.rows].find((r) => r.dataset.id === was.id);
+  const usable = row ? [...row.querySelectorAll("button, input, select, a[href]")].filter((c) => !c.disabled && !c.closest("[hidden]")) : [];
+  const target = usable.find((c) => controlName(c) === was.name) || usable[0];
+  if (target) {
+    target.focus();
     return;
   }
-  const columns = tbody.closest("table").querySelectorAll("thead th:not([hidden])").length || 1;
-  tbody.replaceChildren(h("tr", { class: "empty" }, h("td", { colspan: columns }, emptyText)));
+  const table = tbody.closest("table");
+  if (!table.hasAttribute("tabindex")) table.setAttribute("tabindex", "-1");
+  table.focus();
 }
 
 export function definitionList(pairs) {
@@ -203,6 +266,11 @@ export function showProblem(area, error) {
   }
   area.replaceChildren(box);
   return problem;
+}
+
+/** Remove the problems shown in `area` (a list that loads again is no longer failing), keeping any status. */
+export function clearProblems(area) {
+  for (const alert of area.querySelectorAll("[role=alert]")) alert.remove();
 }
 
 export function clearMessages(area) {
@@ -317,11 +385,18 @@ export function confirmDialog({ title, text, confirmLabel = "Yes", cancelLabel =
 
 // ---- paging --------------------------------------------------------------------------------------------------------
 
-/** Previous / Next over the API's opaque cursors: `load(cursor)` shows one page and returns its nextCursor (or throws). */
+/**
+ * Previous / Next over the API's opaque cursors. `fetchPage(cursor, signal)` reads one page ({items, nextCursor}, or
+ * throws); `render(page)` shows it. Only the latest request's answer is shown (see `Latest`): an older one that
+ * arrives later (the tab's first page after a filtered search, the first of two paging clicks) is dropped, and the
+ * page number and cursors change only when a page is shown.
+ */
 export class Pager {
-  constructor(nav, load, label, onError) {
-    this.load = load;
+  constructor(nav, { fetchPage, render }, label, onError) {
+    this.fetchPage = fetchPage;
+    this.render = render;
     this.onError = onError;
+    this.latest = new Latest();
     this.cursors = [null];
     this.nextCursor = null;
     this.previous = h("button", { type: "button", onclick: () => this.go(-1) }, "Previous page");
@@ -332,32 +407,48 @@ export class Pager {
     this.update();
   }
 
+  /** The first page (filters changed, tab shown). Resolves false when a newer request replaced this one. */
   async first() {
-    this.cursors = [null];
-    return this.show();
+    return this.show([null]);
   }
 
+  /** The page shown, read again (after an action changed a row). */
   async reload() {
-    return this.show();
+    return this.show(this.cursors);
   }
 
   async go(step) {
-    const before = [...this.cursors];
-    if (step > 0 && this.nextCursor) this.cursors.push(this.nextCursor);
-    else if (step < 0 && this.cursors.length > 1) this.cursors.pop();
+    let cursors;
+    if (step > 0 && this.nextCursor) cursors = [...this.cursors, this.nextCursor];
+    else if (step < 0 && this.cursors.length > 1) cursors = this.cursors.slice(0, -1);
     else return;
     try {
-      await this.show();
+      await this.show(cursors);
     } catch (error) {
-      this.cursors = before;
-      this.update();
       this.onError(error);
     }
   }
 
-  async show() {
-    this.nextCursor = await this.load(this.cursors[this.cursors.length - 1]);
+  /** Forget any request in flight (its answer will not be shown). */
+  cancel() {
+    this.latest.cancel();
+  }
+
+  async show(cursors) {
+    const { signal, current } = this.latest.begin();
+    let page;
+    try {
+      page = await this.fetchPage(cursors[cursors.length - 1], signal);
+    } catch (error) {
+      if (!current() || isAbort(error)) return false;
+      throw error;
+    }
+    if (!current()) return false;
+    this.cursors = cursors;
+    this.nextCursor = page.nextCursor;
+    this.render(page);
     this.update();
+    return true;
   }
 
   update() {

@@ -1,7 +1,7 @@
 // The Integration tab: the QuickBooks row (Configure, Update Lists, Additional Settings), the connection setup
 // (Active Enabled/Disabled + Save), the lists Update Lists loaded, and the Additional Settings pop-up.
 
-import { api, confirmDialog, fillRows, h, showBusy, showProblem, showStatus, when } from "./core.js";
+import { Latest, api, confirmDialog, fillRows, h, isAbort, showBusy, showProblem, showStatus, when } from "./core.js";
 import { openSettings } from "./settings.js";
 
 const STATUS_TEXT = {
@@ -16,6 +16,9 @@ const REAUTHORIZE =
 let panel;
 let messages;
 let connection = null;
+// Only the latest read of each is shown (a tenant switch while the previous tenant's answers are on their way).
+const latestConnection = new Latest();
+const latestLists = new Latest();
 
 export function mount(element) {
   panel = element;
@@ -54,12 +57,16 @@ export async function refresh() {
 }
 
 async function loadConnection() {
+  const { signal, current } = latestConnection.begin();
+  let answer;
   try {
-    connection = await api("GET", "/quickbooks/connection");
+    answer = await api("GET", "/quickbooks/connection", undefined, { signal });
   } catch (error) {
-    showProblem(messages, error);
+    if (current() && !isAbort(error)) showProblem(messages, error);
     return;
   }
+  if (!current()) return;
+  connection = answer;
   panel.querySelector("#connection-active").textContent = connection.active ? "Enabled" : "Disabled";
   const status = panel.querySelector("#connection-status");
   status.textContent = STATUS_TEXT[connection.status] || connection.status;
@@ -120,13 +127,15 @@ async function updateLists() {
 }
 
 async function loadLists() {
+  const { signal, current } = latestLists.begin();
   let lists;
   try {
-    lists = await api("GET", "/quickbooks/lists");
+    lists = await api("GET", "/quickbooks/lists", undefined, { signal });
   } catch (error) {
-    showProblem(messages, error);
+    if (current() && !isAbort(error)) showProblem(messages, error);
     return;
   }
+  if (!current()) return;
   panel.querySelector("#lists-updated").textContent = lists.updatedAt
     ? `Updated ${when(lists.updatedAt)}.`
     : "Not updated yet: click “Update Lists”.";

@@ -2,7 +2,7 @@
 // View QB Info with Delete (the manual unlink of an invoice deleted in QuickBooks), and Bulk Change.
 
 import { Bulk } from "./bulk.js";
-import { Pager, api, fillRows, h, money, openDialog, pathId, query, showBusy, showProblem, showStatus, when } from "./core.js";
+import { Pager, api, clearProblems, fillRows, h, money, openDialog, pathId, query, showBusy, showProblem, showStatus, when } from "./core.js";
 
 const PAGE_SIZE = 25;
 const STATUS_TEXT = { paid: "Paid", not_paid: "Not paid", overdue: "Overdue" };
@@ -49,7 +49,7 @@ export function mount(element) {
     refresh();
   });
   filters.addEventListener("reset", () => setTimeout(refresh));
-  pager = new Pager(panel.querySelector(".pager"), loadPage, "Invoices", (error) => showProblem(messages, error));
+  pager = new Pager(panel.querySelector(".pager"), { fetchPage, render }, "Invoices", (error) => showProblem(messages, error));
   bulk = new Bulk(
     panel.querySelector(".toolbar"),
     panel.querySelector(".job-area"),
@@ -71,6 +71,8 @@ export function mount(element) {
 
 /** Forget what was shown for the previous tenant (messages, the last job, the selection). */
 export function reset() {
+  pager.cancel();
+  tbody.replaceChildren();
   messages.replaceChildren();
   panel.querySelector(".job-area").replaceChildren();
   bulk.toggle(false);
@@ -92,13 +94,16 @@ async function reload() {
   }
 }
 
-async function loadPage(cursor) {
+function fetchPage(cursor, signal) {
   const form = new FormData(filters);
   const params = Object.fromEntries(["client", "dateFrom", "dateTo", "syncStatus"].map((name) => [name, form.get(name)]));
-  const page = await api("GET", `/quickbooks/invoices${query({ ...params, limit: PAGE_SIZE, cursor })}`);
+  return api("GET", `/quickbooks/invoices${query({ ...params, limit: PAGE_SIZE, cursor })}`, undefined, { signal });
+}
+
+function render(page) {
+  clearProblems(messages);
   fillRows(tbody, page.items.map(row), "No invoices match these filters.");
   bulk.update();
-  return page.nextCursor;
 }
 
 function row(invoice) {

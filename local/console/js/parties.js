@@ -3,13 +3,16 @@
 
 import { Bulk } from "./bulk.js";
 import {
+  Latest,
   Pager,
   Problem,
   api,
+  clearProblems,
   confirmDialog,
   definitionList,
   fillRows,
   h,
+  isAbort,
   openDialog,
   pathId,
   query,
@@ -99,7 +102,7 @@ export function partiesTab(name) {
       refresh();
     });
     filters.addEventListener("reset", () => setTimeout(refresh));
-    pager = new Pager(panel.querySelector(".pager"), loadPage, kind.tab, (error) => showProblem(messages, error));
+    pager = new Pager(panel.querySelector(".pager"), { fetchPage, render }, kind.tab, (error) => showProblem(messages, error));
     bulk = new Bulk(
       panel.querySelector(".toolbar"),
       panel.querySelector(".job-area"),
@@ -127,13 +130,16 @@ export function partiesTab(name) {
     }
   }
 
-  async function loadPage(cursor) {
+  function fetchPage(cursor, signal) {
     const form = new FormData(filters);
     const params = { [kind.filterKey]: form.get(kind.filterKey), status: form.get("status"), email: form.get("email") };
-    const page = await api("GET", `/quickbooks/${kind.route}${query({ ...params, limit: PAGE_SIZE, cursor })}`);
+    return api("GET", `/quickbooks/${kind.route}${query({ ...params, limit: PAGE_SIZE, cursor })}`, undefined, { signal });
+  }
+
+  function render(page) {
+    clearProblems(messages);
     fillRows(tbody, page.items.map(row), `No ${kind.ownNoun} match these filters.`);
     bulk.update();
-    return page.nextCursor;
   }
 
   function row(item) {
@@ -179,9 +185,15 @@ export function partiesTab(name) {
       ],
     });
 
+    // Typing fires a search per pause: only the last one's answer fills the picker.
+    const latestPicker = new Latest();
+    ctx.dialog.addEventListener("close", () => latestPicker.cancel());
+
     async function loadPicker(preselect) {
+      const { signal, current } = latestPicker.begin();
       try {
-        const answer = await api("GET", `/quickbooks/${kind.pickerRoute}${query({ search: search.value.trim(), limit: 100 })}`);
+        const answer = await api("GET", `/quickbooks/${kind.pickerRoute}${query({ search: search.value.trim(), limit: 100 })}`, undefined, { signal });
+        if (!current()) return;
         picker.replaceChildren(
           h("option", { value: "" }, `Select a QuickBooks ${kind.qbNoun}`),
           ...answer.items.map((qb) => {
@@ -194,6 +206,7 @@ export function partiesTab(name) {
         if (preselect) picker.value = preselect;
         pickerNote.textContent = `${answer.items.length} QuickBooks ${kind.qbNoun}s${answer.items.length >= 100 ? " (the first 100: search to narrow)" : ""}.`;
       } catch (error) {
+        if (!current() || isAbort(error)) return;
         showProblem(ctx.messages, error);
       }
     }
@@ -308,6 +321,8 @@ export function partiesTab(name) {
 
   /** Forget what was shown for the previous tenant (messages, the last job, the selection). */
   function reset() {
+    pager.cancel();
+    tbody.replaceChildren();
     messages.replaceChildren();
     panel.querySelector(".job-area").replaceChildren();
     bulk.toggle(false);
