@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -38,10 +38,11 @@ class OAuthUnavailable(Exception):
 
 @dataclass(frozen=True)
 class TokenSet:
-    """One token response. ``access_expires_at`` and ``refresh_expires_at`` are UTC."""
+    """One token response. ``access_expires_at`` and ``refresh_expires_at`` are UTC. The tokens stay out of its
+    repr (a log line, a traceback's locals, an assertion message)."""
 
-    access_token: str
-    refresh_token: str
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
     access_expires_at: datetime
     refresh_expires_at: datetime
 
@@ -58,7 +59,7 @@ class TokenSet:
 @dataclass(frozen=True)
 class AppCredentials:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
 
 
 class IntuitOAuth:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
-from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthUnavailable
+from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthUnavailable, TokenSet
+from shared.store.tokens import StoredTokens
 
 DISCOVERY = "https://intuit.test/.well-known/openid_configuration"
 ENDPOINTS = {
@@ -53,3 +56,16 @@ def test_a_200_from_the_token_endpoint_that_is_no_token_document_is_unavailable(
 def test_an_unreadable_discovery_document_is_unavailable(answer):
     with pytest.raises(OAuthUnavailable):
         oauth(httpx.Response(500), discovery_answer=answer).authorization_url(redirect_uri="https://cb", state="s")
+
+
+def test_token_sets_and_app_credentials_keep_their_secrets_out_of_their_repr():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    tokens = TokenSet.from_response({"access_token": "ACCESS-SECRET", "refresh_token": "RT1-REFRESH-SECRET"}, now)
+    stored = StoredTokens("123", tokens)
+    credentials = AppCredentials("client-id", "CLIENT-SECRET")
+
+    shown = " ".join((repr(tokens), str(tokens), repr(stored), repr(credentials)))
+
+    for secret in ("ACCESS-SECRET", "RT1-REFRESH-SECRET", "CLIENT-SECRET"):
+        assert secret not in shown
+    assert "client-id" in shown and "123" in shown  # what is no secret still shows
