@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthUnavailable, TokenSet
+from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthError, OAuthUnavailable, TokenSet
 from shared.store.tokens import StoredTokens
 
 DISCOVERY = "https://intuit.test/.well-known/openid_configuration"
@@ -69,3 +69,15 @@ def test_token_sets_and_app_credentials_keep_their_secrets_out_of_their_repr():
     for secret in ("ACCESS-SECRET", "RT1-REFRESH-SECRET", "CLIENT-SECRET"):
         assert secret not in shown
     assert "client-id" in shown and "123" in shown  # what is no secret still shows
+
+
+@pytest.mark.parametrize("error", ["invalid_token", "invalid_grant"])
+def test_a_revoke_of_a_token_intuit_no_longer_knows_is_done(error):
+    # A retried disconnect (its token deletion failed after the revoke) revokes the same token again
+    oauth(httpx.Response(400, json={"error": error})).revoke("RT1-revoked")
+
+
+def test_a_revoke_intuit_refuses_for_another_reason_is_an_oauth_error():
+    with pytest.raises(OAuthError) as refused:
+        oauth(httpx.Response(401, json={"error": "invalid_client"})).revoke("RT1-live")
+    assert refused.value.error == "invalid_client"
