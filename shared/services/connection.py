@@ -383,15 +383,20 @@ def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAu
     ::
 
         status ...... not_connected first ── a failure here changes nothing: still connected, with its tokens
+        others ...... then who else is connected to the company (read after this tenant's own write)
         revoke ...... at Intuit, best effort (skipped while another tenant is connected to the company)
         tokens ...... deleted ── a failure here leaves not_connected with a stale secret: switching off again
                       (a retry) revokes and deletes it, and a new connect writes over it
 
     A revoke disconnects the app from the whole company: while another tenant is connected to the same company it
-    is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes."""
+    is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes.
+
+    This tenant's own status is written *before* the others are read (consistent reads): of two tenants of one
+    company leaving at once, at least one sees the other gone and revokes (both may; the second revoke is a no-op),
+    never neither (the app left authorized at Intuit with both token secrets deleted)."""
     stored = vault.get(tenant_id, fresh=True)
-    others = connections.others_connected_to(stored.realm_id, tenant_id) if stored is not None else []
     connections.disconnect(tenant_id)
+    others = connections.others_connected_to(stored.realm_id, tenant_id) if stored is not None else []
     revoked, detail = True, "Disconnected from QuickBooks."
     if stored is not None and others:
         revoked = False

@@ -826,3 +826,57 @@ def test_disconnect_whose_token_deletion_fails_shows_not_connected_and_a_retry_f
     status, body = stack.api("PUT", "/quickbooks/connection", body={"active": False})
     assert (status, body["status"]) == (200, "not_connected"), body
     assert "books360-qbo/tokens/t1" not in _secret_names()
+
+
+@pytest.mark.parametrize("b_leaves", ["after_as_read_of_the_others", "before_as_own_status_write"])
+def test_two_tenants_of_one_company_leaving_at_once_revoke_at_least_once(stack, monkeypatch, b_leaves):
+    # GIVEN two tenants connected to one QuickBooks company
+    realm = stack.connect(tenant="tA")
+    stack.connect(tenant="tB", realm_id=realm)
+    secrets_manager = boto3.client("secretsmanager")
+    tokens = {
+        tenant: json.loads(secrets_manager.get_secret_value(SecretId=f"books360-qbo/tokens/{tenant}")["SecretString"])
+        for tenant in ("tA", "tB")
+    }
+    store = type(wiring.connection_store())
+    oauth = type(wiring.intuit_oauth())
+    revoke, others_of, write = oauth.revoke, store.others_connected_to, store.disconnect
+    revoked: list[str] = []
+    b_answer: list[dict] = []
+
+    def b_disconnects_whole() -> None:
+        if not b_answer:
+            b_answer.append(stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": False})[1])
+
+    def others_connected_to(self, realm_id, tenant_id=None):
+        found = others_of(self, realm_id, tenant_id)
+        if tenant_id == "tA" and b_leaves == "after_as_read_of_the_others":
+            b_disconnects_whole()
+        return found
+
+    def disconnect(self, tenant_id):
+        if tenant_id == "tA" and b_leaves == "before_as_own_status_write":
+            b_disconnects_whole()
+        write(self, tenant_id)
+
+    def counted_revoke(self, token):
+        revoked.append(token)
+        revoke(self, token)
+
+    monkeypatch.setattr(store, "others_connected_to", others_connected_to)
+    monkeypatch.setattr(store, "disconnect", disconnect)
+    monkeypatch.setattr(oauth, "revoke", counted_revoke)
+
+    # WHEN A switches off, and B's whole switch-off runs in the middle of A's
+    status, a_answer = stack.api("PUT", "/quickbooks/connection", tenant="tA", body={"active": False})
+
+    # THEN both are disconnected, and exactly one of them revoked at Intuit (the app is not left authorized with
+    # both token secrets deleted)
+    assert status == 200, a_answer
+    assert [a_answer["status"], b_answer[0]["status"]] == ["not_connected", "not_connected"]
+    assert len(revoked) == 1, (a_answer, b_answer)
+    assert [a_answer["revoked"], b_answer[0]["revoked"]].count(True) == 1
+    revoker = "tA" if a_answer["revoked"] else "tB"
+    assert revoked == [tokens[revoker]["refreshToken"]]
+    assert stack.emulator.state.oauth.check_access_token(tokens[revoker]["accessToken"], realm) == "invalid"
+    assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
