@@ -155,7 +155,8 @@ def complete_connect(
         state ....... single use, unexpired, still the tenant's latest ── else invalid_state, nothing changed
         exchange .... the code for tokens; CompanyInfo read with them ── else token_exchange_failed, back to before
         pending ..... a ticket for the starter, then the tokens in its pending secret ── a DynamoDB or Secrets Manager
-                      write refused (throttled, a secret still being deleted) ── token_exchange_failed, back to before
+                      write refused (throttled, a secret still being deleted) ── token_exchange_failed, back to before,
+                      the tokens revoked (best effort; not while another tenant is connected to the company)
 
     Nothing is connected here: the browser may not be the starter's (a forwarded authorize URL approved by another
     company's admin). The tokens wait in a pending secret for a fresh single-use ticket that only the tenant that
@@ -212,10 +213,27 @@ def complete_connect(
     except (ClientError, BotoCoreError) as exc:
         logger.warning("quickbooks tokens not stored", tenant_id=tenant_id, error_code=_error_code(exc))
         metrics.add_metric(name="OAuthTokensNotStored", unit="Count", value=1)
+        # Kept nowhere the sweep looks: revoked now, or they would stay live at Intuit for good.
+        _revoke_unkept(connections, oauth, tokens.refresh_token, tenant_id=tenant_id, realm_id=realm_id)
         connections.cancel_connecting(tenant_id, digest, previous)
         return CallbackOutcome(None, "token_exchange_failed", tenant_id)
     logger.info("quickbooks connect awaits confirm", tenant_id=tenant_id, realm_id=realm_id)
     return CallbackOutcome(ticket, None, tenant_id)
+
+
+def _revoke_unkept(
+    connections: ConnectionStore, oauth: IntuitOAuth, refresh_token: str, *, tenant_id: str, realm_id: str
+) -> None:
+    """Best effort: revoke tokens just exchanged that could not be kept, unless another tenant is connected to the
+    company (a revoke disconnects the app from the whole company, as ``disconnect`` decides). Whatever fails here
+    is logged, never raised: the browser still goes back to the UI with ``result=error``."""
+    try:
+        if connections.others_connected_to(realm_id, tenant_id):
+            logger.info("unkept quickbooks tokens not revoked: company shared", tenant_id=tenant_id, realm_id=realm_id)
+            return
+        oauth.revoke(refresh_token)
+    except Exception as exc:  # noqa: BLE001 - best effort: the redirect must not become a 500
+        logger.warning("unkept quickbooks tokens not revoked", tenant_id=tenant_id, error_type=type(exc).__name__)
 
 
 def confirm_connect(

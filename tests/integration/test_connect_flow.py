@@ -880,3 +880,67 @@ def test_two_tenants_of_one_company_leaving_at_once_revoke_at_least_once(stack, 
     assert revoked == [tokens[revoker]["refreshToken"]]
     assert stack.emulator.state.oauth.check_access_token(tokens[revoker]["accessToken"], realm) == "invalid"
     assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
+
+
+def _exchanged_tokens(monkeypatch) -> list:
+    """The token sets the callback's code exchanges answer, as they come."""
+    oauth = type(wiring.intuit_oauth())
+    exchange = oauth.exchange_code
+    exchanged: list = []
+
+    def recorded(self, code, *, redirect_uri):
+        exchanged.append(exchange(self, code, redirect_uri=redirect_uri))
+        return exchanged[-1]
+
+    monkeypatch.setattr(oauth, "exchange_code", recorded)
+    return exchanged
+
+
+@pytest.mark.parametrize("revoke", ["answers", "fails"])
+def test_callback_whose_pending_secret_cannot_be_written_revokes_the_tokens_it_could_not_keep(
+    stack, monkeypatch, revoke
+):
+    # GIVEN the admin approved, and Secrets Manager refuses the pending tokens (and Intuit's revoke may fail too)
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    exchanged = _exchanged_tokens(monkeypatch)
+    _secrets_refusing(monkeypatch, "ThrottlingException", "Rate exceeded")
+    if revoke == "fails":
+        from shared.quickbooks.oauth import OAuthUnavailable
+
+        def unavailable(self, token):
+            raise OAuthUnavailable("Intuit's revocation endpoint did not answer")
+
+        monkeypatch.setattr(type(wiring.intuit_oauth()), "revoke", unavailable)
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN the UI hears it failed (never a 500), and the tokens kept nowhere are revoked at Intuit when it answers
+    assert location.endswith("result=error&reason=token_exchange_failed"), location
+    [tokens] = exchanged
+    expected = "invalid" if revoke == "answers" else "ok"
+    assert stack.emulator.state.oauth.check_access_token(tokens.access_token, realm) == expected
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_callback_whose_pending_secret_cannot_be_written_revokes_nothing_of_a_company_another_tenant_uses(
+    stack, monkeypatch
+):
+    # GIVEN Bob's tenant is connected to his company, Alice's forwarded link was approved for it, and Secrets
+    # Manager refuses the pending tokens
+    bobs_company = stack.connect(tenant="bob")
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], bobs_company)
+    exchanged = _exchanged_tokens(monkeypatch)
+    _secrets_refusing(monkeypatch, "ThrottlingException", "Rate exceeded")
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN nothing is revoked: a revoke would disconnect the app from Bob's company too
+    assert location.endswith("result=error&reason=token_exchange_failed"), location
+    assert stack.emulator.state.oauth.check_access_token(exchanged[0].access_token, bobs_company) == "ok"
+    monkeypatch.undo()
+    assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
