@@ -252,6 +252,13 @@ def confirm_connect(
     confirm it). A used, expired or superseded ticket (a newer connect started) is a 409. Connected, the tenant's
     invoices are caught up by automatic sync (``auto_sync``: asked for in the same write): what changed while it
     was not connected, or everything, for another company. The ticket is used in that same transaction.
+
+    ::
+
+        ticket ...... the tenant's, unused, unexpired, its connect still the latest ── else 404 / 409
+        claim ....... ``confirmingUntil`` on the ticket, unless the sweep claimed it ── else 409, no secret touched
+        tokens ...... the pending ones written as the tenant's ── a failure is a 503 (confirm again)
+        connected ... with the ticket used, in one transaction
     """
     pending = tickets.get(ticket)
     if pending is None or pending.tenant_id != tenant_id:
@@ -262,6 +269,10 @@ def confirm_connect(
         raise Conflict("This connect ticket has expired; switch the integration on again.")
     if not connections.awaits(tenant_id, pending.state_digest):
         raise Conflict("A newer connect was started for this account; finish that one instead.")
+    # Claimed before any secret is touched: a sweep that claimed it first has revoked (or will revoke) its tokens,
+    # which must never become the tenant's; claimed here, the sweep leaves it alone for a minute.
+    if not tickets.claim_for_confirm(pending.digest, now):
+        raise Conflict("This connect ticket was already used or has expired; switch the integration on again.")
     try:
         stored = vault.get_pending(pending.digest)
     except (ClientError, BotoCoreError) as exc:  # not-found is None: anything else is Secrets Manager's trouble
@@ -284,8 +295,7 @@ def confirm_connect(
     together = [tickets.confirm_action(pending.digest)]
     if auto_sync is not None:
         together.append(auto_sync.mark_tenant_action(tenant_id))
-    # The one write that decides against the sweep: it fails if the sweep claimed the ticket (to revoke its tokens)
-    # since it was read above.
+    # The write that uses the ticket: it fails if it was used since (a second confirm of the same ticket).
     if not connections.complete(
         tenant_id, pending.state_digest, stored.realm_id, pending.company_name, now, together=together
     ):
@@ -304,6 +314,8 @@ class SweptConnects:
     revoked: int
     forgotten: int
     failed: int = 0
+    deferred: int = 0
+    """Left for the next sweep untouched: a confirm holds the ticket."""
 
 
 def sweep_pending_connects(
@@ -314,18 +326,19 @@ def sweep_pending_connects(
     Not revoked while a tenant is connected to that company: revoking disconnects the app from the whole company
     (the forwarded link approved by the admin of a company already connected to Books360 must not cut it off).
     A revoke Intuit could not take (unavailable) is tried again at the next sweep."""
-    revoked = forgotten = failed = 0
+    revoked = forgotten = failed = deferred = 0
     for pending in tickets.expired(now):
         try:
-            outcome = _sweep_one(connections, vault, tickets, oauth, pending)
+            outcome = _sweep_one(connections, vault, tickets, oauth, pending, now)
         except Exception:  # isolation: whatever went wrong with this ticket, the others go on (next sweep retries)
             logger.exception("pending connect sweep failed", tenant_id=pending.tenant_id)
             failed += 1
             continue
         revoked += outcome == "revoked"
-        forgotten += outcome != "kept"
+        forgotten += outcome in ("revoked", "forgotten")
         failed += outcome == "kept"
-    return SweptConnects(revoked, forgotten, failed)
+        deferred += outcome == "deferred"
+    return SweptConnects(revoked, forgotten, failed, deferred)
 
 
 def _sweep_one(
@@ -334,12 +347,19 @@ def _sweep_one(
     tickets: ConnectTicketStore,
     oauth: IntuitOAuth,
     pending: PendingConnect,
+    now: datetime,
 ) -> str:
-    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due) or ``kept`` (Intuit unavailable).
+    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due), ``kept`` (Intuit unavailable) or
+    ``deferred`` (a confirm holds it).
 
     An unconfirmed ticket is claimed before anything is revoked: a confirm that read it just before it expired
-    either connected first (the claim fails: it is forgotten as confirmed) or can no longer connect."""
-    confirmed = pending.confirmed or not tickets.claim_for_sweep(pending.digest)
+    either claimed it first (the sweep's claim fails: left alone, then forgotten as confirmed) or can no longer
+    claim it, and so never writes its tokens as the tenant's."""
+    claim = "taken" if pending.confirmed else tickets.claim_for_sweep(pending.digest, now)
+    if claim == "confirming":
+        logger.info("pending connect being confirmed; next sweep", tenant_id=pending.tenant_id)
+        return "deferred"
+    confirmed = claim == "taken"
     stored = vault.get_pending(pending.digest)
     outcome = "forgotten"
     if not confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):

@@ -944,3 +944,91 @@ def test_callback_whose_pending_secret_cannot_be_written_revokes_nothing_of_a_co
     assert stack.emulator.state.oauth.check_access_token(exchanged[0].access_token, bobs_company) == "ok"
     monkeypatch.undo()
     assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
+
+
+def _expiring_connect(stack, monkeypatch):
+    """An unconfirmed connect at the end of its ten minutes: its landing location, tokens, and the times a second
+    either side of its expiry (``wiring.now`` is the one before)."""
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    started_at = wiring.now()
+    before, after = started_at + timedelta(minutes=9, seconds=59), started_at + timedelta(minutes=10, seconds=1)
+    monkeypatch.setattr(wiring, "now", lambda: before)
+    return realm, location, _pending_tokens(), before, after
+
+
+def _sweep_at(stack, monkeypatch, at, then):
+    """The sweep, run at ``at`` from its own call stack (the sweep function's, not the caller's); ``then`` after."""
+    monkeypatch.setattr(wiring, "now", lambda: at)
+    with ThreadPoolExecutor(1) as schedule:
+        swept = schedule.submit(_sweep, stack).result()
+    monkeypatch.setattr(wiring, "now", lambda: then)
+    return swept
+
+
+def test_confirm_claims_the_ticket_before_writing_the_tenants_secret_so_a_sweep_in_between_leaves_it(
+    stack, monkeypatch
+):
+    # GIVEN a confirm that has read the ticket and the pending tokens just before the ten minutes ended
+    realm, location, tokens, before, after = _expiring_connect(stack, monkeypatch)
+    vault = type(wiring.token_vault())
+    read = vault.get_pending
+    sweeps: list[dict] = []
+    racing: list[str] = []
+
+    def sweep_runs_after_the_confirms_read(self, digest):
+        stored = read(self, digest)
+        if not racing:  # the sweep, just past the expiry, runs before the confirm writes the tenant's secret
+            racing.append(digest)
+            sweeps.append(_sweep_at(stack, monkeypatch, after, before))
+        return stored
+
+    monkeypatch.setattr(vault, "get_pending", sweep_runs_after_the_confirms_read)
+
+    # WHEN the confirm finishes
+    status, body = stack.confirm(location)
+
+    # THEN the sweep left the ticket to the confirm that held it (nothing revoked), and the tenant is connected
+    # with live tokens
+    assert sweeps[0]["revoked"] == 0 and sweeps[0]["deferred"] == 1, sweeps
+    assert (status, body["status"]) == (200, "connected"), body
+    assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "ok"
+    assert wiring.quickbooks_for("t1").company_info()["Id"] == realm
+
+    # AND the confirm forgot the used ticket and its pending secret: nothing is left for a sweep
+    assert wiring.connect_ticket_store().expired(after) == []
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
+
+
+def test_a_sweep_that_claimed_the_ticket_first_keeps_the_confirm_from_writing_the_tenants_secret(stack, monkeypatch):
+    # GIVEN a confirm that has read the ticket just before the ten minutes ended, and a sweep, just after, that
+    # claims it before the confirm does (and has not finished with it yet)
+    realm, location, tokens, before, after = _expiring_connect(stack, monkeypatch)
+    store = type(wiring.connect_ticket_store())
+    claim = store.claim_for_sweep
+    confirms: list[tuple[int, object]] = []
+    racing: list[str] = []
+
+    def confirm_lands_after_the_sweeps_claim(self, digest, now):
+        claimed = claim(self, digest, now)
+        if not racing:
+            racing.append(digest)
+            monkeypatch.setattr(wiring, "now", lambda: before)
+            with ThreadPoolExecutor(1) as ui:
+                confirms.append(ui.submit(stack.confirm, location).result())
+            monkeypatch.setattr(wiring, "now", lambda: after)
+        return claimed
+
+    monkeypatch.setattr(store, "claim_for_sweep", confirm_lands_after_the_sweeps_claim)
+    monkeypatch.setattr(wiring, "now", lambda: after)
+
+    # WHEN the sweep runs
+    swept = _sweep(stack)
+
+    # THEN the confirm was refused before it wrote the tenant's secret, and the sweep revoked the tokens
+    assert confirms[0][0] == 409, confirms
+    assert "books360-qbo/tokens/t1" not in _secret_names()
+    assert swept["revoked"] == 1, swept
+    assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "invalid"
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
