@@ -23,7 +23,7 @@ from shared.errors import (
 )
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
-from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
+from shared.quickbooks.oauth import REVOKE_SECONDS, OAuthError, OAuthUnavailable
 from shared.store.connect_tickets import ticket_digest
 from shared.store.oauth_states import state_digest
 
@@ -315,7 +315,7 @@ class SweptConnects:
     forgotten: int
     failed: int = 0
     deferred: int = 0
-    """Left for the next sweep untouched: a confirm holds the ticket."""
+    """Left for the next sweep untouched: a confirm holds the ticket, or the run had no time left for it."""
 
 
 def sweep_pending_connects(
@@ -325,9 +325,18 @@ def sweep_pending_connects(
 
     Not revoked while a tenant is connected to that company: revoking disconnects the app from the whole company
     (the forwarded link approved by the admin of a company already connected to Books360 must not cut it off).
-    A revoke Intuit could not take (unavailable) is tried again at the next sweep."""
+    A revoke Intuit could not take (unavailable) is tried again at the next sweep.
+
+    Within the invocation's deadline: a ticket is started only with one revoke's timeout left; the rest are
+    deferred to the next run (a ticket claimed already is claimed again then)."""
     revoked = forgotten = failed = deferred = 0
-    for pending in tickets.expired(now):
+    due = tickets.expired(now)
+    for index, pending in enumerate(due):
+        left = invocation.seconds_left()
+        if left is not None and left < REVOKE_SECONDS:
+            logger.warning("connect sweep out of time; next run", deferred=len(due) - index)
+            deferred += len(due) - index
+            break
         try:
             outcome = _sweep_one(connections, vault, tickets, oauth, pending, now)
         except Exception:  # isolation: whatever went wrong with this ticket, the others go on (next sweep retries)

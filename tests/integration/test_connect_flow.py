@@ -14,6 +14,7 @@ import pytest
 from shared import wiring
 from shared.errors import ReauthorizationRequired
 from shared.quickbooks.client import QuickBooksClient
+from shared.quickbooks.oauth import REVOKE_SECONDS
 from shared.services.pacing import CALL_SPACING
 from shared.store.tokens import TokenVault
 from tests.integration.conftest import UI_BASE_URL
@@ -446,9 +447,10 @@ def _pending_tokens() -> dict:
     return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=names[0])["SecretString"])
 
 
-def _sweep(stack) -> dict:
+def _sweep(stack, remaining_ms: int = 60_000) -> dict:
+    """The schedule's run, with the time its Lambda has (template.yaml: 60 s)."""
     return stack.functions["connect_sweep"].lambda_handler(
-        eventbridge_event("Scheduled Event", {}, source="aws.events"), LambdaContext()
+        eventbridge_event("Scheduled Event", {}, source="aws.events"), LambdaContext(remaining_ms=remaining_ms)
     )
 
 
@@ -1032,3 +1034,24 @@ def test_a_sweep_that_claimed_the_ticket_first_keeps_the_confirm_from_writing_th
     assert swept["revoked"] == 1, swept
     assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "invalid"
     assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_sweep_with_too_little_time_left_for_a_revoke_leaves_its_tickets_for_the_next_run(stack, monkeypatch):
+    # GIVEN two unconfirmed connects past their ten minutes
+    realm = stack.company()
+    for tenant in ("tA", "tB"):
+        _, started = stack.api("PUT", "/quickbooks/connection", tenant=tenant, body={"active": True})
+        stack.callback(stack.consent(started["authorizeUrl"], realm))
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+
+    # WHEN the sweep runs with less time left than one revoke may take
+    short = _sweep(stack, remaining_ms=int((REVOKE_SECONDS - 1) * 1000))
+
+    # THEN it starts none of them (a revoke cut off by the Lambda's timeout would leave them half done) and the
+    # next run, with its time, revokes both
+    assert (short["revoked"], short["forgotten"], short["deferred"]) == (0, 0, 2), short
+    assert len([n for n in _secret_names() if n.startswith(PENDING_PREFIX)]) == 2
+    full = _sweep(stack)
+    assert (full["revoked"], full["forgotten"], full["deferred"]) == (2, 2, 0), full
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]

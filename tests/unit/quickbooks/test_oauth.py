@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthError, OAuthUnavailable, TokenSet
+from shared.deadline import RESERVE, within
 from shared.store.tokens import StoredTokens
+from tests.support.events import LambdaContext
 
 DISCOVERY = "https://intuit.test/.well-known/openid_configuration"
 ENDPOINTS = {
@@ -81,3 +83,34 @@ def test_a_revoke_intuit_refuses_for_another_reason_is_an_oauth_error():
     with pytest.raises(OAuthError) as refused:
         oauth(httpx.Response(401, json={"error": "invalid_client"})).revoke("RT1-live")
     assert refused.value.error == "invalid_client"
+
+
+def _revoke_recording_timeouts(sent: list[dict]) -> IntuitOAuth:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == DISCOVERY:
+            return httpx.Response(200, json=ENDPOINTS)
+        sent.append(request.extensions["timeout"])
+        return httpx.Response(200)
+
+    return IntuitOAuth(DISCOVERY, AppCredentials("id", "secret"), transport=httpx.MockTransport(handle))
+
+
+def test_a_revoke_waits_no_longer_than_the_invocation_has_left():
+    sent: list[dict] = []
+    with within(LambdaContext(remaining_ms=5_000), http=False):
+        _revoke_recording_timeouts(sent).revoke("RT1-live")
+    [timeout] = sent
+    assert all(0 < seconds <= 5.0 - RESERVE for seconds in timeout.values()), timeout
+
+
+def test_a_revoke_with_no_time_left_is_not_tried():
+    sent: list[dict] = []
+    with within(LambdaContext(remaining_ms=int((RESERVE + 0.5) * 1000)), http=False), pytest.raises(OAuthUnavailable):
+        _revoke_recording_timeouts(sent).revoke("RT1-live")
+    assert sent == []
+
+
+def test_a_revoke_outside_an_invocation_keeps_its_own_timeouts():
+    sent: list[dict] = []
+    _revoke_recording_timeouts(sent).revoke("RT1-live")
+    assert sent[0]["read"] == 20.0
