@@ -1,4 +1,5 @@
-"""IntuitOAuth: whatever Intuit's discovery or token endpoints answer, a typed error, never a crash."""
+"""IntuitOAuth: whatever Intuit's discovery, token or revocation endpoints answer, a typed error, never a crash; its
+revoke keeps to the invocation's deadline; its secrets stay out of reprs."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthError, OAuthUnavailable, TokenSet
 from shared.deadline import RESERVE, within
+from shared.quickbooks.oauth import AppCredentials, IntuitOAuth, OAuthError, OAuthUnavailable, TokenSet
 from shared.store.tokens import StoredTokens
 from tests.support.events import LambdaContext
 
