@@ -7,6 +7,8 @@ whatever the function's own timeout. Read by ``shared.wiring`` when it builds a 
     QuickBooks client: an attempt starts only with MIN_ATTEMPT_SECONDS left, waits at most what is left, and
     backs off only if the next attempt still fits; otherwise QuickBooksThrottled (503 with Retry-After to the UI,
     the message back to SQS in a worker)
+    Intuit's revoke: waits at most what is left (``seconds_left``); the connect sweep starts a ticket only with
+    one revoke's timeout left
 """
 
 from __future__ import annotations
@@ -51,3 +53,11 @@ def within(context: RemainingTime, *, http: bool, clock: float | None = None) ->
 def current() -> float | None:
     """The current invocation's deadline; None outside one (a test, a tool)."""
     return _DEADLINE.get()
+
+
+def seconds_left(now: float | None = None) -> float | None:
+    """Seconds until the current invocation's deadline (negative: past it); None outside one."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return None
+    return deadline - (time.time() if now is None else now)

@@ -30,6 +30,7 @@ def sweep(event: EventBridgeModel) -> dict[str, Any]:
         "revoked": swept.revoked,
         "forgotten": swept.forgotten,
         "failed": swept.failed,
+        "deferred": swept.deferred,
     }
 
 

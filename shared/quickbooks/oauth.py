@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
 
+from shared import deadline as invocation
+from shared.deadline import MIN_ATTEMPT_SECONDS
 from shared.quickbooks.client import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
+REVOKE_SECONDS = float(DEFAULT_TIMEOUT.connect or 0) + float(DEFAULT_TIMEOUT.read or 0)
+"""The longest one revoke may take (connect, then the answer): a sweep starts a ticket only with this much left."""
+# What Intuit answers a revoke of a token that is revoked or expired already: nothing is left to revoke.
+ALREADY_REVOKED = frozenset({"invalid_token", "invalid_grant"})
 
 
 class OAuthError(Exception):
@@ -38,10 +44,11 @@ class OAuthUnavailable(Exception):
 
 @dataclass(frozen=True)
 class TokenSet:
-    """One token response. ``access_expires_at`` and ``refresh_expires_at`` are UTC."""
+    """One token response. ``access_expires_at`` and ``refresh_expires_at`` are UTC. The tokens stay out of its
+    repr (a log line, a traceback's locals, an assertion message)."""
 
-    access_token: str
-    refresh_token: str
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
     access_expires_at: datetime
     refresh_expires_at: datetime
 
@@ -58,7 +65,7 @@ class TokenSet:
 @dataclass(frozen=True)
 class AppCredentials:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
 
 
 class IntuitOAuth:
@@ -114,18 +121,28 @@ class IntuitOAuth:
         return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
     def revoke(self, token: str) -> None:
-        """Disconnect the app from the company (revoking the refresh token revokes its access tokens too)."""
+        """Disconnect the app from the company (revoking the refresh token revokes its access tokens too).
+
+        A token Intuit no longer knows as live (``invalid_token``, ``invalid_grant``: revoked already, or expired)
+        has nothing left to revoke: done, as the emulator's 200 for it says (a retried disconnect, a second sweep).
+        Within the invocation's deadline (``shared.deadline``): it waits at most the time left, and with less than
+        ``MIN_ATTEMPT_SECONDS`` left it is not tried (``OAuthUnavailable``: a sweep tries again next run).
+        """
         endpoint = self.endpoints().get("revocation_endpoint")
         if not isinstance(endpoint, str):
             raise OAuthUnavailable("Intuit's discovery document names no revocation endpoint")
+        timeout = _within_deadline(DEFAULT_TIMEOUT)
         try:
-            response = self._http.post(endpoint, json={"token": token}, headers=self._basic_auth())
+            response = self._http.post(endpoint, json={"token": token}, headers=self._basic_auth(), timeout=timeout)
         except httpx.TransportError as exc:
             raise OAuthUnavailable("Intuit's revocation endpoint did not answer") from exc
         if response.status_code >= 500:
             raise OAuthUnavailable(f"Intuit's revocation endpoint answered {response.status_code}")
         if response.status_code >= 400:
-            raise OAuthError(_oauth_error(response), response.status_code)
+            error = _oauth_error(response)
+            if error in ALREADY_REVOKED:
+                return
+            raise OAuthError(error, response.status_code)
 
     def _token_request(self, form: dict[str, str]) -> TokenSet:
         url = self.endpoints()["token_endpoint"]
@@ -149,6 +166,21 @@ class IntuitOAuth:
     def _basic_auth(self) -> dict[str, str]:
         pair = f"{self.credentials.client_id}:{self.credentials.client_secret}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def _within_deadline(timeout: httpx.Timeout) -> httpx.Timeout:
+    """``timeout``, cut to what is left of the invocation (as the QuickBooks client's attempts are)."""
+    left = invocation.seconds_left()
+    if left is None:
+        return timeout
+    if left < MIN_ATTEMPT_SECONDS:
+        raise OAuthUnavailable("No time left to call Intuit's revocation endpoint")
+    return httpx.Timeout(
+        connect=min(timeout.connect or left, left),
+        read=min(timeout.read or left, left),
+        write=min(timeout.write or left, left),
+        pool=min(timeout.pool or left, left),
+    )
 
 
 def _oauth_error(response: httpx.Response) -> str:

@@ -23,7 +23,7 @@ from shared.errors import (
 )
 from shared.observability import logger, metrics
 from shared.quickbooks.client import QuickBooksClient
-from shared.quickbooks.oauth import OAuthError, OAuthUnavailable
+from shared.quickbooks.oauth import REVOKE_SECONDS, OAuthError, OAuthUnavailable
 from shared.store.connect_tickets import ticket_digest
 from shared.store.oauth_states import state_digest
 
@@ -155,7 +155,8 @@ def complete_connect(
         state ....... single use, unexpired, still the tenant's latest ── else invalid_state, nothing changed
         exchange .... the code for tokens; CompanyInfo read with them ── else token_exchange_failed, back to before
         pending ..... a ticket for the starter, then the tokens in its pending secret ── a DynamoDB or Secrets Manager
-                      write refused (throttled, a secret still being deleted) ── token_exchange_failed, back to before
+                      write refused (throttled, a secret still being deleted) ── token_exchange_failed, back to before,
+                      the tokens revoked (best effort; not while another tenant is connected to the company)
 
     Nothing is connected here: the browser may not be the starter's (a forwarded authorize URL approved by another
     company's admin). The tokens wait in a pending secret for a fresh single-use ticket that only the tenant that
@@ -212,10 +213,27 @@ def complete_connect(
     except (ClientError, BotoCoreError) as exc:
         logger.warning("quickbooks tokens not stored", tenant_id=tenant_id, error_code=_error_code(exc))
         metrics.add_metric(name="OAuthTokensNotStored", unit="Count", value=1)
+        # Kept nowhere the sweep looks: revoked now, or they would stay live at Intuit for good.
+        _revoke_unkept(connections, oauth, tokens.refresh_token, tenant_id=tenant_id, realm_id=realm_id)
         connections.cancel_connecting(tenant_id, digest, previous)
         return CallbackOutcome(None, "token_exchange_failed", tenant_id)
     logger.info("quickbooks connect awaits confirm", tenant_id=tenant_id, realm_id=realm_id)
     return CallbackOutcome(ticket, None, tenant_id)
+
+
+def _revoke_unkept(
+    connections: ConnectionStore, oauth: IntuitOAuth, refresh_token: str, *, tenant_id: str, realm_id: str
+) -> None:
+    """Best effort: revoke tokens just exchanged that could not be kept, unless another tenant is connected to the
+    company (a revoke disconnects the app from the whole company, as ``disconnect`` decides). Whatever fails here
+    is logged, never raised: the browser still goes back to the UI with ``result=error``."""
+    try:
+        if connections.others_connected_to(realm_id, tenant_id):
+            logger.info("unkept quickbooks tokens not revoked: company shared", tenant_id=tenant_id, realm_id=realm_id)
+            return
+        oauth.revoke(refresh_token)
+    except Exception as exc:  # noqa: BLE001 - best effort: the redirect must not become a 500
+        logger.warning("unkept quickbooks tokens not revoked", tenant_id=tenant_id, error_type=type(exc).__name__)
 
 
 def confirm_connect(
@@ -234,6 +252,13 @@ def confirm_connect(
     confirm it). A used, expired or superseded ticket (a newer connect started) is a 409. Connected, the tenant's
     invoices are caught up by automatic sync (``auto_sync``: asked for in the same write): what changed while it
     was not connected, or everything, for another company. The ticket is used in that same transaction.
+
+    ::
+
+        ticket ...... the tenant's, unused, unexpired, its connect still the latest ── else 404 / 409
+        claim ....... ``confirmingUntil`` on the ticket, unless the sweep claimed it ── else 409, no secret touched
+        tokens ...... the pending ones written as the tenant's ── a failure is a 503 (confirm again)
+        connected ... with the ticket used, in one transaction
     """
     pending = tickets.get(ticket)
     if pending is None or pending.tenant_id != tenant_id:
@@ -244,6 +269,10 @@ def confirm_connect(
         raise Conflict("This connect ticket has expired; switch the integration on again.")
     if not connections.awaits(tenant_id, pending.state_digest):
         raise Conflict("A newer connect was started for this account; finish that one instead.")
+    # Claimed before any secret is touched: a sweep that claimed it first has revoked (or will revoke) its tokens,
+    # which must never become the tenant's; claimed here, the sweep leaves it alone for a minute.
+    if not tickets.claim_for_confirm(pending.digest, now):
+        raise Conflict("This connect ticket was already used or has expired; switch the integration on again.")
     try:
         stored = vault.get_pending(pending.digest)
     except (ClientError, BotoCoreError) as exc:  # not-found is None: anything else is Secrets Manager's trouble
@@ -266,8 +295,7 @@ def confirm_connect(
     together = [tickets.confirm_action(pending.digest)]
     if auto_sync is not None:
         together.append(auto_sync.mark_tenant_action(tenant_id))
-    # The one write that decides against the sweep: it fails if the sweep claimed the ticket (to revoke its tokens)
-    # since it was read above.
+    # The write that uses the ticket: it fails if it was used since (a second confirm of the same ticket).
     if not connections.complete(
         tenant_id, pending.state_digest, stored.realm_id, pending.company_name, now, together=together
     ):
@@ -286,6 +314,8 @@ class SweptConnects:
     revoked: int
     forgotten: int
     failed: int = 0
+    deferred: int = 0
+    """Left for the next sweep untouched: a confirm holds the ticket, or the run had no time left for it."""
 
 
 def sweep_pending_connects(
@@ -295,19 +325,29 @@ def sweep_pending_connects(
 
     Not revoked while a tenant is connected to that company: revoking disconnects the app from the whole company
     (the forwarded link approved by the admin of a company already connected to Books360 must not cut it off).
-    A revoke Intuit could not take (unavailable) is tried again at the next sweep."""
-    revoked = forgotten = failed = 0
-    for pending in tickets.expired(now):
+    A revoke Intuit could not take (unavailable) is tried again at the next sweep.
+
+    Within the invocation's deadline: a ticket is started only with one revoke's timeout left; the rest are
+    deferred to the next run (a ticket claimed already is claimed again then)."""
+    revoked = forgotten = failed = deferred = 0
+    due = tickets.expired(now)
+    for index, pending in enumerate(due):
+        left = invocation.seconds_left()
+        if left is not None and left < REVOKE_SECONDS:
+            logger.warning("connect sweep out of time; next run", deferred=len(due) - index)
+            deferred += len(due) - index
+            break
         try:
-            outcome = _sweep_one(connections, vault, tickets, oauth, pending)
+            outcome = _sweep_one(connections, vault, tickets, oauth, pending, now)
         except Exception:  # isolation: whatever went wrong with this ticket, the others go on (next sweep retries)
             logger.exception("pending connect sweep failed", tenant_id=pending.tenant_id)
             failed += 1
             continue
         revoked += outcome == "revoked"
-        forgotten += outcome != "kept"
+        forgotten += outcome in ("revoked", "forgotten")
         failed += outcome == "kept"
-    return SweptConnects(revoked, forgotten, failed)
+        deferred += outcome == "deferred"
+    return SweptConnects(revoked, forgotten, failed, deferred)
 
 
 def _sweep_one(
@@ -316,12 +356,19 @@ def _sweep_one(
     tickets: ConnectTicketStore,
     oauth: IntuitOAuth,
     pending: PendingConnect,
+    now: datetime,
 ) -> str:
-    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due) or ``kept`` (Intuit unavailable).
+    """``revoked`` (then forgotten), ``forgotten`` (no revoke was due), ``kept`` (Intuit unavailable) or
+    ``deferred`` (a confirm holds it).
 
     An unconfirmed ticket is claimed before anything is revoked: a confirm that read it just before it expired
-    either connected first (the claim fails: it is forgotten as confirmed) or can no longer connect."""
-    confirmed = pending.confirmed or not tickets.claim_for_sweep(pending.digest)
+    either claimed it first (the sweep's claim fails: left alone, then forgotten as confirmed) or can no longer
+    claim it, and so never writes its tokens as the tenant's."""
+    claim = "taken" if pending.confirmed else tickets.claim_for_sweep(pending.digest, now)
+    if claim == "confirming":
+        logger.info("pending connect being confirmed; next sweep", tenant_id=pending.tenant_id)
+        return "deferred"
+    confirmed = claim == "taken"
     stored = vault.get_pending(pending.digest)
     outcome = "forgotten"
     if not confirmed and stored is not None and not connections.others_connected_to(pending.realm_id):
@@ -383,15 +430,20 @@ def disconnect(connections: ConnectionStore, vault: TokenVault, oauth: IntuitOAu
     ::
 
         status ...... not_connected first ── a failure here changes nothing: still connected, with its tokens
+        others ...... then who else is connected to the company (read after this tenant's own write)
         revoke ...... at Intuit, best effort (skipped while another tenant is connected to the company)
         tokens ...... deleted ── a failure here leaves not_connected with a stale secret: switching off again
                       (a retry) revokes and deletes it, and a new connect writes over it
 
     A revoke disconnects the app from the whole company: while another tenant is connected to the same company it
-    is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes."""
+    is skipped (the tokens are only deleted here), and the last tenant of that company to leave revokes.
+
+    This tenant's own status is written *before* the others are read (consistent reads): of two tenants of one
+    company leaving at once, at least one sees the other gone and revokes (both may; the second revoke is a no-op),
+    never neither (the app left authorized at Intuit with both token secrets deleted)."""
     stored = vault.get(tenant_id, fresh=True)
-    others = connections.others_connected_to(stored.realm_id, tenant_id) if stored is not None else []
     connections.disconnect(tenant_id)
+    others = connections.others_connected_to(stored.realm_id, tenant_id) if stored is not None else []
     revoked, detail = True, "Disconnected from QuickBooks."
     if stored is not None and others:
         revoked = False

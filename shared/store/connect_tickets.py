@@ -7,13 +7,18 @@ token of the tenant that started the connect makes them the tenant's. The item h
 which company it names; it is keyed by the ticket's SHA-256 (the raw value never rests in the table) and sits
 in the sparse index ``PENDINGCONNECT`` by expiry, so the sweep finds the unconfirmed ones without a scan.
 
-Who gets the tokens is decided by one conditional write on the ticket, whichever comes first::
+Who gets the tokens is decided by a claim on the ticket, whichever comes first, made before either touches a
+secret::
 
-    confirm ... the connect's transaction sets ``confirmed`` ── only if not ``swept``: the tokens become the tenant's
-    sweep ..... ``claim_for_sweep`` sets ``swept`` ───────────── only if not ``confirmed``: then it revokes them
+    confirm ... ``claim_for_confirm`` sets ``confirmingUntil`` (a minute) ── only if neither ``swept`` nor
+                ``confirmed``: then the tenant's secret is written, and the connect's transaction sets ``confirmed``
+                (only if not ``swept``)
+    sweep ..... ``claim_for_sweep`` sets ``swept`` ── only if not ``confirmed`` and no confirm's claim is unexpired:
+                then it revokes them (a ticket a confirm holds is left for the next sweep)
 
 A confirm that read the ticket just before it expired and a sweep that read it just after cannot both win: the
-loser's write fails (a confirm's 409; a sweep that leaves a confirmed connect alone).
+loser's claim fails (a confirm's 409, before it wrote the tenant's secret; a sweep that leaves the connect alone).
+A confirm that claimed and then died lets the sweep claim the ticket once its minute is over.
 
 The callback writes the ticket *before* the pending secret: the sweep knows of every pending secret there is
 (a secret written without its ticket would be found by nobody), and a ticket without its secret is forgotten.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.store.table import ConditionFailed
 
@@ -35,6 +40,8 @@ PENDING_INDEX = "PENDINGCONNECT"
 # DynamoDB's TTL is only the backstop of the sweep (which revokes first): a day after the ticket expired.
 _TTL_GRACE = timedelta(days=1)
 _SK = "CONNECTTICKET"
+CONFIRM_CLAIM = timedelta(minutes=1)
+"""How long a confirm's claim keeps the sweep off the ticket: longer than any confirm runs (API Gateway's 30 s)."""
 
 
 def ticket_digest(ticket: str) -> str:
@@ -104,8 +111,23 @@ class ConnectTicketStore:
         )
         return {"Update": update}
 
-    def claim_for_sweep(self, digest: str) -> bool:
-        """The sweep takes the ticket's tokens to revoke them: False if a confirm took them first (or it is gone).
+    def claim_for_confirm(self, digest: str, now: datetime) -> bool:
+        """A confirm takes the ticket's tokens before it writes them as the tenant's: False if the sweep claimed
+        them (or the ticket is used or gone). Claiming again is harmless (a confirm retried after a 503)."""
+        try:
+            self.table.update(
+                _pk(digest),
+                _SK,
+                set_values={"confirmingUntil": int((now + CONFIRM_CLAIM).timestamp())},
+                condition="attribute_exists(pk) AND attribute_not_exists(#confirmed) AND attribute_not_exists(#swept)",
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def claim_for_sweep(self, digest: str, now: datetime) -> Literal["claimed", "taken", "confirming"]:
+        """The sweep takes the ticket's tokens to revoke them: ``claimed``; ``taken`` if a confirm used them (or
+        the ticket is gone); ``confirming`` while a confirm's claim is unexpired (left for the next sweep).
 
         Claiming again is harmless (a sweep that could not revoke tries again next time)."""
         try:
@@ -113,11 +135,15 @@ class ConnectTicketStore:
                 _pk(digest),
                 _SK,
                 set_values={"swept": True},
-                condition="attribute_exists(pk) AND attribute_not_exists(#confirmed)",
+                condition="attribute_exists(pk) AND attribute_not_exists(#confirmed) AND "
+                "(attribute_not_exists(#confirmingUntil) OR #confirmingUntil <= :now)",
+                values={"now": int(now.timestamp())},
+                old_on_failure=True,
             )
-        except ConditionFailed:
-            return False
-        return True
+        except ConditionFailed as refused:
+            item = refused.item
+            return "taken" if item is None or item.get("confirmed") else "confirming"
+        return "claimed"
 
     def expired(self, now: datetime) -> list[PendingConnect]:
         """The tickets past their lifetime, confirmed or not (the sweep forgets both, and revokes the others)."""

@@ -57,8 +57,9 @@ WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 # Per function: the DynamoDB actions on the table. Never a Scan, a BatchWriteItem or DescribeTable.
 TABLE_ACTIONS = {
     "ApiFunction": {GET_ITEM, BATCH_GET, QUERY} | WRITE,
-    # Takes its OAuth state (DeleteItem), records the pending connect: single items only.
-    "OAuthCallbackFunction": {GET_ITEM} | WRITE,
+    # Takes its OAuth state (DeleteItem), records the pending connect; a Query of the table: who else is connected
+    # to the company (before revoking tokens it could not keep).
+    "OAuthCallbackFunction": {GET_ITEM, QUERY} | WRITE,
     # Releases the invoice lease it holds and the guard of a payment QuickBooks deleted by updates: no DeleteItem
     # (the issue: "the webhook gets no Scan/Delete"), no Scan, no batch.
     "WebhookFunction": {GET_ITEM, QUERY, "dynamodb:PutItem", "dynamodb:UpdateItem"},

@@ -14,6 +14,7 @@ import pytest
 from shared import wiring
 from shared.errors import ReauthorizationRequired
 from shared.quickbooks.client import QuickBooksClient
+from shared.quickbooks.oauth import REVOKE_SECONDS
 from shared.services.pacing import CALL_SPACING
 from shared.store.tokens import TokenVault
 from tests.integration.conftest import UI_BASE_URL
@@ -446,9 +447,10 @@ def _pending_tokens() -> dict:
     return json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=names[0])["SecretString"])
 
 
-def _sweep(stack) -> dict:
+def _sweep(stack, remaining_ms: int = 60_000) -> dict:
+    """The schedule's run, with the time its Lambda has (template.yaml: 60 s)."""
     return stack.functions["connect_sweep"].lambda_handler(
-        eventbridge_event("Scheduled Event", {}, source="aws.events"), LambdaContext()
+        eventbridge_event("Scheduled Event", {}, source="aws.events"), LambdaContext(remaining_ms=remaining_ms)
     )
 
 
@@ -826,3 +828,230 @@ def test_disconnect_whose_token_deletion_fails_shows_not_connected_and_a_retry_f
     status, body = stack.api("PUT", "/quickbooks/connection", body={"active": False})
     assert (status, body["status"]) == (200, "not_connected"), body
     assert "books360-qbo/tokens/t1" not in _secret_names()
+
+
+@pytest.mark.parametrize("b_leaves", ["after_as_read_of_the_others", "before_as_own_status_write"])
+def test_two_tenants_of_one_company_leaving_at_once_revoke_at_least_once(stack, monkeypatch, b_leaves):
+    # GIVEN two tenants connected to one QuickBooks company
+    realm = stack.connect(tenant="tA")
+    stack.connect(tenant="tB", realm_id=realm)
+    secrets_manager = boto3.client("secretsmanager")
+    tokens = {
+        tenant: json.loads(secrets_manager.get_secret_value(SecretId=f"books360-qbo/tokens/{tenant}")["SecretString"])
+        for tenant in ("tA", "tB")
+    }
+    store = type(wiring.connection_store())
+    oauth = type(wiring.intuit_oauth())
+    revoke, others_of, write = oauth.revoke, store.others_connected_to, store.disconnect
+    revoked: list[str] = []
+    b_answer: list[dict] = []
+
+    def b_disconnects_whole() -> None:
+        if not b_answer:
+            b_answer.append(stack.api("PUT", "/quickbooks/connection", tenant="tB", body={"active": False})[1])
+
+    def others_connected_to(self, realm_id, tenant_id=None):
+        found = others_of(self, realm_id, tenant_id)
+        if tenant_id == "tA" and b_leaves == "after_as_read_of_the_others":
+            b_disconnects_whole()
+        return found
+
+    def disconnect(self, tenant_id):
+        if tenant_id == "tA" and b_leaves == "before_as_own_status_write":
+            b_disconnects_whole()
+        write(self, tenant_id)
+
+    def counted_revoke(self, token):
+        revoked.append(token)
+        revoke(self, token)
+
+    monkeypatch.setattr(store, "others_connected_to", others_connected_to)
+    monkeypatch.setattr(store, "disconnect", disconnect)
+    monkeypatch.setattr(oauth, "revoke", counted_revoke)
+
+    # WHEN A switches off, and B's whole switch-off runs in the middle of A's
+    status, a_answer = stack.api("PUT", "/quickbooks/connection", tenant="tA", body={"active": False})
+
+    # THEN both are disconnected, and exactly one of them revoked at Intuit (the app is not left authorized with
+    # both token secrets deleted)
+    assert status == 200, a_answer
+    assert [a_answer["status"], b_answer[0]["status"]] == ["not_connected", "not_connected"]
+    assert len(revoked) == 1, (a_answer, b_answer)
+    assert [a_answer["revoked"], b_answer[0]["revoked"]].count(True) == 1
+    revoker = "tA" if a_answer["revoked"] else "tB"
+    assert revoked == [tokens[revoker]["refreshToken"]]
+    assert stack.emulator.state.oauth.check_access_token(tokens[revoker]["accessToken"], realm) == "invalid"
+    assert not [n for n in _secret_names() if n.startswith("books360-qbo/tokens/")]
+
+
+def _exchanged_tokens(monkeypatch) -> list:
+    """The token sets the callback's code exchanges answer, as they come."""
+    oauth = type(wiring.intuit_oauth())
+    exchange = oauth.exchange_code
+    exchanged: list = []
+
+    def recorded(self, code, *, redirect_uri):
+        exchanged.append(exchange(self, code, redirect_uri=redirect_uri))
+        return exchanged[-1]
+
+    monkeypatch.setattr(oauth, "exchange_code", recorded)
+    return exchanged
+
+
+@pytest.mark.parametrize("revoke", ["answers", "fails"])
+def test_callback_whose_pending_secret_cannot_be_written_revokes_the_tokens_it_could_not_keep(
+    stack, monkeypatch, revoke
+):
+    # GIVEN the admin approved, and Secrets Manager refuses the pending tokens (and Intuit's revoke may fail too)
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], realm)
+    exchanged = _exchanged_tokens(monkeypatch)
+    _secrets_refusing(monkeypatch, "ThrottlingException", "Rate exceeded")
+    if revoke == "fails":
+        from shared.quickbooks.oauth import OAuthUnavailable
+
+        def unavailable(self, token):
+            raise OAuthUnavailable("Intuit's revocation endpoint did not answer")
+
+        monkeypatch.setattr(type(wiring.intuit_oauth()), "revoke", unavailable)
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN the UI hears it failed (never a 500), and the tokens kept nowhere are revoked at Intuit when it answers
+    assert location.endswith("result=error&reason=token_exchange_failed"), location
+    [tokens] = exchanged
+    expected = "invalid" if revoke == "answers" else "ok"
+    assert stack.emulator.state.oauth.check_access_token(tokens.access_token, realm) == expected
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_callback_whose_pending_secret_cannot_be_written_revokes_nothing_of_a_company_another_tenant_uses(
+    stack, monkeypatch
+):
+    # GIVEN Bob's tenant is connected to his company, Alice's forwarded link was approved for it, and Secrets
+    # Manager refuses the pending tokens
+    bobs_company = stack.connect(tenant="bob")
+    _, started = stack.api("PUT", "/quickbooks/connection", tenant="alice", body={"active": True})
+    query = stack.consent(started["authorizeUrl"], bobs_company)
+    exchanged = _exchanged_tokens(monkeypatch)
+    _secrets_refusing(monkeypatch, "ThrottlingException", "Rate exceeded")
+
+    # WHEN the browser comes back
+    location = stack.callback(query)
+
+    # THEN nothing is revoked: a revoke would disconnect the app from Bob's company too
+    assert location.endswith("result=error&reason=token_exchange_failed"), location
+    assert stack.emulator.state.oauth.check_access_token(exchanged[0].access_token, bobs_company) == "ok"
+    monkeypatch.undo()
+    assert wiring.quickbooks_for("bob").company_info()["Id"] == bobs_company
+
+
+def _expiring_connect(stack, monkeypatch):
+    """An unconfirmed connect at the end of its ten minutes: its landing location, tokens, and the times a second
+    either side of its expiry (``wiring.now`` is the one before)."""
+    realm = stack.company()
+    _, started = stack.api("PUT", "/quickbooks/connection", body={"active": True})
+    location = stack.callback(stack.consent(started["authorizeUrl"], realm))
+    started_at = wiring.now()
+    before, after = started_at + timedelta(minutes=9, seconds=59), started_at + timedelta(minutes=10, seconds=1)
+    monkeypatch.setattr(wiring, "now", lambda: before)
+    return realm, location, _pending_tokens(), before, after
+
+
+def _sweep_at(stack, monkeypatch, at, then):
+    """The sweep, run at ``at`` from its own call stack (the sweep function's, not the caller's); ``then`` after."""
+    monkeypatch.setattr(wiring, "now", lambda: at)
+    with ThreadPoolExecutor(1) as schedule:
+        swept = schedule.submit(_sweep, stack).result()
+    monkeypatch.setattr(wiring, "now", lambda: then)
+    return swept
+
+
+def test_confirm_claims_the_ticket_before_writing_the_tenants_secret_so_a_sweep_in_between_leaves_it(
+    stack, monkeypatch
+):
+    # GIVEN a confirm that has read the ticket and the pending tokens just before the ten minutes ended
+    realm, location, tokens, before, after = _expiring_connect(stack, monkeypatch)
+    vault = type(wiring.token_vault())
+    read = vault.get_pending
+    sweeps: list[dict] = []
+    racing: list[str] = []
+
+    def sweep_runs_after_the_confirms_read(self, digest):
+        stored = read(self, digest)
+        if not racing:  # the sweep, just past the expiry, runs before the confirm writes the tenant's secret
+            racing.append(digest)
+            sweeps.append(_sweep_at(stack, monkeypatch, after, before))
+        return stored
+
+    monkeypatch.setattr(vault, "get_pending", sweep_runs_after_the_confirms_read)
+
+    # WHEN the confirm finishes
+    status, body = stack.confirm(location)
+
+    # THEN the sweep left the ticket to the confirm that held it (nothing revoked), and the tenant is connected
+    # with live tokens
+    assert sweeps[0]["revoked"] == 0 and sweeps[0]["deferred"] == 1, sweeps
+    assert (status, body["status"]) == (200, "connected"), body
+    assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "ok"
+    assert wiring.quickbooks_for("t1").company_info()["Id"] == realm
+
+    # AND the confirm forgot the used ticket and its pending secret: nothing is left for a sweep
+    assert wiring.connect_ticket_store().expired(after) == []
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
+
+
+def test_a_sweep_that_claimed_the_ticket_first_keeps_the_confirm_from_writing_the_tenants_secret(stack, monkeypatch):
+    # GIVEN a confirm that has read the ticket just before the ten minutes ended, and a sweep, just after, that
+    # claims it before the confirm does (and has not finished with it yet)
+    realm, location, tokens, before, after = _expiring_connect(stack, monkeypatch)
+    store = type(wiring.connect_ticket_store())
+    claim = store.claim_for_sweep
+    confirms: list[tuple[int, object]] = []
+    racing: list[str] = []
+
+    def confirm_lands_after_the_sweeps_claim(self, digest, now):
+        claimed = claim(self, digest, now)
+        if not racing:
+            racing.append(digest)
+            monkeypatch.setattr(wiring, "now", lambda: before)
+            with ThreadPoolExecutor(1) as ui:
+                confirms.append(ui.submit(stack.confirm, location).result())
+            monkeypatch.setattr(wiring, "now", lambda: after)
+        return claimed
+
+    monkeypatch.setattr(store, "claim_for_sweep", confirm_lands_after_the_sweeps_claim)
+    monkeypatch.setattr(wiring, "now", lambda: after)
+
+    # WHEN the sweep runs
+    swept = _sweep(stack)
+
+    # THEN the confirm was refused before it wrote the tenant's secret, and the sweep revoked the tokens
+    assert confirms[0][0] == 409, confirms
+    assert "books360-qbo/tokens/t1" not in _secret_names()
+    assert swept["revoked"] == 1, swept
+    assert stack.emulator.state.oauth.check_access_token(tokens["accessToken"], realm) == "invalid"
+    assert stack.api("GET", "/quickbooks/connection")[1]["status"] == "not_connected"
+
+
+def test_sweep_with_too_little_time_left_for_a_revoke_leaves_its_tickets_for_the_next_run(stack, monkeypatch):
+    # GIVEN two unconfirmed connects past their ten minutes
+    realm = stack.company()
+    for tenant in ("tA", "tB"):
+        _, started = stack.api("PUT", "/quickbooks/connection", tenant=tenant, body={"active": True})
+        stack.callback(stack.consent(started["authorizeUrl"], realm))
+    later = wiring.now() + timedelta(minutes=11)
+    monkeypatch.setattr(wiring, "now", lambda: later)
+
+    # WHEN the sweep runs with less time left than one revoke may take
+    short = _sweep(stack, remaining_ms=int((REVOKE_SECONDS - 1) * 1000))
+
+    # THEN it starts none of them (a revoke cut off by the Lambda's timeout would leave them half done) and the
+    # next run, with its time, revokes both
+    assert (short["revoked"], short["forgotten"], short["deferred"]) == (0, 0, 2), short
+    assert len([n for n in _secret_names() if n.startswith(PENDING_PREFIX)]) == 2
+    full = _sweep(stack)
+    assert (full["revoked"], full["forgotten"], full["deferred"]) == (2, 2, 0), full
+    assert not [n for n in _secret_names() if n.startswith(PENDING_PREFIX)]
