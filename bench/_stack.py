@@ -66,6 +66,8 @@ class LocalStack:
         }
         self.env.pop("AWS_ENDPOINT_URL", None)
         self.log_path = Path(tempfile.mkdtemp(prefix="bench-stack-")) / "stack.log"
+        # The functions' full logs beside the stack's own lines, per run (not the checkout's .local/logs).
+        self.env.setdefault("LOCAL_LOG_DIR", str(self.log_path.parent))
         self.process: subprocess.Popen[bytes] | None = None
         self.emulator = httpx.Client(base_url=self.emulator_url, timeout=60.0)
 
