@@ -240,7 +240,7 @@ def interactive_pacer() -> CompanyPacer:
 
 @_once
 def backlog_admission() -> BacklogAdmission:
-    return BacklogAdmission(call_calendar(), deferral_calendar(), latency=call_latency())
+    return BacklogAdmission(call_calendar(), deferral_calendar())
 
 
 def quickbooks_for(
@@ -305,18 +305,11 @@ BULK_RETRY = RetryPolicy(retry_throttled=False)
 
 
 def bulk_quickbooks_for(
-    tenant_id: str,
-    *,
-    deadline: float | None = None,
-    connection: Connection | None = None,
-    booked: tuple[str, float] | None = None,
+    tenant_id: str, *, deadline: float | None = None, connection: Connection | None = None
 ) -> QuickBooksClient:
-    """A bulk worker's client: paced per company across every worker within the backlog's share (``booked``:
-    the company and time its admission booked for the first call), no call started after ``deadline`` (epoch
-    seconds; the Lambda's time), and no sleeping on a 429."""
-    pacer = pacing.background_pacer(
-        call_calendar(), call_guard(), deadline=deadline, latency=call_latency(), booked=booked
-    )
+    """A bulk worker's client: paced per company across every worker within the backlog's share, no call
+    started after ``deadline`` (epoch seconds; the Lambda's time), and no sleeping on a 429."""
+    pacer = pacing.background_pacer(call_calendar(), call_guard(), deadline=deadline, latency=call_latency())
     return quickbooks_for(tenant_id, retry=BULK_RETRY, pacer=pacer, connection=connection)
 
 

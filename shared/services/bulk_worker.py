@@ -85,27 +85,17 @@ class AutoSyncRunner(Protocol):
 
 
 class Admission(Protocol):
-    def admit(self, realm_id: str) -> float:
-        """The time booked for the work's first call to the company; ``Deferred`` when it may not start now."""
-        ...
-
     def deferral(self, realm_id: str) -> int | None:
-        """(Work that did not name its company.) None when it may start now, else the seconds its message waits."""
+        """None when work for the company may start now, else the seconds its message should wait."""
         ...
 
 
 class ClientFor(Protocol):
     def __call__(
-        self,
-        tenant_id: str,
-        *,
-        deadline: float | None = None,
-        connection: Connection | None = None,
-        booked: tuple[str, float] | None = None,
+        self, tenant_id: str, *, deadline: float | None = None, connection: Connection | None = None
     ) -> QuickBooksClient:
         """A background client of the tenant's company (``connection``: as just read, else read now): paced, its
-        calls started by ``deadline`` (else ``Deferred``); ``booked``: the company and time its admission booked
-        for the first call."""
+        calls started by ``deadline`` (else ``Deferred``)."""
         ...
 
 
@@ -118,7 +108,7 @@ class Delivery:
     last_try: bool  # the queue's maxReceiveCount: failing now would dead-letter it
     dead_lettered: bool  # from the dead-letter queue (a worker killed on the last try)
     deadline: float | None  # no QuickBooks call starts after it
-    admitted: tuple[str, float] | None = None  # the company this delivery was admitted for, its first call's time
+    admitted: str | None = None  # the company the pacing let this delivery start for (not asked again)
 
 
 class QueueRecord(SqsRecordModel):
@@ -172,11 +162,14 @@ class BulkWorker:
             self._defer(message, delivery.receipt_handle, deferred.seconds)
 
     def _admit(self, message: QueueMessage, delivery: Delivery) -> Delivery:
-        """A message that names its company books its first call before anything is read (``Deferred``: back
-        later, for the price of one calendar write and one send); the delivery then carries that booking."""
+        """A message that names its company is paced before anything is read (``Deferred``: back later, for the
+        price of one calendar read and one send); the delivery then carries the company it was admitted for."""
         if self.admission is None or message.realm_id is None or delivery.dead_lettered:
             return delivery
-        return replace(delivery, admitted=(message.realm_id, self.admission.admit(message.realm_id)))
+        seconds = self.admission.deferral(message.realm_id)
+        if seconds is not None:
+            raise Deferred(seconds)
+        return replace(delivery, admitted=message.realm_id)
 
     def _item(self, message: BulkItemMessage, delivery: Delivery) -> None:
         if delivery.dead_lettered:
@@ -284,14 +277,11 @@ class BulkWorker:
         return self._client(connection.tenant_id, delivery, connection=connection)
 
     def _client(self, tenant_id: str, delivery: Delivery, *, connection: Connection | None = None) -> QuickBooksClient:
-        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``; a delivery
-        admitted for that company was, and its first call has its time); its calls raise ``Deferred`` too when
-        they could not start in time."""
-        qbo = self.quickbooks_for(
-            tenant_id, deadline=delivery.deadline, connection=connection, booked=delivery.admitted
-        )
-        admitted_for = delivery.admitted[0] if delivery.admitted else None
-        if self.admission is not None and qbo.realm_id != admitted_for:
+        """A client for ``tenant_id`` once its company may take more work now (else ``Deferred``; not asked again
+        for the company the delivery was admitted for); its calls raise ``Deferred`` too when they could not
+        start in time."""
+        qbo = self.quickbooks_for(tenant_id, deadline=delivery.deadline, connection=connection)
+        if self.admission is not None and qbo.realm_id != delivery.admitted:
             seconds = self.admission.deferral(qbo.realm_id)
             if seconds is not None:
                 qbo.close()

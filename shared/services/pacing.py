@@ -11,25 +11,18 @@ starts waiting at all::
                 └─ booked further ahead ──▶ CompanyBusy: 503 with Retry-After (nothing more sent)
 
     bulk item / invoice deletion / automatic sync (SQS worker)
-        book the item's first call within now + 0.5 s (from now + 0.1 s: the item's reads come first)
-          booked ──────────────▶ start the item; its first call takes that time (or books again when it comes
-                                 later than one spacing after it). Each later call books only within
-                                 now + 0.5 s (booked further ahead: sleep until the calendar is back within,
-                                 then book), waits at most 3 s
+        peek at the calendar (one read, nothing booked)
+          free ≤ now + 0.5 s ──▶ start the item. Each of its calls books only within now + 0.5 s (booked further
+                                 ahead: sleep until the calendar is back within, then book), waits at most 3 s
                                  in all and never past the Lambda's time less a call's reserve; past that,
                                  Deferred: the sync stops (un-pending what it did not send) and the message is
                                  deferred like below
-          not within 0.5 s ────▶ DEFER: book a return time on the company's deferral calendar, not before the
+          free  > now + 0.5 s ──▶ DEFER: book a return time on the company's deferral calendar, not before the
                                  call calendar is back within 0.5 s, one item's worth (0.2 s) after the last
                                  deferral, and within SQS's longest delay (900 s); send the message again with
                                  that DelaySeconds and acknowledge this delivery (an SQS receive is not spent on
                                  our own pacing). The deferral calendar full for 900 s (a backlog of over 4,500
                                  items of one company): 900 s without a booking (see ``BacklogAdmission``)
-
-Admission books rather than peeks: a peek reserves nothing, and items that peeked and then waited for their
-calls booked nothing either, so the calendar kept looking free and every worker of the queue filled up with one
-company's items waiting seconds for their times (the month-end burst: invocations of 2 to 5 s, a second tenant's
-job waiting for a worker). A booking is the reservation: at most one item starts per free time within the horizon.
 
 The backlog thus keeps the call calendar booked at most half a second ahead, and the rest of it is the UI's: an
 interactive call books behind at most that half second, so a first "Sync with QB" (customer, invoice, payment:
@@ -91,9 +84,6 @@ LATENCY_WINDOW = 8
 """How many of this container's latest calls to a company say how slow it is (their mean)."""
 LATE_REBOOKINGS = 3
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds upper bound
-FIRST_CALL_LEAD = 0.1
-"""An admitted item's first call is booked at least this far from its admission: the reads before it (job item,
-invoice, client, lease) mostly fit, so the time is seldom past when the call is ready (then it books again)."""
 
 
 class Deferred(CallNotStarted):
@@ -162,8 +152,6 @@ class CompanyPacer:
     jitter: Callable[[], float] = random.random
     latency: CallLatency = field(default_factory=CallLatency)
     """The container's (``shared.wiring``: every pacer of the process learns from every call)."""
-    booked: tuple[str, float] | None = None
-    """A time already booked for this client's first call to that company (``BacklogAdmission.admit``)."""
     _started: dict[str, float] = field(default_factory=dict)
 
     def acquire(self, realm_id: str) -> None:
@@ -185,7 +173,7 @@ class CompanyPacer:
 
     def _acquire(self, realm_id: str, give_up: float) -> None:
         for attempt in range(1, LATE_REBOOKINGS + 2):
-            booking_at = self._take_booked(realm_id) or self._book(realm_id, give_up)
+            booking_at = self._book(realm_id, give_up)
             wait = booking_at - self.clock()
             if wait > 0:
                 self.sleep(wait)
@@ -197,14 +185,6 @@ class CompanyPacer:
                 return
             self.guard.release(realm_id)
             metrics.add_metric(name="QuickBooksCallBookedAgain", unit="Count", value=1)
-
-    def _take_booked(self, realm_id: str) -> float | None:
-        """The time the admission booked for this company's first call, once."""
-        if self.booked is None or self.booked[0] != realm_id:
-            return None
-        at = self.booked[1]
-        self.booked = None
-        return at
 
     def _book(self, realm_id: str, give_up: float) -> float:
         """A time booked by ``give_up`` (and within ``horizon`` of when it was booked), else the refusal."""
@@ -248,15 +228,9 @@ def interactive_pacer(calendar: Calendar, guard: Pacer, latency: CallLatency | N
 
 
 def background_pacer(
-    calendar: Calendar,
-    guard: Pacer,
-    *,
-    deadline: float | None = None,
-    latency: CallLatency | None = None,
-    booked: tuple[str, float] | None = None,
+    calendar: Calendar, guard: Pacer, *, deadline: float | None = None, latency: CallLatency | None = None
 ) -> CompanyPacer:
-    """A bulk worker's pacer: within the backlog's horizon, a short wait a call, never past ``deadline``;
-    ``booked``: the company and time its admission booked for the first call."""
+    """A bulk worker's pacer: within the backlog's horizon, a short wait a call, never past ``deadline``."""
     return CompanyPacer(
         calendar,
         guard,
@@ -265,7 +239,6 @@ def background_pacer(
         deadline=deadline,
         defer=True,
         latency=latency or CallLatency(),
-        booked=booked,
     )
 
 
@@ -286,33 +259,13 @@ class BacklogAdmission:
     deferrals: Calendar
     horizon: float = BACKLOG_HORIZON
     clock: Callable[[], float] = field(default=time.time)
-    latency: CallLatency = field(default_factory=CallLatency)
-
-    def admit(self, realm_id: str) -> float:
-        """Book the item's first call within the horizon (from ``FIRST_CALL_LEAD`` on): its time (epoch seconds),
-        for the item's client. Raises ``Deferred`` (1 to 900 s) when the company's calls are booked further."""
-        now = self.clock()
-        booking = self.calls.book(
-            realm_id,
-            latest=now + self.horizon,
-            not_before=now + FIRST_CALL_LEAD,
-            spacing=self.latency.spacing(realm_id),
-        )
-        if booking is not None:
-            return booking.at
-        raise Deferred(self._return_delay(realm_id, self.calls.seen(realm_id), now))
 
     def deferral(self, realm_id: str) -> int | None:
-        """For work that did not name its company (so its client exists already): a peek, nothing booked.
-        None: start now. Else the seconds (1 to 900) the message waits in the queue before it comes back."""
+        """None: start now. Else the seconds (1 to 900) the message waits in the queue before it comes back."""
         free = self.calls.peek(realm_id)
         now = self.clock()
         if free <= now + self.horizon:
             return None
-        return self._return_delay(realm_id, free, now)
-
-    def _return_delay(self, realm_id: str, free: float, now: float) -> int:
-        """Book the message's return on the deferral calendar (module docstring): its delay in seconds."""
         slot = self.deferrals.book(realm_id, not_before=free - self.horizon, latest=now + MAX_DELAY_SECONDS)
         if slot is None:
             metrics.add_metric(name="QuickBooksWorkDeferredUnbooked", unit="Count", value=1)

@@ -135,11 +135,6 @@ def sent_with_delay(queue: Bulk) -> list[int]:
     return delays
 
 
-def admitted_late(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The admission lets the item start with a time for its first call that is already long past."""
-    monkeypatch.setattr(wiring.backlog_admission(), "admit", lambda realm_id: time.time() - 60)
-
-
 def book_ahead(realm: str, seconds: float) -> None:
     """Other containers' calls (the UI's, another tenant's) booked on the company's calendar that far ahead."""
     for _ in range(round(seconds / CALL_SPACING)):
@@ -201,12 +196,11 @@ def test_worker_defers_items_while_the_company_is_booked_ahead_and_they_finish_l
 
 
 def test_item_whose_calls_would_wait_too_long_is_deferred_not_failed(queue, monkeypatch):
-    # GIVEN a worker that was admitted but reaches its first call late (the time its admission booked is long
-    # past, so it books again), and a calendar 5 s ahead
+    # GIVEN a worker that was admitted (say the calendar filled just after its look) and a calendar 5 s ahead
     realm = queue.stack.connect()
     client("c1", "Acme Corp")
     job_id = start(queue, [invoice("i0", "c1")])
-    admitted_late(monkeypatch)
+    monkeypatch.setattr(wiring.backlog_admission(), "deferral", lambda realm_id: None)
     delays = sent_with_delay(queue)
     booked = time.monotonic()
     book_ahead(realm, 5.0)
@@ -233,12 +227,11 @@ def test_item_whose_calls_would_wait_too_long_is_deferred_not_failed(queue, monk
 
 
 def test_worker_starts_no_call_it_could_not_finish_before_its_lambda_times_out(queue, monkeypatch):
-    # GIVEN an admitted worker reaching its first call late, with 11.5 s of its Lambda left, and a calendar 2 s
-    # ahead (a wait it may take)
+    # GIVEN an admitted worker with 11.5 s of its Lambda left, and a calendar 2 s ahead (a wait it may take)
     realm = queue.stack.connect()
     client("c1", "Acme Corp")
     job_id = start(queue, [invoice("i0", "c1")])
-    admitted_late(monkeypatch)
+    monkeypatch.setattr(wiring.backlog_admission(), "deferral", lambda realm_id: None)
     monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: 11_500)
     delays = sent_with_delay(queue)
     book_ahead(realm, 2.0)

@@ -13,7 +13,6 @@ from shared.services.pacing import (
     BACKGROUND_MAX_WAIT,
     BACKLOG_HORIZON,
     CALL_SPACING,
-    FIRST_CALL_LEAD,
     INTERACTIVE_WAIT_BUDGET,
     LATENCY_WINDOW,
     MAX_DELAY_SECONDS,
@@ -166,52 +165,6 @@ def test_background_call_never_waits_past_the_lambdas_deadline(aws):
         call(pacer)
 
     assert clock.now <= 1_000_000.0 + 0.5
-
-
-# -- admission: an item starts with its first call booked -----------------------------------------------------
-
-
-def test_admission_books_each_items_first_call_so_at_most_the_horizon_starts_at_once(aws):
-    # GIVEN an idle company
-    clock = Clock()
-    calls = calendar(aws, clock)
-    admission = BacklogAdmission(calls, calendar(aws, clock, DEFERRALS, spacing=0.2), clock=clock)
-
-    # WHEN ten items arrive at once (nothing started has booked anything else)
-    admitted: list[float] = []
-    deferred: list[int] = []
-    for _ in range(10):
-        try:
-            admitted.append(admission.admit(REALM))
-        except Deferred as later:
-            deferred.append(later.seconds)
-
-    # THEN only those whose first call fits within the horizon start, each with its own time, one spacing apart
-    # from the lead on; the rest come back later (a peek reserved nothing: all ten started and then waited)
-    fits = int((BACKLOG_HORIZON - FIRST_CALL_LEAD) / CALL_SPACING) + 1
-    assert admitted == pytest.approx([clock.now + FIRST_CALL_LEAD + n * CALL_SPACING for n in range(fits)])
-    assert len(deferred) == 10 - fits and all(seconds >= 1 for seconds in deferred)
-    assert calls.peek(REALM) == pytest.approx(admitted[-1] + CALL_SPACING)
-
-
-def test_an_admitted_items_first_call_takes_its_booked_time_without_booking_again(aws):
-    # GIVEN an item admitted with a time for its first call, and a pacer handed that time
-    clock = Clock()
-    calls = calendar(aws, clock)
-    at = BacklogAdmission(calls, calendar(aws, clock, DEFERRALS), clock=clock).admit(REALM)
-    pacer = on_clock(background_pacer(calls, LocalPacer(), booked=(REALM, at)), clock)
-    booked_until = calls.peek(REALM)
-
-    # WHEN it makes its first call, then its second
-    pacer.acquire(REALM)
-    first = clock.now
-    pacer.release(REALM)
-    pacer.acquire(REALM)
-    pacer.release(REALM)
-
-    # THEN the first went at the admission's time (the calendar unchanged by it), the second booked the next time
-    assert first == pytest.approx(at)
-    assert calls.peek(REALM) == pytest.approx(booked_until + CALL_SPACING)
 
 
 # -- deferral: return times within SQS's 900 s ---------------------------------------------------------------
