@@ -58,8 +58,11 @@ cfn-lint: $(CFN_VENV)/.installed $(if $(IN_CI),$(SAM_VENV)/.installed)
 		echo "!!! SKIPPED: sam validate --lint (aws-sam-cli is not in $(SAM_VENV); \`make tools\` installs it) !!!" >&2; \
 	fi
 
+# Several workers (pytest-xdist): the tests mostly wait (QuickBooks' latency, pacing, SQS), one core half busy when
+# run one at a time. A test file stays on one worker, the local-stack tests (e2e, browser) all on one (conftest).
+PYTEST_WORKERS ?= 3
 pytest: $(BIN)/.installed $(CFN_VENV)/.installed chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The browser tests (tests/browser) drive Debian's chromium through Playwright's executable_path (Playwright's own
 # browser download is not reachable). Installed when missing: as root, else with sudo when there is one; apt-get

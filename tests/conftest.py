@@ -22,6 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE_NAME = "books360-test"
 
 
+STACK_FOLDERS = ("e2e", "browser")
+"""Tests that start the local stack (once a session each): all on one xdist worker, so each starts once."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist (``make test``: ``-n``, ``--dist loadgroup``) a test file runs whole on one worker (its
+    module and session fixtures built once, its tests in their order), and the local-stack tests together."""
+    for item in items:
+        group = "local-stack" if item.path.parent.name in STACK_FOLDERS else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
