@@ -60,9 +60,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("!", f"BROWSER TESTS SKIPPED: {_skipped[0]}", red=True, bold=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """One headless Debian chromium for the session (Playwright gives each launch a fresh, empty profile)."""
+    """One headless Debian chromium for the browser tests (Playwright gives each launch a fresh, empty profile).
+
+    Package-scoped, so Playwright stops when the browser tests end: its sync API leaves its event loop as the main
+    thread's running loop while it lives, and code that schedules on "the running loop" from the main thread (the
+    emulator's webhook hub, in tests/emulator/test_webhooks.py) then waited forever on a loop nobody runs."""
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError as exc:
@@ -86,7 +90,7 @@ def browser() -> Iterator[Browser]:
         manager.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A fresh stack as ``make up`` starts it (quiet terminal, full log in its own folder)."""
     try:

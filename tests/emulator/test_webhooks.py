@@ -51,14 +51,12 @@ class Receiver:
     fail_next: int = 0
     fail_status: int = 500
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
         wait_until(lambda: len(self.requests) >= count, timeout)
         return self.requests
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll until ``predicate`` holds; generous, since a loaded CI machine can stall the delivery thread for
-    seconds (two of these failed at 5 s under load) and waiting longer costs nothing when it comes."""
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
