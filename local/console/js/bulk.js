@@ -1,7 +1,7 @@
 // "Bulk Change": check boxes capped at 30, a confirmation, then a progress bar fed by GET /quickbooks/jobs/{jobId}
 // until the job is done, then each failed (or skipped) item with its reason. Shared by Customers, Vendors, Invoices.
 
-import { BULK_LIMIT, api, confirmDialog, h, pathId, showBusy, showProblem, sleep } from "./core.js";
+import { BULK_LIMIT, Pager, api, confirmDialog, h, pathId, showBusy, showProblem, sleep } from "./core.js";
 
 const POLL_MS = 700;
 const RUNNING = new Set(["queued", "running"]);
@@ -151,4 +151,24 @@ function itemsTable(items, names) {
       ),
     ),
   );
+}
+
+/**
+ * What every list tab (Customers, Vendors, Invoices) wires the same way: its messages, the filter form (search and
+ * reset load the first page again through `refresh`), the rows, the pager over `fetchPage`/`render`, and the bulk
+ * toolbar (`bulk`: Bulk's options; `afterJob` when a job is done).
+ */
+export function wireListTab(panel, { title, fetchPage, render, refresh, bulk: options, afterJob }) {
+  const messages = panel.querySelector(".messages");
+  const filters = panel.querySelector("form");
+  const tbody = panel.querySelector("tbody");
+  filters.addEventListener("submit", (event) => {
+    event.preventDefault();
+    refresh();
+  });
+  filters.addEventListener("reset", () => setTimeout(refresh));
+  const pager = new Pager(panel.querySelector(".pager"), { fetchPage, render }, title, (error) => showProblem(messages, error));
+  const bulk = new Bulk(panel.querySelector(".toolbar"), panel.querySelector(".job-area"), options, afterJob);
+  bulk.attach(panel.querySelector("table"));
+  return { messages, filters, tbody, pager, bulk };
 }

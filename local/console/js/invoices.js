@@ -1,8 +1,8 @@
 // The Invoices tab: filters (Client, Date range, Sync Status), paging, the Sync with QB pop-up with its preview,
 // View QB Info with Delete (the manual unlink of an invoice deleted in QuickBooks), and Bulk Change.
 
-import { Bulk } from "./bulk.js";
-import { Pager, api, clearProblems, fillRows, h, money, openDialog, pathId, query, showBusy, showProblem, showStatus, when } from "./core.js";
+import { wireListTab } from "./bulk.js";
+import { api, clearProblems, fillRows, h, money, openDialog, pathId, query, showBusy, showProblem, showStatus, when } from "./core.js";
 
 const PAGE_SIZE = 25;
 const STATUS_TEXT = { paid: "Paid", not_paid: "Not paid", overdue: "Overdue" };
@@ -41,19 +41,12 @@ export function mount(element) {
       <tbody></tbody>
     </table>
     <nav class="pager"></nav>`;
-  messages = panel.querySelector(".messages");
-  filters = panel.querySelector("form");
-  tbody = panel.querySelector("tbody");
-  filters.addEventListener("submit", (event) => {
-    event.preventDefault();
-    refresh();
-  });
-  filters.addEventListener("reset", () => setTimeout(refresh));
-  pager = new Pager(panel.querySelector(".pager"), { fetchPage, render }, "Invoices", (error) => showProblem(messages, error));
-  bulk = new Bulk(
-    panel.querySelector(".toolbar"),
-    panel.querySelector(".job-area"),
-    {
+  ({ messages, filters, tbody, pager, bulk } = wireListTab(panel, {
+    title: "Invoices",
+    fetchPage,
+    render,
+    refresh,
+    bulk: {
       noun: "invoices",
       actionLabel: "Sync invoice",
       confirmTitle: "Sync invoice",
@@ -64,9 +57,8 @@ export function mount(element) {
       route: "invoices",
       bodyKey: "invoiceIds",
     },
-    () => reload(),
-  );
-  bulk.attach(panel.querySelector("table"));
+    afterJob: () => reload(),
+  }));
 }
 
 /** Forget what was shown for the previous tenant (messages, the last job, the selection). */

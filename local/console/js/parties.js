@@ -1,10 +1,9 @@
 // The Customers and Vendors tabs: one implementation, driven by a two-row table (the API's routes and the guide's
 // words differ only in names). Filters, paging, Sync with QB (pick or Create), View Info, Unsync, Bulk Change.
 
-import { Bulk } from "./bulk.js";
+import { wireListTab } from "./bulk.js";
 import {
   Latest,
-  Pager,
   Problem,
   api,
   clearProblems,
@@ -94,19 +93,12 @@ export function partiesTab(name) {
         <tbody></tbody>
       </table>
       <nav class="pager"></nav>`;
-    messages = panel.querySelector(".messages");
-    filters = panel.querySelector("form");
-    tbody = panel.querySelector("tbody");
-    filters.addEventListener("submit", (event) => {
-      event.preventDefault();
-      refresh();
-    });
-    filters.addEventListener("reset", () => setTimeout(refresh));
-    pager = new Pager(panel.querySelector(".pager"), { fetchPage, render }, kind.tab, (error) => showProblem(messages, error));
-    bulk = new Bulk(
-      panel.querySelector(".toolbar"),
-      panel.querySelector(".job-area"),
-      {
+    ({ messages, filters, tbody, pager, bulk } = wireListTab(panel, {
+      title: kind.tab,
+      fetchPage,
+      render,
+      refresh,
+      bulk: {
         noun: kind.ownNoun,
         actionLabel: kind.bulkAction,
         confirmTitle: kind.bulkAction,
@@ -117,9 +109,8 @@ export function partiesTab(name) {
         route: kind.route,
         bodyKey: kind.bulkKey,
       },
-      () => pager.reload().catch((error) => showProblem(messages, error)),
-    );
-    bulk.attach(panel.querySelector("table"));
+      afterJob: () => pager.reload().catch((error) => showProblem(messages, error)),
+    }));
   }
 
   async function refresh() {
