@@ -33,7 +33,17 @@ the product (the month-end benchmark runs hundreds of transactions against a tab
 
 * **Writes are not isolated**: moto's threaded server lets a transaction's snapshot and another request's write
   interleave (a lost write, or a 500 when the table changes during the copy). DynamoDB serialises a transaction
-  against other writes to its items; one lock around moto's writes gives that back (reads stay concurrent).
+  against other writes to its items; one lock around moto's writes gives that back.
+
+* **A read can fail while another read or a write runs**: moto answers a Query or a Scan by walking the table's
+  dictionaries (every item of the table, even for one partition), and a GetItem of a partition that has no item
+  *adds* an empty one (the table is a ``defaultdict``); a walk in one thread while another adds a key raises
+  ``dictionary changed size during iteration``: a 500 for a read DynamoDB always answers (seen as an ``Internal
+  error`` on ``GET /quickbooks/jobs/{id}`` while bulk workers ran, and as a transaction's snapshot failing). The
+  walk and the get take the same lock; the rest of a read (filters, paging, serialising) stays concurrent.
+
+``isolation_patches()`` lists the transaction's rollback and the last two, for the tests' moto in-process too
+(``tests/conftest.py``'s ``aws``: tests race threads).
 
 Nothing else changes: the answers, errors and their codes are moto's own.
 """
@@ -56,7 +66,7 @@ from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.models import Queue
 
-_WRITE_LOCK = threading.RLock()
+_TABLE_LOCK = threading.RLock()
 _ABSENT = object()
 
 
@@ -103,7 +113,7 @@ def _restore(table: Table, hash_key: DynamoType, range_key: DynamoType | None, s
 
 def _transact_write_items(original: Any) -> Any:
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-        with _WRITE_LOCK:
+        with _TABLE_LOCK:
             saved: list[tuple[Table, DynamoType, DynamoType | None, Any]] = []
             for entry in transact_items:
                 operation = next(iter(entry.values()), None)
@@ -125,11 +135,11 @@ def _transact_write_items(original: Any) -> Any:
 
 
 def _serialised(original: Any) -> Any:
-    def write(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        with _WRITE_LOCK:
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _TABLE_LOCK:
             return original(self, *args, **kwargs)
 
-    return write
+    return serialised
 
 
 def _remembered(original: Any) -> Any:
@@ -158,16 +168,35 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
             self._messages_lock.wait(min(left, LONG_POLL_TICK))
 
 
+def isolation_patches() -> list[tuple[object, str, Any]]:
+    """(owner, attribute, replacement) for DynamoDB's isolation: writes one at a time, and the table's dictionaries
+    read (a walk, a get that may add a partition) while nothing else changes them; the transaction's rollback by
+    item."""
+    writes = [
+        (DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+        for name in ("put_item", "update_item", "delete_item", "batch_write_item")
+        if hasattr(DynamoDBBackend, name)
+    ]
+    reads = [
+        (Table, name, _serialised(getattr(Table, name)))
+        for name in ("get_item", "all_items", "has_idx_items", "__len__")
+    ]
+    transaction = _transact_write_items(DynamoDBBackend.transact_write_items)
+    return [
+        (models, "copy", _TablesNotCopied()),
+        (DynamoDBBackend, "transact_write_items", transaction),
+        *writes,
+        *reads,
+    ]
+
+
 def patch_moto() -> None:
     Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _remembered(  # type: ignore[method-assign]
         DomainDispatcherApplication.get_backend_for_host
     )
-    setattr(models, "copy", _TablesNotCopied())  # noqa: B010 (a module attribute mypy cannot see)
-    DynamoDBBackend.transact_write_items = _transact_write_items(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
-    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
-        if hasattr(DynamoDBBackend, name):
-            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+    for owner, name, replacement in isolation_patches():
+        setattr(owner, name, replacement)
 
 
 THREADS = 32

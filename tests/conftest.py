@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -41,7 +40,17 @@ def lambda_context() -> LambdaContext:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto in-process, with the table built from template.yaml, and the function environment set."""
+    """moto in-process, with the table built from template.yaml, and the function environment set.
+
+    With the local stack's DynamoDB isolation (``local.moto_server.isolation_patches``), as tests race threads:
+    moto applies a transaction item by item and rolls back by restoring a snapshot of the whole table (wiping out
+    what another thread wrote meanwhile), and a read walking the table raises when another thread adds a key;
+    DynamoDB does neither. The races under test (ours) are unchanged.
+    """
+    from local.moto_server import isolation_patches
+
+    for owner, name, replacement in isolation_patches():
+        monkeypatch.setattr(owner, name, replacement)
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -74,24 +83,3 @@ def load_function(name: str) -> ModuleType:
         return module
     finally:
         sys.path.remove(str(folder))
-
-
-@pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """DynamoDB's isolation for moto's in-process backend, for tests that race two threads.
-
-    moto applies a transaction item by item and rolls back by restoring a snapshot of the whole table, which
-    also wipes out whatever another thread wrote meanwhile; DynamoDB serialises transactions against other
-    writes. One lock around moto's writes gives that back; the race under test (ours) is unchanged.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)

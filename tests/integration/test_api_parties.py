@@ -465,7 +465,7 @@ def test_sync_object_linked_to_another_party_returns_409(stack, realm, qb_user, 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_sync_two_parties_to_one_object_at_once_exactly_one_wins(stack, realm, qb_user, atomic_dynamodb, kind):
+def test_sync_two_parties_to_one_object_at_once_exactly_one_wins(stack, realm, qb_user, kind):
     # GIVEN two parties and one QuickBooks object
     existing = qb_user.create(kind.qb_entity, DisplayName="Acme Corp")
     seed(kind, "p-1", "Acme Corp")
@@ -681,7 +681,7 @@ def test_create_and_link_link_write_lost_rerun_gets_same_object(stack, realm, qb
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_create_and_link_twice_at_once_makes_one_object_and_one_link(stack, realm, qb_user, atomic_dynamodb, kind):
+def test_create_and_link_twice_at_once_makes_one_object_and_one_link(stack, realm, qb_user, kind):
     # GIVEN one party and two deliveries of its message at the same moment
     seed(kind, "p-1", "Acme Corp")
     start = threading.Barrier(2)

@@ -300,9 +300,7 @@ def test_bulk_invoices_job_syncs_each_invoice_and_creates_a_shared_client_once(q
     assert {r["invoiceId"]: r["syncStatus"] for r in tab["items"]} == dict.fromkeys(ids, "synced")
 
 
-def test_bulk_invoices_items_of_one_new_client_run_at_once_create_the_customer_once(
-    queue, atomic_dynamodb, monkeypatch
-):
+def test_bulk_invoices_items_of_one_new_client_run_at_once_create_the_customer_once(queue, monkeypatch):
     # GIVEN three invoices of one client not in QuickBooks yet, each message handed to its own worker, and every
     # worker held at the customer create until all three are there (so all three really race for it)
     realm = connect(queue)
@@ -614,7 +612,7 @@ def test_invoice_runner_throttled_stays_busy(aws, monkeypatch):
         _run_raising(monkeypatch, QuickBooksThrottled("QuickBooks error 003001: ThrottleExceeded", retry_after=60))
 
 
-def test_bulk_invoices_first_syncs_of_a_company_at_once_look_up_the_item_once(queue, atomic_dynamodb):
+def test_bulk_invoices_first_syncs_of_a_company_at_once_look_up_the_item_once(queue):
     # GIVEN four invoices of four clients, none synced before in this company (no Item known yet), each message
     # handed to its own worker at once
     realm = connect(queue)

@@ -157,7 +157,7 @@ def test_call_after_token_expiry_refreshes_transparently(stack):
     assert stack.requests()["byEndpoint"]["POST token"] == before + 1
 
 
-def test_ten_concurrent_calls_after_expiry_refresh_once(stack, atomic_dynamodb):
+def test_ten_concurrent_calls_after_expiry_refresh_once(stack):
     realm = stack.connect()
     stack.http.post("/_admin/expire-tokens", json={"realmId": realm})
     before = stack.requests()["byEndpoint"].get("POST token", 0)

@@ -564,7 +564,7 @@ def test_sync_while_another_holds_the_invoice_answers_409_and_writes_nothing(sta
     assert qb.all("Invoice") == []
 
 
-def test_two_syncs_of_one_invoice_at_once_make_one_of_each(stack, realm, qb, atomic_dynamodb):
+def test_two_syncs_of_one_invoice_at_once_make_one_of_each(stack, realm, qb):
     # GIVEN one invoice, and a QuickBooks slow enough at the invoice create that the two syncs overlap
     publish_invoice()
     qb.fault(method="POST", entity="invoice", latencyMs=300, count=1)
@@ -592,7 +592,7 @@ def test_two_syncs_of_one_invoice_at_once_make_one_of_each(stack, realm, qb, ato
     assert_exactly_once(qb)
 
 
-def test_two_invoices_of_one_new_client_synced_at_once_make_one_customer(stack, realm, qb, atomic_dynamodb):
+def test_two_invoices_of_one_new_client_synced_at_once_make_one_customer(stack, realm, qb):
     # GIVEN two invoices of a client not in QuickBooks yet
     publish_invoice(invoice_id="i1")
     publish_invoice(invoice_id="i2", payments=[])
