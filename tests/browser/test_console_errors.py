@@ -2,16 +2,21 @@
 
 A 500 problem, an answer that is not a problem document, no answer at all (the stack is gone), a bug in the console
 (an uncaught exception), a module that cannot be loaded before the screens are shown; and the tenant switcher shows
-that another tenant sees none of the demo tenant's data. Failures are made in the browser (``page.route``), so the
-shared stack is left as it is.
+that another tenant sees none of the demo tenant's data, nor the progress of a bulk job it started before
+switching. Failures are made in the browser (``page.route``); the demo tenant's data is left as it is.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
+import uuid
 
 from playwright.sync_api import Page, Route, expect
+
+from tests.e2e.oauth import connect
 
 
 def opened(page: Page, tab: str) -> None:
@@ -114,3 +119,60 @@ def test_another_tenant_sees_none_of_the_demo_tenants_data(page: Page, screensho
     page.get_by_role("button", name="Switch tenant").click()
     page.get_by_role("tab", name="Customers").click()
     expect(customers.get_by_role("row", name=re.compile("Acme Corp"))).to_be_visible()
+
+
+def tenant_of(route: Route) -> str:
+    token = route.request.headers["authorization"].removeprefix("Bearer ")
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["tenant_id"])
+
+
+def test_a_tenant_switch_during_a_bulk_job_stops_following_it(page: Page, browser_stack) -> None:
+    # GIVEN a tenant of its own, connected, with one Books360 client, signed in on the console's Customers tab
+    tenant = f"tenant-bulk-{uuid.uuid4().hex[:6]}"
+    connect(browser_stack, tenant)
+    name = f"Switch Client {tenant[-6:]}"
+    detail = {"tenantId": tenant, "version": 1, "clientId": f"cl-{tenant}", "name": name, "companyName": name}
+    browser_stack.put_events(
+        {"Source": "books360.accounting", "DetailType": "ClientUpserted", "Detail": json.dumps(detail)}
+    )
+    opened(page, "customers")
+    page.get_by_label("Tenant", exact=True).fill(tenant)
+    page.get_by_role("button", name="Switch tenant").click()
+    expect(page.get_by_test_id("tenant-current")).to_have_text(f"Signed in as tenant “{tenant}”")
+    customers = page.get_by_role("tabpanel", name="Customers")
+    expect(customers.get_by_role("row", name=re.compile(name))).to_be_visible()
+    # (the job's answers are held back until the switch, as on a slow network; every poll's tenant is noted)
+    polled_as: list[str] = []
+    held: list[Route] = []
+
+    def job_answer(route: Route) -> None:
+        polled_as.append(tenant_of(route))
+        if len(polled_as) == 1:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/quickbooks/jobs/"), job_answer)
+
+    # WHEN they start a Bulk Change of the client, and switch to the demo tenant while it runs
+    customers.get_by_role("button", name="Bulk Change").click()
+    customers.get_by_role("checkbox", name=f"Select {name}").check()
+    customers.get_by_role("button", name="Create and sync Customer").click()
+    page.get_by_role("dialog", name="Create and sync Customer").get_by_role("button", name="Confirm").click()
+    expect(customers.get_by_test_id("bulk-progress")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the console did not poll the job"
+    page.get_by_label("Tenant", exact=True).fill("demo")
+    page.get_by_role("button", name="Switch tenant").click()
+    expect(page.get_by_test_id("tenant-current")).to_have_text("Signed in as tenant “demo”")
+    answer = held[0].fetch()  # answered now, as the job stood when asked: still running
+    held[0].fulfill(response=answer, json={**answer.json(), "status": "running", "succeeded": 0})
+    page.wait_for_timeout(2_000)  # a few polls' time: none may go out as the demo tenant
+
+    # THEN the other tenant's job leaves the screen: no progress, no problem, and no poll of it as the demo tenant
+    expect(customers.get_by_test_id("bulk-progress")).to_have_count(0)
+    expect(customers.get_by_role("alert")).to_have_count(0)
+    assert polled_as and set(polled_as) == {tenant}, polled_as

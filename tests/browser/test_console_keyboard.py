@@ -41,3 +41,21 @@ def test_row_dialog_escape_returns_focus_and_a_reload_keeps_it_on_the_row(page: 
     page.wait_for_function("() => !document.activeElement.dataset.old && document.activeElement !== document.body")
     focused = page.evaluate(FOCUSED)
     assert focused == {"name": "View Info", "row": acme.get_attribute("data-id"), "old": False}, focused
+
+
+def test_sync_with_qb_opens_on_its_search_box(page: Page) -> None:
+    page.goto("/_local/ui/#customers")
+    customers = page.get_by_role("tabpanel", name="Customers")
+    sync = customers.get_by_role("button", name="Sync with QB").first
+
+    # WHEN a keyboard user opens "Sync with QB" on a client with Enter
+    sync.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Sync with QB")
+    expect(dialog).to_be_visible()
+
+    # THEN they can type at once: the focus is on the dialog's Search box (not on Cancel); Escape gives it back
+    expect(dialog.get_by_role("searchbox", name="Search")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(sync).to_be_focused()

@@ -1,7 +1,7 @@
 // "Bulk Change": check boxes capped at 30, a confirmation, then a progress bar fed by GET /quickbooks/jobs/{jobId}
 // until the job is done, then each failed (or skipped) item with its reason. Shared by Customers, Vendors, Invoices.
 
-import { BULK_LIMIT, Pager, api, confirmDialog, h, pathId, showBusy, showProblem, sleep } from "./core.js";
+import { BULK_LIMIT, Pager, api, confirmDialog, h, pathId, session, showBusy, showProblem, sleep } from "./core.js";
 
 const POLL_MS = 700;
 const RUNNING = new Set(["queued", "running"]);
@@ -84,12 +84,16 @@ export class Bulk {
     }
     const names = new Map(this.selected);
     this.toggle(false);
-    await this.follow(accepted, names);
-    this.onFinish();
+    if (await this.follow(accepted, names)) this.onFinish();
   }
 
-  /** The progress bar and its counts, polled until the job is no longer queued or running. */
+  /**
+   * The progress bar and its counts, polled until the job is no longer queued or running (true), or until the
+   * console switches tenant (false: the job is the other tenant's, so its progress leaves the screen; it runs on).
+   */
   async follow(accepted, names) {
+    const tenantId = session.tenantId;
+    const switched = () => session.tenantId !== tenantId;
     const bar = h("progress", { max: accepted.total, value: 0, "aria-label": "Bulk change progress", "data-testid": "bulk-progress-bar" });
     const line = h("p", { role: "status", class: "job-line", "data-testid": "bulk-progress-text" }, `0 of ${accepted.total} done`);
     const problems = h("div", { class: "messages" });
@@ -102,16 +106,22 @@ export class Bulk {
     }
     let failures = 0;
     for (;;) {
+      if (switched()) {
+        box.remove();
+        return false;
+      }
       let job;
       try {
         job = await api("GET", `/quickbooks/jobs/${pathId(accepted.jobId)}`);
         failures = 0;
       } catch (error) {
+        if (switched()) continue;
         showProblem(problems, error);
-        if (++failures >= 5) return;
+        if (++failures >= 5) return true;
         await sleep(POLL_MS * 3);
         continue;
       }
+      if (switched()) continue;
       problems.replaceChildren();
       const done = job.succeeded + job.failed + job.skipped;
       bar.max = job.total;
@@ -125,7 +135,7 @@ export class Bulk {
       line.textContent = `Finished (${job.status.replace("_", " ")}): ${job.succeeded} succeeded, ${job.failed} failed, ${job.skipped} skipped of ${job.total}.`;
       const notDone = job.items.filter((item) => item.status === "failed" || item.status === "skipped");
       if (notDone.length) box.append(itemsTable(notDone, names));
-      return;
+      return true;
     }
   }
 }

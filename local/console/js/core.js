@@ -322,9 +322,10 @@ let dialogCount = 0;
 /**
  * A modal <dialog> (Escape closes it) named by its title, with a messages area and buttons.
  * actions: [{label, onClick(ctx), primary, disabled, autofocus}]; ctx = {dialog, body, messages, close, run}.
+ * `focus`: the content's control a keyboard user starts from (else the action marked autofocus, else Cancel).
  * `run(fn)` disables the buttons while `fn` runs and shows any problem it throws in the dialog.
  */
-export function openDialog({ title, testid, content = [], actions = [], closeLabel = "Cancel", wide = false }) {
+export function openDialog({ title, testid, content = [], actions = [], closeLabel = "Cancel", wide = false, focus = null }) {
   const titleId = `dialog-title-${++dialogCount}`;
   const messages = h("div", { class: "messages", "data-testid": "dialog-messages" });
   const body = h("div", { class: "dialog-body" }, content);
@@ -351,7 +352,8 @@ export function openDialog({ title, testid, content = [], actions = [], closeLab
     button.addEventListener("click", () => action.onClick(ctx, button));
     buttons.append(button);
   }
-  buttons.append(h("button", { type: "button", onclick: () => dialog.close(), autofocus: !actions.some((a) => a.autofocus) }, closeLabel));
+  if (focus) focus.autofocus = true;
+  buttons.append(h("button", { type: "button", onclick: () => dialog.close(), autofocus: !focus && !actions.some((a) => a.autofocus) }, closeLabel));
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);
   dialog.showModal();

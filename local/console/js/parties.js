@@ -164,6 +164,7 @@ export function partiesTab(name) {
     const ctx = openDialog({
       title: "Sync with QB",
       testid: `${kind.route}-sync-dialog`,
+      focus: search,
       content: [
         h("p", {}, `${kind.who}: `, h("strong", {}, item.name), ` (${id})`),
         h("div", { class: "fields" }, h("label", { for: search.id }, "Search"), search, h("label", { for: picker.id }, kind.pickerLabel), picker),
