@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Settings(BaseModel):
@@ -30,6 +30,18 @@ class Settings(BaseModel):
     bulk_dead_letter_queue_arn: str = ""
     # Only the list_refresh function has it: the nightly run queues one message per tenant there.
     list_refresh_queue_url: str = ""
+
+    @model_validator(mode="after")
+    def _pending_tokens_apart(self) -> Settings:
+        """IAM grants a secret prefix with a trailing ``*`` and cannot exclude: a prefix inside the other would
+        hand the refreshers the unconfirmed connects' tokens (or the confirm route every tenant's)."""
+        tokens, pending = self.token_secret_prefix, self.pending_token_secret_prefix
+        if tokens.startswith(pending) or pending.startswith(tokens):
+            raise ValueError(
+                f"PENDING_TOKEN_SECRET_PREFIX ({pending!r}) and TOKEN_SECRET_PREFIX ({tokens!r}) must be siblings: "
+                "neither may start with the other"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
