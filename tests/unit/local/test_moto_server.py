@@ -20,6 +20,17 @@ from local.moto_server import isolation_patches
 ROOT = Path(__file__).resolve().parents[3]
 
 
+TABLE = {
+    "TableName": "t",
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,15 +63,7 @@ def dynamodb() -> Iterator[object]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.2)
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client.create_table(**TABLE)
         client.endpoint = f"http://127.0.0.1:{port}"  # for the SQS test, on the same server
         yield client
     finally:
@@ -140,15 +143,7 @@ def test_reads_are_answered_while_other_reads_and_writes_run(monkeypatch):
         monkeypatch.setattr(owner, name, replacement)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client.create_table(**TABLE)
         for n in range(300):
             client.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": f"{n:04}"}})
         stop = time.monotonic() + 4
