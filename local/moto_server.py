@@ -1,7 +1,7 @@
-"""``python -m local.moto_server``: moto's server, with DynamoDB's write isolation and a transaction rollback that
-costs what the transaction touched, served over kept-alive connections.
+"""``python -m local.moto_server``: moto's server, with DynamoDB's isolation, a transaction rollback that costs what
+the transaction touched and a Query that reads its partition, served over kept-alive connections.
 
-moto stands in for AWS locally, and five of its shortcuts would make the local stack measure moto instead of
+moto stands in for AWS locally, and seven of its shortcuts would make the local stack measure moto instead of
 the product (the month-end benchmark runs hundreds of transactions against a table of thousands of items):
 
 * **Every request is a new connection, a new thread and a log line**: moto serves with Werkzeug's development
@@ -31,6 +31,11 @@ the product (the month-end benchmark runs hundreds of transactions against a tab
   retry) came up to a second late, where SQS returns it as it becomes receivable. Here the wait looks again every
   ``LONG_POLL_TICK``.
 
+* **A Query reads the whole table**: moto answers a Query of one partition by walking and sorting every item of
+  the table, then keeping that partition's: O(table) where DynamoDB costs O(partition), and under the month-end
+  burst the table holds thousands of items. Here a base-table Query walks its partition only (the same items,
+  filters and order; a Query of an index still walks the table).
+
 * **Writes are not isolated**: moto's threaded server lets a transaction's snapshot and another request's write
   interleave (a lost write, or a 500 when the table changes during the copy). DynamoDB serialises a transaction
   against other writes to its items; one lock around moto's writes gives that back.
@@ -42,7 +47,7 @@ the product (the month-end benchmark runs hundreds of transactions against a tab
   error`` on ``GET /quickbooks/jobs/{id}`` while bulk workers ran, and as a transaction's snapshot failing). The
   walk and the get take the same lock; the rest of a read (filters, paging, serialising) stays concurrent.
 
-``isolation_patches()`` lists the transaction's rollback and the last two, for the tests' moto in-process too
+``dynamodb_patches()`` lists the transaction's rollback and the last three, for the tests' moto in-process too
 (``tests/conftest.py``'s ``aws``: tests race threads).
 
 Nothing else changes: the answers, errors and their codes are moto's own.
@@ -168,25 +173,53 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
             self._messages_lock.wait(min(left, LONG_POLL_TICK))
 
 
-def isolation_patches() -> list[tuple[object, str, Any]]:
-    """(owner, attribute, replacement) for DynamoDB's isolation: writes one at a time, and the table's dictionaries
-    read (a walk, a get that may add a partition) while nothing else changes them; the transaction's rollback by
-    item."""
+_QUERIED = threading.local()
+"""The partition the current thread's base-table Query asks for, while it runs."""
+
+
+def _query_by_partition(original: Any) -> Any:
+    def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")  # moto's 8th parameter
+        if index_name is not None or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        _QUERIED.partition = hash_key
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _QUERIED.partition = None
+
+    return query
+
+
+def _partition_items(original: Any) -> Any:
+    def all_items(self: Table) -> list[Any]:
+        partition = getattr(_QUERIED, "partition", None)
+        if partition is None:
+            return list(original(self))
+        # .get, not [...]: the table is a defaultdict, and a lookup must not add a partition
+        return sorted(self.items.get(partition, {}).values(), key=lambda item: item.range_key)
+
+    return all_items
+
+
+def dynamodb_patches() -> list[tuple[object, str, Any]]:
+    """(owner, attribute, replacement) for DynamoDB as it behaves: writes one at a time, the table's dictionaries
+    read (a walk, a get that may add a partition) while nothing else changes them, a transaction rolled back by
+    item, a base-table Query reading its partition only."""
     writes = [
         (DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
         for name in ("put_item", "update_item", "delete_item", "batch_write_item")
         if hasattr(DynamoDBBackend, name)
     ]
-    reads = [
-        (Table, name, _serialised(getattr(Table, name)))
-        for name in ("get_item", "all_items", "has_idx_items", "__len__")
-    ]
+    reads = [(Table, name, _serialised(getattr(Table, name))) for name in ("get_item", "has_idx_items", "__len__")]
     transaction = _transact_write_items(DynamoDBBackend.transact_write_items)
     return [
         (models, "copy", _TablesNotCopied()),
         (DynamoDBBackend, "transact_write_items", transaction),
         *writes,
         *reads,
+        (Table, "all_items", _serialised(_partition_items(Table.all_items))),
+        (Table, "query", _query_by_partition(Table.query)),
     ]
 
 
@@ -195,7 +228,7 @@ def patch_moto() -> None:
     DomainDispatcherApplication.get_backend_for_host = _remembered(  # type: ignore[method-assign]
         DomainDispatcherApplication.get_backend_for_host
     )
-    for owner, name, replacement in isolation_patches():
+    for owner, name, replacement in dynamodb_patches():
         setattr(owner, name, replacement)
 
 

@@ -42,14 +42,14 @@ def lambda_context() -> LambdaContext:
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto in-process, with the table built from template.yaml, and the function environment set.
 
-    With the local stack's DynamoDB isolation (``local.moto_server.isolation_patches``), as tests race threads:
+    With the local stack's DynamoDB (``local.moto_server.dynamodb_patches``), as tests race threads:
     moto applies a transaction item by item and rolls back by restoring a snapshot of the whole table (wiping out
     what another thread wrote meanwhile), and a read walking the table raises when another thread adds a key;
     DynamoDB does neither. The races under test (ours) are unchanged.
     """
-    from local.moto_server import isolation_patches
+    from local.moto_server import dynamodb_patches
 
-    for owner, name, replacement in isolation_patches():
+    for owner, name, replacement in dynamodb_patches():
         monkeypatch.setattr(owner, name, replacement)
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.moto_server import isolation_patches
+from local.moto_server import dynamodb_patches
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -139,7 +139,7 @@ def test_reads_are_answered_while_other_reads_and_writes_run(monkeypatch):
     # every 10 µs), a partition of a few hundred items, and threads that read absent items (moto adds an empty
     # partition for each) and write new ones without pause
     interval = sys.getswitchinterval()
-    for owner, name, replacement in isolation_patches():
+    for owner, name, replacement in dynamodb_patches():
         monkeypatch.setattr(owner, name, replacement)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
@@ -179,6 +179,84 @@ def test_reads_are_answered_while_other_reads_and_writes_run(monkeypatch):
     # THEN every read is answered, as DynamoDB answers it (without the isolation, moto's walk of a table that
     # changes under it raises "dictionary changed size during iteration": a 500 behind its server)
     assert answered > 0
+
+
+def _answers(client) -> list[object]:
+    """Queries of one partition as the product makes them: prefix, order, paging, a filter, an index."""
+    by_partition = {
+        "TableName": "t",
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "b"}},
+    }
+    prefixed = {
+        **by_partition,
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeValues": {":p": {"S": "b"}, ":s": {"S": "JOB#"}},
+    }
+    pages, start = [], None
+    while True:
+        page = client.query(**by_partition, Limit=7, **({"ExclusiveStartKey": start} if start else {}))
+        pages.append(page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    return [
+        client.query(**by_partition)["Items"],
+        client.query(**prefixed)["Items"],
+        client.query(**prefixed, ScanIndexForward=False)["Items"],
+        pages,
+        client.query(
+            **{**by_partition, "ExpressionAttributeValues": {":p": {"S": "b"}, ":n": {"N": "10"}}},
+            FilterExpression="n > :n",
+        )["Items"],
+        client.query(
+            TableName="t",
+            IndexName="by_n",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "b"}},
+        )["Items"],
+        client.query(**{**by_partition, "ExpressionAttributeValues": {":p": {"S": "absent"}}})["Items"],
+    ]
+
+
+def test_a_query_of_a_partition_answers_as_moto_walking_the_whole_table(monkeypatch):
+    # GIVEN a table of several partitions (with an index), the same items once in plain moto and once patched
+    def answers_of(patched: bool) -> list[object]:
+        with mock_aws(), monkeypatch.context() as patch:
+            if patched:
+                for owner, name, replacement in dynamodb_patches():
+                    patch.setattr(owner, name, replacement)
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                **{
+                    **TABLE,
+                    "AttributeDefinitions": [
+                        *TABLE["AttributeDefinitions"],
+                        {"AttributeName": "g", "AttributeType": "S"},
+                    ],
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": "by_n",
+                            "KeySchema": [
+                                {"AttributeName": "g", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    ],
+                }
+            )
+            for n in range(60):
+                pk = "abc"[n % 3]
+                sk = f"{'JOB#' if n % 2 else 'CLIENT#'}{n:03}"
+                client.put_item(
+                    TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}, "n": {"N": str(n)}, "g": {"S": pk}}
+                )
+            # WHEN the product's kinds of Query run
+            return _answers(client)
+
+    # THEN the answers are moto's own, item for item and in the same order
+    assert answers_of(patched=True) == answers_of(patched=False)
 
 
 def test_a_long_poll_returns_a_delayed_message_as_soon_as_it_is_visible(dynamodb):
