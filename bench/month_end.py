@@ -90,6 +90,13 @@ the emulator and lists only what is left every 10 s. Also: moto's long poll saw 
 a second late (``local/moto_server.py``), and a deferral reads nothing (messages carry their company). Booking the
 first call at admission instead of peeking was tried and reverted (holes in the calendar: time/bound 1.15-1.20).
 
+2026-12-01 (``--no-peer``, quiet machine): with moto's reads serialised against its writes (``local/moto_server.py``:
+a read walking the table raised when another request added a key, a 500 seen in CI): time/bound 1.09, (a) 1.76 s,
+(b) 11.1/8.3 = 1.33 NOT MET. moto answered a Query of one partition by walking and sorting the whole table (69 ms
+a query at 5,000 items in-process, 2.9 ms reading the partition only); with that fixed (main at 874ebc7), two runs:
+time/bound 1.08 and 1.09, 2.00 calls an invoice, 0 429s, (a) 2.23 s and 1.93 s, (b) 9.9/8.3 = 1.20 and
+9.7/8.4 = 1.16 MET.
+
 How it got there (each measured with this bench, product side, on the same machine):
 
     main at 865fbbd (8 workers, moto under Werkzeug)          time/bound 1.47   (b) 2.14
