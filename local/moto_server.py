@@ -45,7 +45,10 @@ the product (the month-end benchmark runs hundreds of transactions against a tab
   *adds* an empty one (the table is a ``defaultdict``); a walk in one thread while another adds a key raises
   ``dictionary changed size during iteration``: a 500 for a read DynamoDB always answers (seen as an ``Internal
   error`` on ``GET /quickbooks/jobs/{id}`` while bulk workers ran, and as a transaction's snapshot failing). The
-  walk and the get take the same lock; the rest of a read (filters, paging, serialising) stays concurrent.
+  walk and the get take the same lock; the rest of a read (filters, paging, serialising) stays concurrent. An
+  UpdateItem changes the stored item in place while other requests copy or serialise it outside the lock (two
+  workers counting on one job head), so an update first puts a copy in the item's place (copy on write): an
+  item a reader holds never changes under it.
 
 ``dynamodb_patches()`` lists the transaction's rollback and the last three, for the tests' moto in-process too
 (``tests/conftest.py``'s ``aws``: tests race threads).
@@ -147,6 +150,20 @@ def _serialised(original: Any) -> Any:
     return serialised
 
 
+def _copied_on_write(original: Any) -> Any:
+    def update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _TABLE_LOCK:
+            table = self.tables.get(table_name)
+            found = _key_of(table, {"Key": key}) if table is not None else None
+            if table is not None and found is not None:
+                current = _current(table, *found)
+                if current is not _ABSENT:
+                    _restore(table, *found, copy.deepcopy(current))
+            return original(self, table_name, key, *args, **kwargs)
+
+    return update_item
+
+
 def _remembered(original: Any) -> Any:
     found: dict[str | None, Any] = {}
 
@@ -206,10 +223,16 @@ def dynamodb_patches() -> list[tuple[object, str, Any]]:
     """(owner, attribute, replacement) for DynamoDB as it behaves: writes one at a time, the table's dictionaries
     read (a walk, a get that may add a partition) while nothing else changes them, a transaction rolled back by
     item, a base-table Query reading its partition only."""
+    # BatchWriteItem is put_item/delete_item one by one (moto's responses); PartiQL writes through the Table's
     writes = [
-        (DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-        for name in ("put_item", "update_item", "delete_item", "batch_write_item")
-        if hasattr(DynamoDBBackend, name)
+        *((DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name))) for name in ("put_item", "delete_item")),
+        (DynamoDBBackend, "update_item", _copied_on_write(DynamoDBBackend.update_item)),
+        *((Table, name, _serialised(getattr(Table, name))) for name in ("put_item", "delete_item")),
+        *(
+            (DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+            for name in ("create_backup", "restore_table_to_point_in_time")  # they deep-copy the table
+            if hasattr(DynamoDBBackend, name)
+        ),
     ]
     reads = [(Table, name, _serialised(getattr(Table, name))) for name in ("get_item", "has_idx_items", "__len__")]
     transaction = _transact_write_items(DynamoDBBackend.transact_write_items)

@@ -181,6 +181,61 @@ def test_reads_are_answered_while_other_reads_and_writes_run(monkeypatch):
     assert answered > 0
 
 
+def test_updates_of_one_item_and_reads_of_it_at_once_are_all_answered(monkeypatch):
+    # GIVEN moto in-process with the local stack's patches (threads switching every 10 µs), one item (a job head)
+    for owner, name, replacement in dynamodb_patches():
+        monkeypatch.setattr(owner, name, replacement)
+    interval = sys.getswitchinterval()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**TABLE)
+        key = {"pk": {"S": "p"}, "sk": {"S": "JOB#1"}}
+        client.put_item(TableName="t", Item={**key, "done": {"N": "0"}})
+        stop = time.monotonic() + 3
+
+        def update(worker: int) -> int:
+            n = 0
+            while time.monotonic() < stop:  # an attribute added, then removed: the item's attributes change size
+                client.update_item(
+                    TableName="t",
+                    Key=key,
+                    UpdateExpression=f"SET w{worker}x{n % 20} = :one ADD done :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="ALL_OLD",
+                )
+                client.update_item(TableName="t", Key=key, UpdateExpression=f"REMOVE w{worker}x{n % 20}")
+                n += 1
+            return n
+
+        def read(kind: int) -> int:
+            n = 0
+            while time.monotonic() < stop:
+                if kind:
+                    client.query(
+                        TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
+                    )
+                else:
+                    client.get_item(TableName="t", Key=key)
+                n += 1
+            return n
+
+        # WHEN two workers update it while others read it
+        sys.setswitchinterval(1e-5)
+        try:
+            with ThreadPoolExecutor(max_workers=5) as pool:
+                updates = [pool.submit(update, n) for n in range(2)]
+                reads = [pool.submit(read, n % 2) for n in range(3)]
+                counted = sum(future.result() for future in updates)
+                assert all(future.result() > 0 for future in reads)
+        finally:
+            sys.setswitchinterval(interval)
+
+        # THEN every request was answered (moto changing the stored item in place while another request copied it:
+        # "dictionary changed size during iteration"), and every update counted
+        item = client.get_item(TableName="t", Key=key)["Item"]
+        assert item["done"] == {"N": str(counted)}
+
+
 def _answers(client) -> list[object]:
     """Queries of one partition as the product makes them: prefix, order, paging, a filter, an index."""
     by_partition = {
