@@ -223,24 +223,21 @@ def dynamodb_patches() -> list[tuple[object, str, Any]]:
     """(owner, attribute, replacement) for DynamoDB as it behaves: writes one at a time, the table's dictionaries
     read (a walk, a get that may add a partition) while nothing else changes them, a transaction rolled back by
     item, a base-table Query reading its partition only."""
-    # BatchWriteItem is put_item/delete_item one by one (moto's responses); PartiQL writes through the Table's
-    writes = [
-        *((DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name))) for name in ("put_item", "delete_item")),
-        (DynamoDBBackend, "update_item", _copied_on_write(DynamoDBBackend.update_item)),
-        *((Table, name, _serialised(getattr(Table, name))) for name in ("put_item", "delete_item")),
+    # Under the lock: every write (BatchWriteItem is put/delete one by one in moto's responses, PartiQL and imports
+    # write through the Table's own put/delete, backups deep-copy the table) and every read of the dictionaries.
+    locked = [
         *(
-            (DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-            for name in ("create_backup", "restore_table_to_point_in_time")  # they deep-copy the table
-            if hasattr(DynamoDBBackend, name)
+            (DynamoDBBackend, name)
+            for name in ("put_item", "delete_item", "create_backup", "restore_table_to_point_in_time")
         ),
+        *((Table, name) for name in ("put_item", "delete_item", "get_item", "has_idx_items", "__len__")),
     ]
-    reads = [(Table, name, _serialised(getattr(Table, name))) for name in ("get_item", "has_idx_items", "__len__")]
     transaction = _transact_write_items(DynamoDBBackend.transact_write_items)
     return [
         (models, "copy", _TablesNotCopied()),
         (DynamoDBBackend, "transact_write_items", transaction),
-        *writes,
-        *reads,
+        (DynamoDBBackend, "update_item", _copied_on_write(DynamoDBBackend.update_item)),
+        *((owner, name, _serialised(getattr(owner, name))) for owner, name in locked if hasattr(owner, name)),
         (Table, "all_items", _serialised(_partition_items(Table.all_items))),
         (Table, "query", _query_by_partition(Table.query)),
     ]

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -134,106 +135,110 @@ def test_concurrent_transactions_and_writes_lose_nothing(dynamodb):
     assert len(items) == 120
 
 
-def test_reads_are_answered_while_other_reads_and_writes_run(monkeypatch):
-    # GIVEN moto with the local stack's isolation (in-process, where the race is easiest to meet: threads switch
-    # every 10 µs), a partition of a few hundred items, and threads that read absent items (moto adds an empty
-    # partition for each) and write new ones without pause
-    interval = sys.getswitchinterval()
+@pytest.fixture
+def patched_moto(monkeypatch) -> Iterator[object]:
+    """moto in-process with the local stack's patches (where a race is easiest to meet), and the table."""
     for owner, name, replacement in dynamodb_patches():
         monkeypatch.setattr(owner, name, replacement)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(**TABLE)
-        for n in range(300):
-            client.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": f"{n:04}"}})
-        stop = time.monotonic() + 4
+        yield client
 
-        def churn(worker: int) -> None:
-            n = 0
-            while time.monotonic() < stop:
-                client.get_item(TableName="t", Key={"pk": {"S": f"absent-{worker}-{n}"}, "sk": {"S": "x"}})
-                client.put_item(TableName="t", Item={"pk": {"S": f"new-{worker}"}, "sk": {"S": str(n)}})
-                n += 1
 
-        def query(_: int) -> int:
-            answered = 0
-            while time.monotonic() < stop:
-                items = client.query(
-                    TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
-                )["Items"]
-                assert len(items) == 300
-                answered += 1
-            return answered
+@contextmanager
+def racing(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool whose threads switch every 10 µs (not every 5 ms) while the block runs: a race is met in seconds."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield pool
+    finally:
+        sys.setswitchinterval(interval)
 
-        # WHEN queries run meanwhile
-        sys.setswitchinterval(1e-5)
-        try:
-            with ThreadPoolExecutor(max_workers=5) as pool:
-                churning = [pool.submit(churn, n) for n in range(3)]
-                answered = sum(future.result() for future in [pool.submit(query, n) for n in range(2)])
-                for future in churning:
-                    future.result()
-        finally:
-            sys.setswitchinterval(interval)
+
+def test_reads_are_answered_while_other_reads_and_writes_run(patched_moto):
+    # GIVEN a partition of a few hundred items, and threads that read absent items (moto adds an empty partition
+    # for each) and write new ones without pause
+    client = patched_moto
+    for n in range(300):
+        client.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": f"{n:04}"}})
+    stop = time.monotonic() + 4
+
+    def churn(worker: int) -> None:
+        n = 0
+        while time.monotonic() < stop:
+            client.get_item(TableName="t", Key={"pk": {"S": f"absent-{worker}-{n}"}, "sk": {"S": "x"}})
+            client.put_item(TableName="t", Item={"pk": {"S": f"new-{worker}"}, "sk": {"S": str(n)}})
+            n += 1
+
+    def query(_: int) -> int:
+        answered = 0
+        while time.monotonic() < stop:
+            items = client.query(
+                TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
+            )["Items"]
+            assert len(items) == 300
+            answered += 1
+        return answered
+
+    # WHEN queries run meanwhile
+    with racing(5) as pool:
+        churning = [pool.submit(churn, n) for n in range(3)]
+        answered = sum(future.result() for future in [pool.submit(query, n) for n in range(2)])
+        for future in churning:
+            future.result()
 
     # THEN every read is answered, as DynamoDB answers it (without the isolation, moto's walk of a table that
     # changes under it raises "dictionary changed size during iteration": a 500 behind its server)
     assert answered > 0
 
 
-def test_updates_of_one_item_and_reads_of_it_at_once_are_all_answered(monkeypatch):
-    # GIVEN moto in-process with the local stack's patches (threads switching every 10 µs), one item (a job head)
-    for owner, name, replacement in dynamodb_patches():
-        monkeypatch.setattr(owner, name, replacement)
-    interval = sys.getswitchinterval()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**TABLE)
-        key = {"pk": {"S": "p"}, "sk": {"S": "JOB#1"}}
-        client.put_item(TableName="t", Item={**key, "done": {"N": "0"}})
-        stop = time.monotonic() + 3
+def test_updates_of_one_item_and_reads_of_it_at_once_are_all_answered(patched_moto):
+    # GIVEN one item (a job head)
+    client = patched_moto
+    key = {"pk": {"S": "p"}, "sk": {"S": "JOB#1"}}
+    client.put_item(TableName="t", Item={**key, "done": {"N": "0"}})
+    stop = time.monotonic() + 3
 
-        def update(worker: int) -> int:
-            n = 0
-            while time.monotonic() < stop:  # an attribute added, then removed: the item's attributes change size
-                client.update_item(
-                    TableName="t",
-                    Key=key,
-                    UpdateExpression=f"SET w{worker}x{n % 20} = :one ADD done :one",
-                    ExpressionAttributeValues={":one": {"N": "1"}},
-                    ReturnValues="ALL_OLD",
+    def update(worker: int) -> int:
+        n = 0
+        while time.monotonic() < stop:  # an attribute added, then removed: the item's attributes change size
+            client.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression=f"SET w{worker}x{n % 20} = :one ADD done :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_OLD",
+            )
+            client.update_item(TableName="t", Key=key, UpdateExpression=f"REMOVE w{worker}x{n % 20}")
+            n += 1
+        return n
+
+    def read(kind: int) -> int:
+        n = 0
+        while time.monotonic() < stop:
+            if kind:
+                client.query(
+                    TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
                 )
-                client.update_item(TableName="t", Key=key, UpdateExpression=f"REMOVE w{worker}x{n % 20}")
-                n += 1
-            return n
+            else:
+                client.get_item(TableName="t", Key=key)
+            n += 1
+        return n
 
-        def read(kind: int) -> int:
-            n = 0
-            while time.monotonic() < stop:
-                if kind:
-                    client.query(
-                        TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
-                    )
-                else:
-                    client.get_item(TableName="t", Key=key)
-                n += 1
-            return n
+    # WHEN two workers update it while others read it
+    with racing(5) as pool:
+        updates = [pool.submit(update, n) for n in range(2)]
+        reads = [pool.submit(read, n % 2) for n in range(3)]
+        counted = sum(future.result() for future in updates)
+        assert all(future.result() > 0 for future in reads)
 
-        # WHEN two workers update it while others read it
-        sys.setswitchinterval(1e-5)
-        try:
-            with ThreadPoolExecutor(max_workers=5) as pool:
-                updates = [pool.submit(update, n) for n in range(2)]
-                reads = [pool.submit(read, n % 2) for n in range(3)]
-                counted = sum(future.result() for future in updates)
-                assert all(future.result() > 0 for future in reads)
-        finally:
-            sys.setswitchinterval(interval)
-
-        # THEN every request was answered (moto changing the stored item in place while another request copied it:
-        # "dictionary changed size during iteration"), and every update counted
-        item = client.get_item(TableName="t", Key=key)["Item"]
-        assert item["done"] == {"N": str(counted)}
+    # THEN every request was answered (moto changing the stored item in place while another request copied it:
+    # "dictionary changed size during iteration"), and every update counted
+    item = client.get_item(TableName="t", Key=key)["Item"]
+    assert item["done"] == {"N": str(counted)}
 
 
 def _answers(client) -> list[object]:
